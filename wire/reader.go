@@ -1,0 +1,245 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// Version is a protocol version from a preamble.
+type Version struct{ Major, Minor uint8 }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// ParsePreamble checks the first PreambleLen bytes of a connection. It
+// returns ErrNotFramed when b does not start with Magic, and ErrVersion
+// (with the version) when the major version is not ours.
+func ParsePreamble(b []byte) (Version, error) {
+	if len(b) < PreambleLen || string(b[:len(Magic)]) != Magic {
+		return Version{}, ErrNotFramed
+	}
+	v := Version{b[len(Magic)], b[len(Magic)+1]}
+	if v.Major != Major {
+		return v, fmt.Errorf("%w: peer speaks %s, this side speaks %d.%d", ErrVersion, v, Major, Minor)
+	}
+	return v, nil
+}
+
+// IsMagicPrefix reports whether b could still be the start of Magic. A
+// receiver peeks byte by byte and decides "raw" at the first mismatch, so
+// a raw stream shorter than the magic is still recorded.
+func IsMagicPrefix(b []byte) bool {
+	n := min(len(b), len(Magic))
+	return string(b[:n]) == Magic[:n]
+}
+
+// Reader decodes records from a stream. It is not safe for concurrent use.
+type Reader struct {
+	r      *bufio.Reader
+	limits Limits
+	buf    []byte
+}
+
+// NewReader decodes from r under limits; zero fields take DefaultLimits.
+// The caller reads and checks the preamble before the first Next.
+func NewReader(r io.Reader, limits Limits) *Reader {
+	if limits.MaxFrame <= 0 {
+		limits.MaxFrame = DefaultLimits.MaxFrame
+	}
+	if limits.MaxControl <= 0 {
+		limits.MaxControl = DefaultLimits.MaxControl
+	}
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	return &Reader{r: br, limits: limits}
+}
+
+// ReadPreamble reads and checks the preamble (see ParsePreamble).
+func (rd *Reader) ReadPreamble() (Version, error) {
+	b := make([]byte, PreambleLen)
+	if n, err := io.ReadFull(rd.r, b); err != nil {
+		switch {
+		case !IsMagicPrefix(b[:n]) || n == 0:
+			return Version{}, ErrNotFramed
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return Version{}, fmt.Errorf("%w: preamble cut short after %d bytes", ErrMalformed, n)
+		}
+		return Version{}, err
+	}
+	return ParsePreamble(b)
+}
+
+// Next reads one record. A Frame's Payload aliases an internal buffer that
+// the following Next overwrites. io.EOF means the peer closed cleanly
+// between records; io.ErrUnexpectedEOF means inside one.
+func (rd *Reader) Next() (Record, error) {
+	var hdr [recordHeaderLen]byte
+	if _, err := io.ReadFull(rd.r, hdr[:]); err != nil {
+		return nil, err
+	}
+	t := Type(hdr[0])
+	n := binary.BigEndian.Uint32(hdr[1:])
+	limit := rd.limits.MaxControl
+	if t == TypeFrame {
+		limit = rd.limits.MaxFrame + frameHeaderLen
+	}
+	if uint64(n) > uint64(limit) {
+		return nil, fmt.Errorf("%w: %s of %d bytes, limit %d", ErrTooLarge, t, n, limit)
+	}
+	if cap(rd.buf) < int(n) {
+		rd.buf = make([]byte, n, max(int(n), 2*cap(rd.buf)))
+	}
+	body := rd.buf[:n]
+	if _, err := io.ReadFull(rd.r, body); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return Decode(t, body)
+}
+
+// Decode parses one record body of type t. Frame payloads alias body.
+func Decode(t Type, body []byte) (Record, error) {
+	d := decoder{b: body}
+	var r Record
+	switch t {
+	case TypeHello:
+		var h Hello
+		h.Name = d.string8()
+		copy(h.StreamID[:], d.bytes(StreamIDLen))
+		h.Codec = d.string8()
+		h.Width = d.u16()
+		h.Height = d.u16()
+		h.FPSNum = d.u32()
+		h.FPSDen = d.u32()
+		r = h
+	case TypeAuth:
+		if len(body) != 0 && len(body) != MACLen {
+			return nil, fmt.Errorf("%w: auth of %d bytes, want 0 or %d", ErrMalformed, len(body), MACLen)
+		}
+		var a Auth
+		if len(body) > 0 {
+			a.MAC = body
+		}
+		r = a
+	case TypeFrame:
+		var f Frame
+		f.Seq = d.u64()
+		f.Segment = d.u32()
+		f.TimeUS = int64(d.u64())
+		f.Key = d.u8()&flagKey != 0
+		f.Payload = d.rest()
+		r = f
+	case TypeSegmentEnd:
+		r = SegmentEnd{Seq: d.u64(), Segment: d.u32(), Frames: d.u32()}
+	case TypeGap:
+		g := Gap{Seq: d.u64(), First: d.u64(), Frames: d.u32()}
+		if d.err == nil && (g.First == 0 || g.First > g.Seq) {
+			return nil, fmt.Errorf("%w: gap %d..%d", ErrMalformed, g.First, g.Seq)
+		}
+		r = g
+	case TypeStats:
+		var s Stats
+		s.Captured, s.Sent, s.Acked, s.Dropped = d.u64(), d.u64(), d.u64(), d.u64()
+		s.BufferUsed, s.BufferSize = d.u64(), d.u64()
+		s.TempMilliC = int32(d.u32())
+		r = s
+	case TypeLog:
+		r = Log{Level: d.u8(), Message: d.string16()}
+	case TypeChallenge:
+		var c Challenge
+		copy(c.Nonce[:], d.bytes(NonceLen))
+		c.AuthRequired = d.u8() != 0
+		r = c
+	case TypeWelcome:
+		r = Welcome{Acked: d.u64()}
+	case TypeAck:
+		r = Ack{Seq: d.u64()}
+	case TypeReject:
+		r = Reject{Reason: d.string16()}
+	case TypeNotice:
+		r = Notice{Message: d.string16()}
+	default:
+		return nil, fmt.Errorf("%w: 0x%02x", ErrUnknownType, uint8(t))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, t, d.err)
+	}
+	return r, nil
+}
+
+// decoder reads fields and remembers the first shortfall, so Decode checks
+// once instead of after every field.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("body too short")
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil || len(d.b) < n {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u8() uint8 {
+	if b := d.bytes(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (d *decoder) u16() uint16 {
+	if b := d.bytes(2); b != nil {
+		return binary.BigEndian.Uint16(b)
+	}
+	return 0
+}
+
+func (d *decoder) u32() uint32 {
+	if b := d.bytes(4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if b := d.bytes(8); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (d *decoder) string8() string  { return string(d.bytes(int(d.u8()))) }
+func (d *decoder) string16() string { return d.text(int(d.u16())) }
+
+func (d *decoder) text(n int) string {
+	if n > MaxMessageLen && d.err == nil {
+		d.err = fmt.Errorf("text of %d bytes, limit %d", n, MaxMessageLen)
+		return ""
+	}
+	return string(d.bytes(n))
+}
+
+func (d *decoder) rest() []byte {
+	if d.err != nil {
+		return nil
+	}
+	v := d.b
+	d.b = nil
+	return v
+}
+
+// TempUnknown is Stats.TempMilliC when the sender has no temperature.
+const TempUnknown = math.MinInt32

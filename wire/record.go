@@ -1,0 +1,292 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Record is one protocol message. Every record travels as
+//
+//	type   uint8
+//	length uint32, big endian: bytes of body
+//	body   length bytes, layout per type below
+//
+// Integers are big endian. Decoders ignore body bytes past the fields they
+// know, which is how minor versions add fields.
+type Record interface {
+	Type() Type
+	appendBody(b []byte) []byte
+}
+
+// Hello is the sender's first record after the preamble.
+type Hello struct {
+	Name     string            // camera name, see ValidName
+	StreamID [StreamIDLen]byte // fixed for one run of the sender; a reconnect with the same ID resumes
+	Codec    string            // "h264"
+	Width    uint16
+	Height   uint16
+	FPSNum   uint32 // frame rate as a fraction, e.g. 30/1 or 30000/1001
+	FPSDen   uint32
+}
+
+// Auth carries the MAC over the Challenge's nonce; empty when the sender
+// has no key.
+type Auth struct {
+	MAC []byte
+}
+
+// Frame is one H.264 access unit (Annex-B, start codes included).
+// Payload aliases the Reader's buffer: it is valid until the next Next.
+type Frame struct {
+	Seq     uint64
+	Segment uint32
+	TimeUS  int64 // capture time in µs on the sender's monotonic clock
+	Key     bool  // access unit is an IDR picture: a segment may start here
+	Payload []byte
+}
+
+// Frame flag bits.
+const flagKey = 1 << 0
+
+// SegmentEnd closes segment Segment after Frames frames; the receiver
+// finalises that file.
+type SegmentEnd struct {
+	Seq     uint64
+	Segment uint32
+	Frames  uint32
+}
+
+// Gap says the sender dropped the records First..Seq (inclusive) from its
+// buffer because the receiver could not keep up or was unreachable; Frames
+// of them were video frames. The Gap takes their place in the sequence.
+type Gap struct {
+	Seq    uint64
+	First  uint64
+	Frames uint32
+}
+
+// Stats is the sender's periodic report; not sequenced, not acknowledged.
+type Stats struct {
+	Captured   uint64 // frames from the source
+	Sent       uint64 // frames written to a connection (a resend counts again)
+	Acked      uint64 // frames acknowledged
+	Dropped    uint64 // frames lost to buffer overflow (as reported in Gaps)
+	BufferUsed uint64 // bytes held for (re)sending
+	BufferSize uint64
+	TempMilliC int32 // SoC temperature, or MinInt32 when unknown
+}
+
+// Log is a message from the sender for the receiver's log, e.g. a bad key
+// in camwire.txt.
+type Log struct {
+	Level   uint8 // 0 info, 1 warning, 2 error
+	Message string
+}
+
+// Log levels.
+const (
+	LevelInfo  = 0
+	LevelWarn  = 1
+	LevelError = 2
+)
+
+// Challenge is the receiver's answer to Hello.
+type Challenge struct {
+	Nonce        [NonceLen]byte
+	AuthRequired bool
+}
+
+// Welcome accepts the stream. Acked is the highest sequence number already
+// durably stored for this StreamID (0 when none): the sender resumes at
+// Acked+1. Sequence numbers start at 1.
+type Welcome struct {
+	Acked uint64
+}
+
+// Ack says every record up to Seq is written and fsynced.
+type Ack struct {
+	Seq uint64
+}
+
+// Reject refuses the connection; the receiver closes it after sending.
+// Its layout (a length-prefixed text) never changes between versions, so
+// any sender can show why it was refused.
+type Reject struct {
+	Reason string
+}
+
+// Notice is a message for the sender's log, e.g. that the laptop's disk
+// is full and acknowledgements have stopped.
+type Notice struct {
+	Message string
+}
+
+func (Hello) Type() Type      { return TypeHello }
+func (Auth) Type() Type       { return TypeAuth }
+func (Frame) Type() Type      { return TypeFrame }
+func (SegmentEnd) Type() Type { return TypeSegmentEnd }
+func (Gap) Type() Type        { return TypeGap }
+func (Stats) Type() Type      { return TypeStats }
+func (Log) Type() Type        { return TypeLog }
+func (Challenge) Type() Type  { return TypeChallenge }
+func (Welcome) Type() Type    { return TypeWelcome }
+func (Ack) Type() Type        { return TypeAck }
+func (Reject) Type() Type     { return TypeReject }
+func (Notice) Type() Type     { return TypeNotice }
+
+// Validate checks a Hello's fields; both the sender (before it connects)
+// and the receiver (before it creates anything) call it.
+func (h Hello) Validate() error {
+	if err := ValidName(h.Name); err != nil {
+		return err
+	}
+	if h.Codec != "h264" {
+		return fmt.Errorf("%w: codec %q, only \"h264\" is supported", ErrMalformed, h.Codec)
+	}
+	if h.FPSDen == 0 && h.FPSNum != 0 {
+		return fmt.Errorf("%w: frame rate %d/0", ErrMalformed, h.FPSNum)
+	}
+	return nil
+}
+
+// FPS returns the frame rate as a float, 0 when unknown.
+func (h Hello) FPS() float64 {
+	if h.FPSDen == 0 {
+		return 0
+	}
+	return float64(h.FPSNum) / float64(h.FPSDen)
+}
+
+func appendString8(b []byte, s string) []byte {
+	b = append(b, byte(len(s)))
+	return append(b, s...)
+}
+
+func appendString16(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func (h Hello) appendBody(b []byte) []byte {
+	b = appendString8(b, h.Name)
+	b = append(b, h.StreamID[:]...)
+	b = appendString8(b, h.Codec)
+	b = binary.BigEndian.AppendUint16(b, h.Width)
+	b = binary.BigEndian.AppendUint16(b, h.Height)
+	b = binary.BigEndian.AppendUint32(b, h.FPSNum)
+	return binary.BigEndian.AppendUint32(b, h.FPSDen)
+}
+
+func (a Auth) appendBody(b []byte) []byte { return append(b, a.MAC...) }
+
+func (f Frame) appendBody(b []byte) []byte {
+	b = f.appendHeader(b)
+	return append(b, f.Payload...)
+}
+
+// frameHeaderLen is the body bytes of a Frame before its payload.
+const frameHeaderLen = 8 + 4 + 8 + 1
+
+func (f Frame) appendHeader(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, f.Seq)
+	b = binary.BigEndian.AppendUint32(b, f.Segment)
+	b = binary.BigEndian.AppendUint64(b, uint64(f.TimeUS))
+	var flags byte
+	if f.Key {
+		flags |= flagKey
+	}
+	return append(b, flags)
+}
+
+func (s SegmentEnd) appendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, s.Seq)
+	b = binary.BigEndian.AppendUint32(b, s.Segment)
+	return binary.BigEndian.AppendUint32(b, s.Frames)
+}
+
+func (g Gap) appendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, g.Seq)
+	b = binary.BigEndian.AppendUint64(b, g.First)
+	return binary.BigEndian.AppendUint32(b, g.Frames)
+}
+
+func (s Stats) appendBody(b []byte) []byte {
+	for _, v := range []uint64{s.Captured, s.Sent, s.Acked, s.Dropped, s.BufferUsed, s.BufferSize} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(s.TempMilliC))
+}
+
+func (l Log) appendBody(b []byte) []byte {
+	b = append(b, l.Level)
+	return appendString16(b, l.Message)
+}
+
+func (c Challenge) appendBody(b []byte) []byte {
+	b = append(b, c.Nonce[:]...)
+	if c.AuthRequired {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func (w Welcome) appendBody(b []byte) []byte { return binary.BigEndian.AppendUint64(b, w.Acked) }
+func (a Ack) appendBody(b []byte) []byte     { return binary.BigEndian.AppendUint64(b, a.Seq) }
+func (r Reject) appendBody(b []byte) []byte  { return appendString16(b, r.Reason) }
+func (n Notice) appendBody(b []byte) []byte  { return appendString16(b, n.Message) }
+
+// recordHeaderLen is the type byte plus the length.
+const recordHeaderLen = 1 + 4
+
+// Append appends r, framed, to b. Long texts are cut to MaxMessageLen so
+// an encoder never produces a record a decoder must refuse.
+func Append(b []byte, r Record) []byte {
+	switch v := r.(type) {
+	case Reject:
+		v.Reason = clip(v.Reason)
+		r = v
+	case Notice:
+		v.Message = clip(v.Message)
+		r = v
+	case Log:
+		v.Message = clip(v.Message)
+		r = v
+	}
+	start := len(b)
+	b = append(b, byte(r.Type()), 0, 0, 0, 0)
+	b = r.appendBody(b)
+	binary.BigEndian.PutUint32(b[start+1:], uint32(len(b)-start-recordHeaderLen))
+	return b
+}
+
+// AppendFrameHeader appends the record header and Frame fields without the
+// payload, so a sender can hand header and payload to writev without
+// copying the access unit.
+func AppendFrameHeader(b []byte, f Frame) []byte {
+	b = append(b, byte(TypeFrame))
+	b = binary.BigEndian.AppendUint32(b, uint32(frameHeaderLen+len(f.Payload)))
+	return f.appendHeader(b)
+}
+
+func clip(s string) string {
+	if len(s) > MaxMessageLen {
+		return s[:MaxMessageLen]
+	}
+	return s
+}
+
+// AppendPreamble appends Magic and this package's version.
+func AppendPreamble(b []byte) []byte {
+	b = append(b, Magic...)
+	return append(b, Major, Minor)
+}
+
+// PreambleLen is the length of Magic plus the two version bytes.
+const PreambleLen = len(Magic) + 2
+
+// Write encodes r and writes it to w in one call.
+func Write(w io.Writer, r Record) error {
+	_, err := w.Write(Append(nil, r))
+	return err
+}
