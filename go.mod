@@ -3,6 +3,7 @@ module github.com/camwire/camwire
 go 1.26.8
 
 require (
+	github.com/abema/go-mp4 v1.4.1 // indirect
 	github.com/anchore/go-lzo v0.1.0 // indirect
 	github.com/bluenviron/mediacommon/v2 v2.5.1 // indirect
 	github.com/diskfs/go-diskfs v1.9.4 // indirect
