@@ -1,0 +1,192 @@
+package pid1
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Status is what the ACT LED tells a user who has no screen.
+type Status int
+
+const (
+	StatusBooting    Status = iota // steady on: PID 1 is starting
+	StatusRecording                // slow blink: frames are acknowledged by a receiver
+	StatusNoReceiver               // fast blink: capturing, but nobody acknowledges
+	StatusError                    // three short flashes, pause: config or camera error
+	StatusOff                      // off: powered down or about to reboot cleanly
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusBooting:
+		return "booting"
+	case StatusRecording:
+		return "recording"
+	case StatusNoReceiver:
+		return "no-receiver"
+	case StatusError:
+		return "error"
+	case StatusOff:
+		return "off"
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// ParseStatus reads the names String returns; the recorder prints them in
+// its "camwire: state NAME" lines.
+func ParseStatus(s string) (Status, bool) {
+	for st := StatusBooting; st <= StatusOff; st++ {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
+// Step is one part of a blink pattern: the LED is On for Dur.
+type Step struct {
+	On  bool
+	Dur time.Duration
+}
+
+// Pattern returns the blink pattern of a status, repeated for as long as
+// the status holds. A pattern of one step is steady. The three patterns a
+// user must tell apart differ in rhythm, not only in speed: 1 s on/off,
+// 0.1 s on/off, and a 3-flash group with a long pause.
+func Pattern(s Status) []Step {
+	const flash = 150 * time.Millisecond
+	switch s {
+	case StatusBooting:
+		return []Step{{true, time.Hour}}
+	case StatusRecording:
+		return []Step{{true, time.Second}, {false, time.Second}}
+	case StatusNoReceiver:
+		return []Step{{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond}}
+	case StatusError:
+		return []Step{
+			{true, flash}, {false, flash},
+			{true, flash}, {false, flash},
+			{true, flash}, {false, 1200 * time.Millisecond},
+		}
+	}
+	return []Step{{false, time.Hour}}
+}
+
+// LED drives one sysfs LED (/sys/class/leds/NAME). Dir is injectable so
+// tests run against a temporary directory. Sleep waits for a step; tests
+// replace it to walk through patterns without real time.
+type LED struct {
+	Dir   string
+	Sleep func(ctx context.Context, d time.Duration) bool
+
+	mu      sync.Mutex
+	status  Status
+	changed chan struct{}
+}
+
+// FindLED returns the board's activity LED under ledsDir
+// (/sys/class/leds): "ACT" on current kernels and Pi 4, "led0" on older
+// ones. No LED (QEMU virt) is an error the caller logs and ignores.
+func FindLED(ledsDir string) (*LED, error) {
+	for _, n := range []string{"ACT", "led0"} {
+		d := filepath.Join(ledsDir, n)
+		if _, err := os.Stat(filepath.Join(d, "brightness")); err == nil {
+			return &LED{Dir: d}, nil
+		}
+	}
+	return nil, fmt.Errorf("no activity LED (ACT or led0) under %s", ledsDir)
+}
+
+// Set changes the status; Run picks it up at once.
+func (l *LED) Set(s Status) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.init()
+	if l.status == s {
+		return
+	}
+	l.status = s
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the current status.
+func (l *LED) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status
+}
+
+func (l *LED) init() {
+	if l.changed == nil {
+		l.changed = make(chan struct{}, 1)
+	}
+}
+
+// Run takes the LED from its kernel trigger (mmc0 activity by default)
+// and blinks the current status until ctx ends, then leaves it off.
+func (l *LED) Run(ctx context.Context) error {
+	l.mu.Lock()
+	l.init()
+	changed := l.changed
+	l.mu.Unlock()
+	// With a trigger still set, the kernel would keep overriding our
+	// brightness writes.
+	if err := os.WriteFile(filepath.Join(l.Dir, "trigger"), []byte("none"), 0o644); err != nil {
+		return fmt.Errorf("led: %w", err)
+	}
+	defer l.write(false)
+	for {
+		steps := Pattern(l.Status())
+		for i := 0; ; i = (i + 1) % len(steps) {
+			if err := l.write(steps[i].On); err != nil {
+				return err
+			}
+			if !l.sleep(ctx, changed, steps[i].Dur) {
+				if ctx.Err() != nil {
+					return nil
+				}
+				break // status changed: start its pattern from the top
+			}
+		}
+	}
+}
+
+// sleep waits d; false when ctx ended or the status changed.
+func (l *LED) sleep(ctx context.Context, changed chan struct{}, d time.Duration) bool {
+	if l.Sleep != nil {
+		select {
+		case <-changed:
+			return false
+		default:
+		}
+		return l.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-changed:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (l *LED) write(on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, "brightness"), []byte(v), 0o644); err != nil {
+		return fmt.Errorf("led: %w", err)
+	}
+	return nil
+}

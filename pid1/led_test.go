@@ -1,0 +1,131 @@
+package pid1
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFindLED(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		leds    []string
+		want    string // base name of Dir; "" = error
+		wantErr bool
+	}{
+		{name: "current kernels", leds: []string{"ACT", "PWR"}, want: "ACT"},
+		{name: "older kernels", leds: []string{"led0", "led1"}, want: "led0"},
+		{name: "qemu has none", leds: nil, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, n := range tc.leds {
+				os.MkdirAll(filepath.Join(dir, n), 0o755)
+				os.WriteFile(filepath.Join(dir, n, "brightness"), []byte("0"), 0o644)
+			}
+			l, err := FindLED(dir)
+			if tc.wantErr {
+				if err == nil {
+					t.Errorf("FindLED = %v, want error", l.Dir)
+				}
+				return
+			}
+			if err != nil || filepath.Base(l.Dir) != tc.want {
+				t.Errorf("FindLED = %v, %v, want %s", l, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLEDPatterns drives Run through each status with a fake Sleep that
+// records what the brightness file held for how long.
+func TestLEDPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		status Status
+		want   string // brightness@duration for the first steps
+	}{
+		{StatusRecording, "1@1s 0@1s 1@1s 0@1s"},
+		{StatusNoReceiver, "1@100ms 0@100ms 1@100ms 0@100ms"},
+		{StatusError, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms 0@150ms"},
+		{StatusBooting, "1@1h0m0s 1@1h0m0s"},
+		{StatusOff, "0@1h0m0s 0@1h0m0s"},
+	} {
+		t.Run(tc.status.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "trigger"), []byte("[mmc0] none"), 0o644)
+			os.WriteFile(filepath.Join(dir, "brightness"), []byte("0"), 0o644)
+			n := len(strings.Fields(tc.want))
+			var got []string
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			l := &LED{Dir: dir}
+			l.Set(tc.status)
+			l.Sleep = func(ctx context.Context, d time.Duration) bool {
+				b, _ := os.ReadFile(filepath.Join(dir, "brightness"))
+				got = append(got, fmt.Sprintf("%s@%v", b, d))
+				if len(got) == n {
+					cancel()
+					return false
+				}
+				return true
+			}
+			if err := l.Run(ctx); err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("pattern %v = %s, want %s", tc.status, g, tc.want)
+			}
+			trig, _ := os.ReadFile(filepath.Join(dir, "trigger"))
+			if string(trig) != "none" {
+				t.Errorf("trigger = %q, want none", trig)
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, "brightness"))
+			if string(b) != "0" {
+				t.Errorf("brightness after Run = %q, want 0 (off)", b)
+			}
+		})
+	}
+}
+
+// TestLEDStatusChange checks that a new status starts its pattern at once
+// instead of finishing the old one (a user unplugging the cable sees the
+// fast blink immediately).
+func TestLEDStatusChange(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "brightness"), []byte("0"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := &LED{Dir: dir}
+	l.Set(StatusRecording)
+	var got []string
+	l.Sleep = func(ctx context.Context, d time.Duration) bool {
+		got = append(got, d.String())
+		switch len(got) {
+		case 1:
+			l.Set(StatusNoReceiver) // in the middle of the 1 s on-step
+		case 3:
+			cancel()
+			return false
+		}
+		return true
+	}
+	l.Run(ctx)
+	if g, w := strings.Join(got, " "), "1s 100ms 100ms"; g != w {
+		t.Errorf("steps = %s, want %s", g, w)
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	for s := StatusBooting; s <= StatusOff; s++ {
+		if got, ok := ParseStatus(s.String()); !ok || got != s {
+			t.Errorf("ParseStatus(%q) = %v, %v, want %v", s.String(), got, ok, s)
+		}
+	}
+	if _, ok := ParseStatus("blinking"); ok {
+		t.Errorf("ParseStatus(blinking) ok, want not ok")
+	}
+}

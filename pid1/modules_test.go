@@ -1,0 +1,117 @@
+package pid1
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/u-root/u-root/pkg/kmodule"
+)
+
+func TestBoardFor(t *testing.T) {
+	for _, tc := range []struct {
+		name, model, compatible string
+		want                    string
+		nic                     string // a module that must be in the list
+		boot                    string // first boot device tried
+	}{
+		{"pi3b", "Raspberry Pi 3 Model B Rev 1.2", "raspberrypi,3-model-b brcm,bcm2837", "pi3", "smsc95xx", "mmcblk0p1"},
+		{"pi3b+", "Raspberry Pi 3 Model B Plus Rev 1.3", "raspberrypi,3-model-b-plus brcm,bcm2837", "pi3+", "lan78xx", "mmcblk0p1"},
+		{"zero2w", "Raspberry Pi Zero 2 W Rev 1.0", "raspberrypi,model-zero-2-w brcm,bcm2837", "zero2w", "g_ether", "mmcblk0p1"},
+		{"pi4", "Raspberry Pi 4 Model B Rev 1.4", "raspberrypi,4-model-b brcm,bcm2711", "pi4", "genet", "mmcblk0p1"},
+		{"qemu virt", "", "linux,dummy-virt", "qemu-virt", "virtio_net", "vda1"},
+		{"unknown", "Some Board", "vendor,board", "unknown", "lan78xx", "mmcblk0p1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := BoardFor(tc.model, tc.compatible)
+			if b.Name != tc.want {
+				t.Errorf("BoardFor(%q, %q).Name = %q, want %q", tc.model, tc.compatible, b.Name, tc.want)
+			}
+			if !slices.Contains(b.Modules, tc.nic) {
+				t.Errorf("BoardFor(%q).Modules = %v, want it to contain %s", tc.model, b.Modules, tc.nic)
+			}
+			if !slices.Contains(b.Modules, "vfat") {
+				t.Errorf("BoardFor(%q).Modules = %v lacks vfat: /boot could not be read", tc.model, b.Modules)
+			}
+			if b.BootDev[0] != tc.boot {
+				t.Errorf("BoardFor(%q).BootDev = %v, want %s first", tc.model, b.BootDev, tc.boot)
+			}
+			if strings.HasPrefix(tc.want, "pi") && !slices.Contains(b.Modules, "bcm2835-v4l2") {
+				t.Errorf("BoardFor(%q).Modules = %v lacks the camera driver", tc.model, b.Modules)
+			}
+		})
+	}
+}
+
+func TestReadBoard(t *testing.T) {
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "device-tree"), 0o755)
+	os.WriteFile(filepath.Join(proc, "device-tree/model"), []byte("Raspberry Pi 3 Model B Plus Rev 1.3\x00"), 0o644)
+	os.WriteFile(filepath.Join(proc, "device-tree/compatible"), []byte("raspberrypi,3-model-b-plus\x00brcm,bcm2837\x00"), 0o644)
+	b, model := ReadBoard(proc)
+	if b.Name != "pi3+" || model != "Raspberry Pi 3 Model B Plus Rev 1.3" {
+		t.Errorf("ReadBoard = %q, %q, want pi3+, the model without NUL", b.Name, model)
+	}
+	os.Remove(filepath.Join(proc, "device-tree/model"))
+	os.WriteFile(filepath.Join(proc, "device-tree/compatible"), []byte("linux,dummy-virt\x00"), 0o644)
+	if b, _ := ReadBoard(proc); b.Name != "qemu-virt" {
+		t.Errorf("ReadBoard(virt) = %q, want qemu-virt", b.Name)
+	}
+}
+
+// TestLoadModules loads from a fake /lib/modules tree with u-root's
+// dry-run hook: dependencies come before the module, shared ones load
+// once, and a missing module is reported by name without stopping the rest.
+func TestLoadModules(t *testing.T) {
+	root := t.TempDir()
+	const kver = "6.1.0-99-arm64"
+	dir := filepath.Join(root, "lib/modules", kver)
+	os.MkdirAll(dir, 0o755)
+	dep := strings.Join([]string{
+		"kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko",
+		"kernel/fs/fat/fat.ko:",
+		"kernel/drivers/staging/vc04_services/bcm2835-camera/bcm2835-v4l2.ko: kernel/drivers/staging/vc04_services/vchiq-mmal/bcm2835-mmal-vchiq.ko kernel/drivers/staging/vc04_services/vchiq.ko kernel/drivers/media/v4l2-core/videodev.ko",
+		"kernel/drivers/staging/vc04_services/vchiq-mmal/bcm2835-mmal-vchiq.ko: kernel/drivers/staging/vc04_services/vchiq.ko",
+		"kernel/drivers/staging/vc04_services/vchiq.ko:",
+		"kernel/drivers/media/v4l2-core/videodev.ko:",
+		"kernel/drivers/watchdog/bcm2835_wdt.ko:",
+	}, "\n") + "\n"
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644)
+
+	var loaded []string
+	errs := LoadModules([]string{"vfat", "bcm2835-v4l2", "nosuchmod", "bcm2835_wdt", "vchiq"}, kmodule.ProbeOpts{
+		RootDir: root, KVer: kver, IgnoreProcMods: true,
+		DryRunCB: func(p string) { loaded = append(loaded, strings.TrimSuffix(filepath.Base(p), ".ko")) },
+	})
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "nosuchmod") {
+		t.Errorf("LoadModules errors = %v, want one naming nosuchmod", errs)
+	}
+	before := func(a, b string) {
+		t.Helper()
+		ia, ib := slices.Index(loaded, a), slices.Index(loaded, b)
+		if ia < 0 || ib < 0 || ia > ib {
+			t.Errorf("loaded %v: want %s before %s", loaded, a, b)
+		}
+	}
+	before("fat", "vfat")
+	before("vchiq", "bcm2835-mmal-vchiq")
+	before("bcm2835-mmal-vchiq", "bcm2835-v4l2")
+	before("videodev", "bcm2835-v4l2")
+	for _, m := range []string{"vchiq", "bcm2835_wdt"} {
+		if n := count(loaded, m); n != 1 {
+			t.Errorf("%s loaded %d times, want 1 (loaded %v)", m, n, loaded)
+		}
+	}
+}
+
+func count(xs []string, x string) int {
+	n := 0
+	for _, v := range xs {
+		if v == x {
+			n++
+		}
+	}
+	return n
+}

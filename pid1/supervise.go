@@ -1,0 +1,274 @@
+package pid1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Supervisor runs one child process (the recorder) and reaps every other
+// process that ends up as PID 1's child.
+//
+// Why a child process: PID 1 inherits every orphan and must wait(2) for
+// each, or zombies pile up. A Wait4(-1) loop in a process that also runs
+// exec.Cmd (the exec capture source runs raspivid) steals that command's
+// exit status: Cmd.Wait then fails with ECHILD and the recorder cannot
+// tell a camera crash from a clean stop. So PID 1 does no exec.Cmd.Wait
+// at all: it starts the recorder as a child (the same binary; a process
+// that is not PID 1 runs only the recorder), reaps with Wait4(-1) and
+// recognises the recorder's pid itself, as u-root's libinit.RunCommands
+// does. raspivid is the recorder's child, so its status reaches the
+// recorder's Cmd.Wait untouched; only processes whose parent died come to
+// PID 1, and nobody else waits for those. This is also gokrazy's shape:
+// a crashed recorder is restarted after a pause, and PID 1 never exits.
+//
+// Rule that follows: nothing in the PID-1 process may fork and Wait.
+type Supervisor struct {
+	Path string   // program to run; "/proc/self/exe" re-runs this binary
+	Args []string // argv[1:]
+	Env  []string // full environment; nil inherits PID 1's
+
+	// Output receives the child's stdout and stderr, line by line (the
+	// consoles). OnLine, if set, sees each line too: the recorder's
+	// "camwire: state …" lines drive the LED.
+	Output io.Writer
+	OnLine func(line string)
+
+	// OnExit is called after the recorder ends, with the error that
+	// describes how (nil for exit status 0).
+	OnExit func(err error)
+
+	// OnReap is called for every other process reaped (tests; logs).
+	OnReap func(pid int, status unix.WaitStatus)
+
+	RestartDelay time.Duration // pause before restarting a crashed recorder; default 2 s
+	StopTimeout  time.Duration // SIGTERM → SIGKILL at shutdown; default 15 s
+	Logf         func(format string, args ...any)
+
+	mu  sync.Mutex // held while starting a child and while reaping
+	pid int        // current recorder, 0 when none
+}
+
+func (s *Supervisor) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+// Run supervises until ctx ends, then stops the recorder (SIGTERM, and
+// SIGKILL to its process group after StopTimeout) and returns once it has
+// been reaped. It returns an error only when the recorder cannot be
+// started at all on the first try (a missing binary).
+func (s *Supervisor) Run(ctx context.Context) error {
+	restart := s.RestartDelay
+	if restart == 0 {
+		restart = 2 * time.Second
+	}
+	stopTimeout := s.StopTimeout
+	if stopTimeout == 0 {
+		stopTimeout = 15 * time.Second
+	}
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, unix.SIGCHLD)
+	defer signal.Stop(sigchld)
+
+	exited := make(chan unix.WaitStatus, 1)
+	for first := true; ; first = false {
+		// Reap anything that ended before we start (SIGCHLD coalesces).
+		s.reap(exited)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := s.start(); err != nil {
+			if first {
+				return err
+			}
+			s.logf("supervisor: %v", err)
+			if s.OnExit != nil {
+				s.OnExit(err)
+			}
+		} else {
+			err := exitError(s.wait(ctx, sigchld, exited, stopTimeout))
+			if err != nil {
+				s.logf("supervisor: recorder %v", err)
+			}
+			if s.OnExit != nil {
+				s.OnExit(err)
+			}
+		}
+		// Pause before a restart, still reaping: orphans keep ending.
+		pause := time.NewTimer(restart)
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				pause.Stop()
+				return nil
+			case <-sigchld:
+				s.reap(exited)
+			case <-pause.C:
+				waiting = false
+			}
+		}
+	}
+}
+
+// wait reaps until the recorder has ended and returns its status. When
+// ctx ends it asks the recorder to stop (SIGTERM: it drains its sender and
+// prints its summary) and kills its process group after stopTimeout.
+func (s *Supervisor) wait(ctx context.Context, sigchld <-chan os.Signal, exited chan unix.WaitStatus, stopTimeout time.Duration) unix.WaitStatus {
+	done := ctx.Done()
+	var killAt <-chan time.Time
+	for {
+		select {
+		case <-sigchld:
+			s.reap(exited)
+		case ws := <-exited:
+			return ws
+		case <-done:
+			done = nil
+			s.signal(unix.SIGTERM, false)
+			killAt = time.After(stopTimeout)
+		case <-killAt:
+			s.logf("supervisor: recorder did not stop within %v, killing it", stopTimeout)
+			s.signal(unix.SIGKILL, true)
+			killAt = nil
+		}
+	}
+}
+
+func exitError(ws unix.WaitStatus) error {
+	switch {
+	case ws.Exited() && ws.ExitStatus() == 0:
+		return nil
+	case ws.Exited():
+		return fmt.Errorf("exited with status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Errorf("killed by signal %v", ws.Signal())
+	}
+	return fmt.Errorf("ended with wait status %#x", uint32(ws))
+}
+
+// start runs the recorder with its output on a pipe. It holds mu so the
+// reaper cannot collect the child before its pid is recorded.
+func (s *Supervisor) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(s.Path, s.Args...)
+	cmd.Env = s.Env
+	cmd.Stdout = pw // an *os.File is handed to the child as is: no copy goroutine that would need Wait
+	cmd.Stderr = pw
+	// Its own process group, so SIGKILL at shutdown also reaches raspivid.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return fmt.Errorf("start %s: %w", s.Path, err)
+	}
+	pw.Close()
+	s.pid = cmd.Process.Pid
+	// We reap by pid ourselves; Release frees the pidfd Go keeps.
+	cmd.Process.Release()
+	s.logf("supervisor: recorder started, pid %d", s.pid)
+	go s.copyLines(pr)
+	return nil
+}
+
+func (s *Supervisor) copyLines(r *os.File) {
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 4096)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			if !strings.HasSuffix(line, "\n") {
+				line += "\n"
+			}
+			if s.Output != nil {
+				io.WriteString(s.Output, line)
+			}
+			if s.OnLine != nil {
+				s.OnLine(strings.TrimRight(line, "\r\n"))
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// reap collects every child that has ended, without blocking. The
+// recorder's status goes to exited; every other pid is an orphan that
+// only needed collecting.
+func (s *Supervisor) reap(exited chan<- unix.WaitStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return
+		}
+		if pid == s.pid {
+			s.pid = 0
+			select {
+			case exited <- ws:
+			default:
+			}
+			continue
+		}
+		if s.OnReap != nil {
+			s.OnReap(pid, ws)
+		}
+	}
+}
+
+// signal sends sig to the recorder, or to its whole process group.
+func (s *Supervisor) signal(sig unix.Signal, group bool) {
+	s.mu.Lock()
+	pid := s.pid
+	s.mu.Unlock()
+	if pid == 0 {
+		return
+	}
+	if group {
+		pid = -pid
+	}
+	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+		s.logf("supervisor: kill(%d, %v): %v", pid, sig, err)
+	}
+}
+
+// ReapOrphans collects every remaining child without blocking; used when
+// no supervisor runs (early boot, shutdown) so zombies never pile up.
+func ReapOrphans() int {
+	n := 0
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return n
+		}
+		n++
+	}
+}
+
