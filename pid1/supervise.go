@@ -271,4 +271,3 @@ func ReapOrphans() int {
 		n++
 	}
 }
-
