@@ -1,0 +1,560 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/camwire/camwire/wire"
+)
+
+// key describes one setting. The table below is the single source of
+// defaults, parsing, flags, String and the camwire.txt template.
+type key struct {
+	name string
+	// doc is the comment above the key in camwire.txt, one line per
+	// element, each at most ~72 columns.
+	doc []string
+	// def is the default exactly as it is written in camwire.txt.
+	def string
+	// defText names the default in messages when def alone would be
+	// unclear (an empty value).
+	defText string
+	isBool  bool
+	secret  bool
+	// set parses v into c. dir is the folder relative "file:" paths
+	// start from. Errors describe the value, not the key: the caller
+	// adds source, line and key.
+	set func(c *Config, v, dir string) error
+	// get renders c's value so that set(get(c)) gives it back.
+	get func(c Config) string
+}
+
+func (k *key) defaultText() string {
+	if k.defText != "" {
+		return k.defText
+	}
+	return k.def
+}
+
+var keys = []*key{
+	{
+		name: "name",
+		doc: []string{
+			"The camera's name: its folder on the laptop and the Pi's hostname.",
+			"1-63 letters, digits, '.', '_' or '-'.",
+		},
+		def: "camwire",
+		set: func(c *Config, v, _ string) error {
+			if err := wire.ValidName(v); err != nil {
+				return fmt.Errorf("%q is not a usable name (%s)", v, strings.TrimPrefix(err.Error(), wire.ErrBadName.Error()+": "))
+			}
+			c.Name = v
+			return nil
+		},
+		get: func(c Config) string { return c.Name },
+	},
+	{
+		name: "address",
+		doc: []string{
+			"The Pi's IPv4 address and prefix length on the cable.",
+		},
+		def: "192.168.77.2/24",
+		set: func(c *Config, v, _ string) error {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				if a, aerr := netip.ParseAddr(v); aerr == nil && a.Is4() {
+					return fmt.Errorf("%q has no prefix length (write it like %s/24)", v, a)
+				}
+				return fmt.Errorf("%q is not an IPv4 address with prefix length, like 192.168.77.2/24", v)
+			}
+			if !p.Addr().Is4() {
+				return fmt.Errorf("%q is not an IPv4 address", v)
+			}
+			if p.Bits() < 8 || p.Bits() > 30 {
+				return fmt.Errorf("%q: prefix length must be 8 to 30", v)
+			}
+			if p.Addr() == p.Masked().Addr() {
+				return fmt.Errorf("%q is the network address, not a host address", v)
+			}
+			c.Address = p
+			return nil
+		},
+		get: func(c Config) string { return c.Address.String() },
+	},
+	{
+		name: "gateway",
+		doc: []string{
+			"Default route for a camera on a routed network. Empty: none (a",
+			"direct cable or one switch needs none).",
+		},
+		def:     "",
+		defText: "none",
+		set: func(c *Config, v, _ string) error {
+			if v == "" || strings.EqualFold(v, "none") {
+				c.Gateway = netip.Addr{}
+				return nil
+			}
+			a, err := netip.ParseAddr(v)
+			if err != nil || !a.Is4() {
+				return fmt.Errorf("%q is not an IPv4 address", v)
+			}
+			c.Gateway = a
+			return nil
+		},
+		get: func(c Config) string {
+			if !c.Gateway.IsValid() {
+				return ""
+			}
+			return c.Gateway.String()
+		},
+	},
+	{
+		name: "receiver",
+		doc: []string{
+			"The laptop running camwire-recv, host:port. The port defaults to",
+			fmt.Sprintf("%d. With dhcp_server the laptop is given this host's address.", wire.DefaultPort),
+		},
+		def: fmt.Sprintf("192.168.77.1:%d", wire.DefaultPort),
+		set: func(c *Config, v, _ string) error {
+			h, p, err := splitHostPort(v)
+			if err != nil {
+				return err
+			}
+			c.Receiver = net.JoinHostPort(h, p)
+			return nil
+		},
+		get: func(c Config) string { return c.Receiver },
+	},
+	{
+		name: "interface",
+		doc: []string{
+			"Network interface to use. Empty: the first wired one (eth0, usb0...).",
+		},
+		def:     "",
+		defText: "auto",
+		set: func(c *Config, v, _ string) error {
+			if v == "" || strings.EqualFold(v, "auto") {
+				c.Interface = ""
+				return nil
+			}
+			if len(v) > 15 || strings.ContainsAny(v, "/ \t:") || v == "." || v == ".." {
+				return fmt.Errorf("%q is not an interface name", v)
+			}
+			c.Interface = v
+			return nil
+		},
+		get: func(c Config) string { return c.Interface },
+	},
+	{
+		name: "dhcp_server",
+		doc: []string{
+			"Give the laptop its address over a direct cable, so it needs no setup:",
+			"auto = only while no other DHCP server answers on the network,",
+			"on = always, off = never.",
+		},
+		def: "auto",
+		set: func(c *Config, v, _ string) error {
+			switch strings.ToLower(v) {
+			case "auto":
+				c.DHCPServer = DHCPAuto
+			case "on", "yes", "true", "1":
+				c.DHCPServer = DHCPOn
+			case "off", "no", "false", "0":
+				c.DHCPServer = DHCPOff
+			default:
+				return fmt.Errorf("%q is not auto, on or off", v)
+			}
+			return nil
+		},
+		get: func(c Config) string { return string(c.DHCPServer) },
+	},
+	{
+		name: "source",
+		doc: []string{
+			"Where the video comes from: v4l2 = the camera's H.264 encoder,",
+			"exec = the output of the exec command, testsrc = a test picture.",
+		},
+		def: "v4l2",
+		set: func(c *Config, v, _ string) error {
+			switch s := Source(strings.ToLower(v)); s {
+			case SourceV4L2, SourceExec, SourceTestsrc:
+				c.Source = s
+				return nil
+			}
+			return fmt.Errorf("%q is not v4l2, exec or testsrc", v)
+		},
+		get: func(c Config) string { return string(c.Source) },
+	},
+	{
+		name: "device",
+		doc:  []string{"The camera's video device (source v4l2)."},
+		def:  "/dev/video0",
+		set: func(c *Config, v, _ string) error {
+			if !strings.HasPrefix(v, "/") {
+				return fmt.Errorf("%q is not an absolute path like /dev/video0", v)
+			}
+			c.Device = v
+			return nil
+		},
+		get: func(c Config) string { return c.Device },
+	},
+	intKey("width", "Picture width in pixels.", "1920", 16, 4096, func(c *Config) *int { return &c.Width }),
+	intKey("height", "Picture height in pixels.", "1080", 16, 4096, func(c *Config) *int { return &c.Height }),
+	intKey("fps", "Frames per second.", "30", 1, 90, func(c *Config) *int { return &c.FPS }),
+	{
+		name: "bitrate",
+		doc: []string{
+			"Video bit rate in bits per second; 16M and 16000k mean the same.",
+			"The camera's encoder does 25k to 25M.",
+		},
+		def: "16000000",
+		set: func(c *Config, v, _ string) error {
+			n, err := parseRate(v)
+			if err != nil {
+				return err
+			}
+			if n < 25_000 || n > 25_000_000 {
+				return fmt.Errorf("%q is outside 25000 to 25000000 bits per second", v)
+			}
+			c.Bitrate = n
+			return nil
+		},
+		get: func(c Config) string { return strconv.Itoa(c.Bitrate) },
+	},
+	{
+		name: "keyframe_interval",
+		doc: []string{
+			"Frames from one keyframe to the next; files are cut at keyframes.",
+			"Empty: the same as fps, one keyframe a second.",
+		},
+		def:     "",
+		defText: "same as fps",
+		set: func(c *Config, v, _ string) error {
+			if v == "" {
+				c.KeyframeInterval = 0
+				return nil
+			}
+			return setInt(&c.KeyframeInterval, v, 1, 1000)
+		},
+		get: func(c Config) string {
+			if c.KeyframeInterval == 0 {
+				return ""
+			}
+			return strconv.Itoa(c.KeyframeInterval)
+		},
+	},
+	{
+		name: "rotation",
+		doc:  []string{"Turn the picture clockwise: 0, 90, 180 or 270 degrees."},
+		def:  "0",
+		set: func(c *Config, v, _ string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n%90 != 0 || n < 0 || n > 270 {
+				return fmt.Errorf("%q is not 0, 90, 180 or 270", v)
+			}
+			c.Rotation = n
+			return nil
+		},
+		get: func(c Config) string { return strconv.Itoa(c.Rotation) },
+	},
+	boolKey("hflip", "Mirror the picture left to right.", func(c *Config) *bool { return &c.HFlip }),
+	boolKey("vflip", "Mirror the picture top to bottom.", func(c *Config) *bool { return &c.VFlip }),
+	{
+		name: "segment",
+		doc: []string{
+			"Length of one recorded file, like 30s, 10m or 1h.",
+		},
+		def: "10m",
+		set: func(c *Config, v, _ string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				if _, nerr := strconv.Atoi(v); nerr == nil {
+					return fmt.Errorf("%q has no unit (write it like %ss or %sm)", v, v, v)
+				}
+				return fmt.Errorf("%q is not a duration like 30s, 10m or 1h", v)
+			}
+			if d < time.Second || d > 24*time.Hour {
+				return fmt.Errorf("%q is outside 1s to 24h", v)
+			}
+			c.Segment = d
+			return nil
+		},
+		get: func(c Config) string { return formatDuration(c.Segment) },
+	},
+	{
+		name: "buffer",
+		doc: []string{
+			"Memory that holds video while the laptop is away, like 64MiB.",
+			"A Pi 3 has about 280MiB free; 1MiB to 1GiB.",
+		},
+		def: "64MiB",
+		set: func(c *Config, v, _ string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			if n < 1<<20 || n > 1<<30 {
+				return fmt.Errorf("%q is outside 1MiB to 1GiB", v)
+			}
+			c.Buffer = n
+			return nil
+		},
+		get: func(c Config) string { return formatSize(c.Buffer) },
+	},
+	{
+		name: "exec",
+		doc: []string{
+			"Command whose standard output is H.264 (source exec). Empty: raspivid",
+			"with the settings above:",
+			"  {raspivid}",
+		},
+		def:     "",
+		defText: "raspivid built from the other keys",
+		set: func(c *Config, v, _ string) error {
+			c.Exec = v
+			return nil
+		},
+		get: func(c Config) string { return c.Exec },
+	},
+	{
+		name: "key",
+		doc: []string{
+			"Shared key, if camwire-recv requires one: the key itself, or",
+			"file:NAME to read it from a file (NAME is relative to this file's",
+			"folder). Empty: no key.",
+		},
+		def:     "",
+		defText: "none",
+		secret:  true,
+		set: func(c *Config, v, dir string) error {
+			name, ok := strings.CutPrefix(v, "file:")
+			if !ok {
+				c.Key = v
+				return nil
+			}
+			if name == "" {
+				return fmt.Errorf("file: names no file")
+			}
+			if !filepath.IsAbs(name) && dir != "" {
+				name = filepath.Join(dir, name)
+			}
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return fmt.Errorf("cannot read key file: %v", err)
+			}
+			k := strings.TrimRight(strings.TrimPrefix(string(b), bom), " \t\r\n")
+			if k == "" {
+				return fmt.Errorf("key file %s is empty", name)
+			}
+			c.Key = k
+			return nil
+		},
+		get: func(c Config) string { return c.Key },
+	},
+	{
+		name: "modules",
+		doc: []string{
+			"Extra kernel modules to load, comma separated, like vivid,i2c_dev.",
+		},
+		def:     "",
+		defText: "none",
+		set: func(c *Config, v, _ string) error {
+			var mods []string
+			for _, m := range strings.Split(v, ",") {
+				m = strings.TrimSpace(m)
+				if m == "" {
+					continue
+				}
+				for i := 0; i < len(m); i++ {
+					b := m[i]
+					if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
+						return fmt.Errorf("%q is not a module name", m)
+					}
+				}
+				mods = append(mods, m)
+			}
+			c.Modules = mods
+			return nil
+		},
+		get: func(c Config) string { return strings.Join(c.Modules, ",") },
+	},
+	boolKey("debug", "Verbose logging on the console and to the receiver.", func(c *Config) *bool { return &c.Debug }),
+}
+
+// lookup finds a key by name. Names are matched without regard to case,
+// and '-' stands for '_', so DHCP-Server finds dhcp_server.
+func lookup(name string) *key {
+	name = strings.ReplaceAll(strings.ToLower(name), "-", "_")
+	for _, k := range keys {
+		if k.name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+func intKey(name, doc, def string, lo, hi int, field func(*Config) *int) *key {
+	return &key{
+		name: name,
+		doc:  []string{doc},
+		def:  def,
+		set: func(c *Config, v, _ string) error {
+			return setInt(field(c), v, lo, hi)
+		},
+		get: func(c Config) string { return strconv.Itoa(*field(&c)) },
+	}
+}
+
+func setInt(dst *int, v string, lo, hi int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a number", v)
+	}
+	if n < lo || n > hi {
+		return fmt.Errorf("%d is outside %d to %d", n, lo, hi)
+	}
+	*dst = n
+	return nil
+}
+
+func boolKey(name, doc string, field func(*Config) *bool) *key {
+	return &key{
+		name:   name,
+		doc:    []string{doc + " yes or no."},
+		def:    "no",
+		isBool: true,
+		set: func(c *Config, v, _ string) error {
+			b, err := parseBool(v)
+			if err != nil {
+				return err
+			}
+			*field(c) = b
+			return nil
+		},
+		get: func(c Config) string {
+			if *field(&c) {
+				return "yes"
+			}
+			return "no"
+		},
+	}
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "yes", "y", "true", "on", "1":
+		return true, nil
+	case "no", "n", "false", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes or no", v)
+}
+
+// splitHostPort accepts host, host:port and [v6]:port and returns the
+// port as text, DefaultPort when absent.
+func splitHostPort(v string) (host, port string, err error) {
+	if v == "" {
+		return "", "", fmt.Errorf("empty; want host:port like 192.168.77.1:%d", wire.DefaultPort)
+	}
+	host, port = v, strconv.Itoa(wire.DefaultPort)
+	if strings.Contains(v, ":") && !(strings.Count(v, ":") > 1 && !strings.HasPrefix(v, "[")) {
+		host, port, err = net.SplitHostPort(v)
+		if err != nil {
+			return "", "", fmt.Errorf("%q is not host:port", v)
+		}
+	}
+	if host == "" || strings.ContainsAny(host, " \t/") {
+		return "", "", fmt.Errorf("%q has no usable host", v)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("%q: port %q is not 1 to 65535", v, port)
+	}
+	return host, strconv.Itoa(n), nil
+}
+
+// parseRate reads bits per second: 16000000, 16000k, 16M, 16.5M,
+// optionally followed by bit/s or bps. Units are decimal (1M = 10^6), as
+// bit rates always are.
+func parseRate(v string) (int, error) {
+	s := strings.ToLower(v)
+	for _, unit := range []string{"bit/s", "bits/s", "bps", "bit"} {
+		if t, ok := strings.CutSuffix(s, unit); ok {
+			s = strings.TrimSpace(t)
+			break
+		}
+	}
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1e3, s[:len(s)-1]
+	case strings.HasSuffix(s, "m"):
+		mult, s = 1e6, s[:len(s)-1]
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < 0 || s == "" || strings.ContainsAny(s, "eEnN+") {
+		return 0, fmt.Errorf("%q is not a bit rate like 16000000 or 16M", v)
+	}
+	return int(f*mult + 0.5), nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	// Longest first so "MiB" is not read as "B".
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
+	{"b", 1},
+}
+
+// parseSize reads a byte count: 67108864, 64MiB, 64M (binary, as memory
+// sizes usually are meant), 64MB (decimal), 512KiB, 1GiB.
+func parseSize(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if t, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(t), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size like 64MiB", v)
+	}
+	return n * mult, nil
+}
+
+// formatSize writes n with the largest binary unit that divides it.
+func formatSize(n int64) string {
+	switch {
+	case n != 0 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n != 0 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// formatDuration is time.Duration.String without the zero tails: 10m, not
+// 10m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
