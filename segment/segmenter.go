@@ -1,0 +1,156 @@
+package segment
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+)
+
+// End reports that segment Segment is complete after Frames access units.
+type End struct {
+	Segment uint32
+	Frames  uint32
+}
+
+// Segmenter numbers access units into segments, each of which starts with
+// a keyframe and can be decoded on its own.
+//
+// A segment ends at the first keyframe at or after Length since the
+// segment's first frame (by AU.Time), or at any keyframe that brings an SPS
+// or PPS different from the ones in force (a resolution or profile change
+// would otherwise land in the middle of a file). No access unit between
+// the first keyframe and Close is lost or reordered: every one pushed
+// comes out exactly once, in order.
+//
+// Access units pushed before the first keyframe (and after Close, before
+// the next keyframe) are dropped and counted in Dropped: without the
+// keyframe they refer to they cannot be decoded, and a file that starts
+// with them does not play.
+//
+// The Segmenter keeps the latest SPS and PPS it has seen and puts them in
+// front of the keyframe that opens a segment when that keyframe lacks
+// them, because a camera may send them only once at start.
+//
+// Use from one goroutine.
+type Segmenter struct {
+	// Length is the target duration of a segment; segments end at the
+	// first keyframe after it. 0 or less: cut only on SPS/PPS change.
+	Length time.Duration
+	// First is the number of the first segment; 0 means 1.
+	First uint32
+
+	next    uint32 // number of the next segment to open
+	open    bool
+	seg     uint32
+	frames  uint32
+	start   time.Duration // Time of the open segment's first frame
+	sps     []byte        // latest SPS NAL unit (header byte first, no start code)
+	pps     []byte
+	dropped int
+}
+
+// Dropped is the number of access units pushed while no segment could be
+// opened (before the first keyframe, or after Close before the next).
+func (s *Segmenter) Dropped() int { return s.dropped }
+
+// Push adds the next access unit. When ok is false the AU was dropped
+// (see Dropped) and nothing else is set. Otherwise out belongs to segment
+// seg; out is au, or for the keyframe that opens a segment possibly a copy
+// with SPS/PPS put in front. When ended is non-nil, the segment it names
+// ended just before out: the caller finishes it before handling out.
+func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
+	var sps, pps []byte
+	if au.Key {
+		sps, pps = paramSets(au.Data)
+	}
+	changed := (sps != nil && s.sps != nil && !bytes.Equal(sps, s.sps)) ||
+		(pps != nil && s.pps != nil && !bytes.Equal(pps, s.pps))
+	if sps != nil {
+		s.sps = sps
+	}
+	if pps != nil {
+		s.pps = pps
+	}
+	if s.open && au.Key && (changed || s.Length > 0 && au.Time-s.start >= s.Length) {
+		ended = s.Close()
+	}
+	if !s.open {
+		if !au.Key {
+			s.dropped++
+			return ended, 0, AU{}, false
+		}
+		if s.next == 0 {
+			s.next = max(s.First, 1)
+		}
+		s.open, s.seg, s.frames, s.start = true, s.next, 0, au.Time
+		s.next++
+		au.Data = s.withParamSets(au.Data, sps == nil, pps == nil)
+	}
+	s.frames++
+	return ended, s.seg, au, true
+}
+
+// Close ends the open segment and reports it; nil when none is open. The
+// next keyframe pushed opens the following segment number.
+func (s *Segmenter) Close() *End {
+	if !s.open {
+		return nil
+	}
+	s.open = false
+	return &End{Segment: s.seg, Frames: s.frames}
+}
+
+// paramSets returns the last SPS and PPS NAL units in an access unit
+// (header byte first, no start code), nil when absent.
+func paramSets(data []byte) (sps, pps []byte) {
+	for _, n := range nalus(data) {
+		if n.start >= n.end {
+			continue
+		}
+		switch naluType(data[n.start]) {
+		case h264.NALUTypeSPS:
+			sps = bytes.Clone(data[n.start:n.end])
+		case h264.NALUTypePPS:
+			pps = bytes.Clone(data[n.start:n.end])
+		}
+	}
+	return sps, pps
+}
+
+// withParamSets returns data with the remembered SPS and/or PPS inserted
+// where H.264 7.4.1.2.3 allows them: after a leading access unit delimiter
+// (which must stay first), an SPS before any PPS, and a missing PPS after
+// the access unit's own SPS. data itself is returned when nothing is
+// missing or nothing is known to insert.
+func (s *Segmenter) withParamSets(data []byte, needSPS, needPPS bool) []byte {
+	needSPS = needSPS && s.sps != nil
+	needPPS = needPPS && s.pps != nil
+	if !needSPS && !needPPS {
+		return data
+	}
+	ns := nalus(data)
+	at := 0 // insert before the first NAL unit ...
+	if len(ns) > 0 {
+		at = ns[0].begin
+		if ns[0].start < ns[0].end && naluType(data[ns[0].start]) == h264.NALUTypeAccessUnitDelimiter {
+			at = ns[0].end // ... or after a leading delimiter
+		}
+	}
+	if !needSPS { // the AU has its own SPS: the PPS goes after it
+		for _, n := range ns {
+			if n.start < n.end && naluType(data[n.start]) == h264.NALUTypeSPS {
+				at = n.end
+			}
+		}
+	}
+	out := make([]byte, 0, len(data)+2*len(startCode4)+len(s.sps)+len(s.pps))
+	out = append(out, data[:at]...)
+	if needSPS {
+		out = append(append(out, startCode4...), s.sps...)
+	}
+	if needPPS {
+		out = append(append(out, startCode4...), s.pps...)
+	}
+	return append(out, data[at:]...)
+}

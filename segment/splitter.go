@@ -1,0 +1,244 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+)
+
+// DefaultMaxAU is the largest access unit a Splitter holds when MaxAU is 0:
+// 8 MiB (mediacommon's h264.MaxAccessUnitSize, more than a 25 Mbit/s
+// keyframe) minus 64 KiB, so that an access unit plus the SPS/PPS the
+// Segmenter may put in front still fits the wire's 8 MiB frame limit.
+const DefaultMaxAU = h264.MaxAccessUnitSize - 64<<10
+
+// ErrAUTooBig is returned (wrapped, with the sizes) when the bytes since
+// the start of an access unit exceed the Splitter's MaxAU without an access
+// unit boundary: the input is not H.264 Annex-B, or is broken.
+var ErrAUTooBig = errors.New("access unit too big")
+
+// Splitter cuts an H.264 Annex-B byte stream, delivered in chunks of any
+// size (as a pipe gives them), into access units.
+//
+// An access unit ends where the next one begins (H.264 7.4.1.2.3): at an
+// access unit delimiter, SPS, PPS, SEI or NAL type 14–18 that follows a
+// picture, or at the first slice of a new picture. A new picture is
+// recognised by first_mb_in_slice == 0, which needs only the first bit after
+// the slice's NAL header; streams with arbitrary slice order (a Baseline
+// option no camera encoder uses) or redundant pictures are not split
+// correctly.
+//
+// Because Annex-B has no lengths, an access unit is known to be complete
+// only when the first two bytes of the next one have arrived: output lags
+// input by one access unit until Flush.
+//
+// The concatenation of all access units returned equals the input from its
+// first start code on; bytes before the first start code (and access units
+// dropped for size) are counted in Dropped. Memory is bounded by MaxAU plus
+// the largest chunk written.
+type Splitter struct {
+	// MaxAU bounds the bytes of one access unit; 0 means DefaultMaxAU.
+	MaxAU int
+
+	buf    []byte // buf[base:] is the access unit being collected
+	base   int
+	synced bool // a start code has been seen; buf[base:] begins with one
+	scan   int  // where the search for the next start code resumes
+
+	// The latest NAL unit whose start code has been seen but which has not
+	// yet been assigned to the current or a new access unit: its start code
+	// begins at pendBegin, its header byte is at pend (-1: none).
+	pend      int
+	pendBegin int
+	pendTime  time.Duration
+
+	auTime time.Duration // arrival of the chunk that completed this AU's first start code
+	vcl    bool          // current access unit has a slice of its primary picture
+	key    bool          // ... and it is an IDR slice
+
+	dropped int64
+	tooBig  int // size of an AU dropped during this Write, for the error
+	out     []AU
+}
+
+// Dropped is the number of input bytes that are in no access unit returned:
+// bytes before the first start code and access units dropped by ErrAUTooBig.
+func (s *Splitter) Dropped() int64 { return s.dropped }
+
+func (s *Splitter) maxAU() int {
+	if s.MaxAU > 0 {
+		return s.MaxAU
+	}
+	return DefaultMaxAU
+}
+
+// Write adds p, which arrived at time t, and returns the access units it
+// completed, oldest first, each stamped with the arrival time of the
+// chunk that completed its first start code. The returned slice is reused by the next call; the AUs' Data
+// belong to the caller. On ErrAUTooBig the access unit in progress is
+// dropped (and counted) and the Splitter looks for the next start code; the
+// AUs completed before are still returned.
+func (s *Splitter) Write(p []byte, t time.Duration) ([]AU, error) {
+	s.out = s.out[:0]
+	s.buf = append(s.buf, p...)
+	if !s.synced && !s.sync(t) {
+		return s.out, nil
+	}
+	for {
+		if s.pend >= 0 && !s.decide(false) {
+			break
+		}
+		j := bytes.Index(s.buf[s.scan:], startCode3)
+		if j < 0 {
+			// The last two bytes may be the start of a start code.
+			s.scan = max(s.scan, len(s.buf)-2)
+			break
+		}
+		i := s.scan + j
+		s.pend, s.pendBegin, s.pendTime, s.scan = i+3, i, t, i+3
+		if s.buf[i-1] == 0 { // i > base: buf[base:] starts with a start code
+			s.pendBegin = i - 1
+		}
+	}
+	if size := len(s.buf) - s.base; size > s.maxAU() {
+		s.dropped += int64(size)
+		s.reset()
+		s.tooBig = size
+	}
+	s.compact()
+	if s.tooBig > 0 {
+		err := fmt.Errorf("%w: %d bytes without an access unit boundary, limit %d", ErrAUTooBig, s.tooBig, s.maxAU())
+		s.tooBig = 0
+		return s.out, err
+	}
+	return s.out, nil
+}
+
+// Flush ends the input: it returns the access unit in progress (possibly
+// one without a picture, e.g. a trailing SPS) and starts over as if new.
+func (s *Splitter) Flush() []AU {
+	s.out = s.out[:0]
+	if !s.synced {
+		s.dropped += int64(len(s.buf))
+		s.reset()
+		return s.out
+	}
+	if s.pend >= 0 {
+		s.decide(true)
+	}
+	if len(s.buf) > s.base {
+		s.emit(len(s.buf))
+	}
+	s.reset()
+	return s.out
+}
+
+// sync drops the bytes before the first start code; it reports whether
+// one was found.
+func (s *Splitter) sync(t time.Duration) bool {
+	i := bytes.Index(s.buf, startCode3)
+	if i < 0 {
+		keep := min(3, len(s.buf)) // may be the start of 00 00 00 01
+		s.dropped += int64(len(s.buf) - keep)
+		s.buf = append(s.buf[:0], s.buf[len(s.buf)-keep:]...)
+		return false
+	}
+	if i > 0 && s.buf[i-1] == 0 {
+		i--
+	}
+	s.dropped += int64(i)
+	s.buf = append(s.buf[:0], s.buf[i:]...)
+	s.synced, s.base, s.auTime = true, 0, t
+	s.pendBegin = 0
+	s.pend = 3
+	if s.buf[0] == 0 && s.buf[1] == 0 && s.buf[2] == 0 {
+		s.pend = 4
+	}
+	s.pendTime, s.scan = t, s.pend
+	return true
+}
+
+// decide assigns the pending NAL unit to the current access unit or, when
+// it begins a new one, first emits the current one. It reports false when
+// more bytes are needed to know; at the end of input (final) it decides
+// with what is there.
+func (s *Splitter) decide(final bool) bool {
+	p := s.pend
+	if p >= len(s.buf) {
+		if !final {
+			return false
+		}
+		s.pend = -1 // a bare start code at the very end
+		return true
+	}
+	typ := naluType(s.buf[p])
+	starts := false
+	switch {
+	case isVCL(typ):
+		if p+1 >= len(s.buf) {
+			if !final {
+				return false
+			}
+		} else {
+			// first_mb_in_slice is ue(v); the value 0 is the single bit 1.
+			starts = s.buf[p+1]&0x80 != 0
+		}
+	case typ == h264.NALUTypeAccessUnitDelimiter, typ == h264.NALUTypeSPS,
+		typ == h264.NALUTypePPS, typ == h264.NALUTypeSEI,
+		typ >= h264.NALUTypePrefix && typ <= h264.NALUTypeReserved18:
+		starts = true
+	}
+	if starts && s.vcl {
+		s.emit(s.pendBegin)
+		s.auTime = s.pendTime
+	}
+	if isVCL(typ) {
+		s.vcl = true
+		s.key = s.key || typ == h264.NALUTypeIDR
+	}
+	s.pend = -1
+	return true
+}
+
+// emit hands out buf[base:end] as an access unit, copied so that the
+// Splitter's buffer can be reused; one over MaxAU (it grew past the limit
+// within one Write) is dropped instead, so no AU handed out exceeds MaxAU.
+func (s *Splitter) emit(end int) {
+	if size := end - s.base; size > s.maxAU() {
+		s.dropped += int64(size)
+		s.tooBig = size
+		s.base = end
+		s.vcl, s.key = false, false
+		return
+	}
+	data := make([]byte, end-s.base)
+	copy(data, s.buf[s.base:end])
+	s.out = append(s.out, AU{Data: data, Time: s.auTime, Key: s.key})
+	s.base = end
+	s.vcl, s.key = false, false
+}
+
+// compact moves the access unit in progress to the front of buf, once per
+// Write rather than once per access unit emitted.
+func (s *Splitter) compact() {
+	if s.base == 0 {
+		return
+	}
+	n := copy(s.buf, s.buf[s.base:])
+	s.buf = s.buf[:n]
+	s.scan -= s.base
+	s.pendBegin -= s.base
+	if s.pend >= 0 {
+		s.pend -= s.base
+	}
+	s.base = 0
+}
+
+func (s *Splitter) reset() {
+	s.buf = s.buf[:0]
+	s.base, s.scan, s.pend, s.pendBegin = 0, 0, -1, 0
+	s.synced, s.vcl, s.key = false, false, false
+}
