@@ -1,0 +1,202 @@
+package mp4
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// needTools skips the test when ffmpeg or ffprobe are missing (make test
+// installs both through scripts/deps.sh).
+func needTools(t testing.TB) {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (scripts/deps.sh installs it): %v", tool, err)
+		}
+	}
+}
+
+var (
+	clipMu    sync.Mutex
+	clipCache = map[string][]byte{}
+)
+
+// encodeClip runs a real libx264 encode of ffmpeg's test pattern and
+// returns the Annex-B stream. Results are cached per argument list.
+func encodeClip(t testing.TB, size string, seconds int, x264 ...string) []byte {
+	t.Helper()
+	needTools(t)
+	args := []string{"-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=%s:rate=30", size),
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p"}
+	args = append(args, x264...)
+	args = append(args, "-f", "h264", "-")
+	key := strings.Join(args, " ")
+	clipMu.Lock()
+	defer clipMu.Unlock()
+	if b, ok := clipCache[key]; ok {
+		return b
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("ffmpeg", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffmpeg %s: %v\n%s", key, err, stderr.Bytes())
+	}
+	clipCache[key] = out
+	return out
+}
+
+// splitAUs cuts an Annex-B stream into access units (7.4.1.2.3): a unit
+// starts at an AUD, at SPS/PPS/SEI after a slice, or at a slice whose
+// first_mb_in_slice is 0 after a slice. Each unit keeps its start codes.
+func splitAUs(t testing.TB, stream []byte) [][]byte {
+	t.Helper()
+	type nal struct{ start, body int }
+	var nals []nal
+	for i := 0; i+3 <= len(stream); {
+		if stream[i] == 0 && stream[i+1] == 0 && stream[i+2] == 1 {
+			s := i
+			if s > 0 && stream[s-1] == 0 {
+				s--
+			}
+			nals = append(nals, nal{s, i + 3})
+			i += 3
+			continue
+		}
+		i++
+	}
+	if len(nals) == 0 {
+		t.Fatal("splitAUs: no start code in stream")
+	}
+	var aus [][]byte
+	auStart, haveVCL := nals[0].start, false
+	for k, n := range nals {
+		typ := stream[n.body] & 0x1f
+		vcl := typ == 1 || typ == 5
+		boundary := false
+		switch {
+		case typ == 9:
+			boundary = true
+		case typ == 6 || typ == 7 || typ == 8 || (typ >= 14 && typ <= 18):
+			boundary = haveVCL
+		case vcl:
+			boundary = haveVCL && n.body+1 < len(stream) && stream[n.body+1]&0x80 != 0
+		}
+		if boundary && k > 0 && n.start > auStart {
+			aus = append(aus, stream[auStart:n.start])
+			auStart, haveVCL = n.start, false
+		}
+		if vcl {
+			haveVCL = true
+		}
+	}
+	return append(aus, stream[auStart:])
+}
+
+// probeResult is what ffprobe says about a file.
+type probeResult struct {
+	Codec    string
+	Width    int
+	Height   int
+	Frames   int     // decoded frames (-count_frames)
+	Duration float64 // format duration in seconds
+	Stderr   string  // everything ffprobe -v error printed
+}
+
+// probe runs ffprobe -v error -count_frames on path.
+func probe(t testing.TB, path string) probeResult {
+	t.Helper()
+	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration",
+		"-of", "json", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", path, err, stderr.Bytes())
+	}
+	var j struct {
+		Streams []struct {
+			CodecName    string `json:"codec_name"`
+			Width        int    `json:"width"`
+			Height       int    `json:"height"`
+			NbReadFrames string `json:"nb_read_frames"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &j); err != nil {
+		t.Fatalf("ffprobe %s: bad json: %v\n%s", path, err, out)
+	}
+	r := probeResult{Stderr: stderr.String()}
+	if len(j.Streams) == 1 {
+		s := j.Streams[0]
+		r.Codec, r.Width, r.Height = s.CodecName, s.Width, s.Height
+		r.Frames, _ = strconv.Atoi(s.NbReadFrames)
+	}
+	r.Duration, _ = strconv.ParseFloat(j.Format.Duration, 64)
+	return r
+}
+
+// framePTS returns the presentation times ffprobe decodes from path, in
+// output (display) order.
+func framePTS(t testing.TB, path string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "frame=pts_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe frames %s: %v", path, err)
+	}
+	var pts []float64
+	for _, l := range strings.Fields(string(out)) {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(l, ","), 64)
+		if err != nil {
+			t.Fatalf("ffprobe frames %s: bad pts %q", path, l)
+		}
+		pts = append(pts, v)
+	}
+	return pts
+}
+
+// frameHashes decodes path with ffmpeg and returns each picture's MD5 in
+// display order: two files with equal lists show the same pictures in the
+// same order.
+func frameHashes(t testing.TB, path string, format ...string) []string {
+	t.Helper()
+	args := []string{"-v", "error"}
+	args = append(args, format...)
+	args = append(args, "-i", path, "-map", "0:v:0", "-f", "framemd5", "-")
+	out, err := exec.Command("ffmpeg", args...).Output()
+	if err != nil {
+		t.Fatalf("ffmpeg framemd5 %s: %v", path, err)
+	}
+	var hashes []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		f := strings.Split(l, ",")
+		hashes = append(hashes, strings.TrimSpace(f[len(f)-1]))
+	}
+	return hashes
+}
+
+// writeRaw stores an Annex-B stream for ffmpeg to decode as a reference.
+func writeRaw(t testing.TB, stream []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ref.h264")
+	if err := os.WriteFile(p, stream, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

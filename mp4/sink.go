@@ -1,0 +1,227 @@
+// Package mp4 stores camwire segments as fragmented MP4 (ISO BMFF): an
+// init segment (ftyp+moov) and then one moof+mdat fragment per Sync. A file
+// cut anywhere by a crash or a power loss plays up to its last complete
+// fragment, and every acknowledged frame is in a complete fragment.
+//
+// The package also hands its building blocks (Timeline, InitSegment,
+// Fragment) to the live view, so the browser sees the same timestamps as
+// the recording.
+package mp4
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/camwire/camwire/sink"
+	"github.com/camwire/camwire/wire"
+)
+
+// Sink writes fragmented MP4 segment files. The zero value is ready.
+type Sink struct {
+	// MaxFragment bounds how much a writer buffers between Syncs: when the
+	// buffered frames span this many ticks, WriteFrame writes a fragment
+	// (without fsync). Zero means one second, so a file holds a fragment
+	// at least every second even if the caller syncs rarely.
+	MaxFragment int64
+	// MaxFragmentBytes bounds the buffered payload the same way; zero
+	// means 8 MiB.
+	MaxFragmentBytes int
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// Ext implements sink.Sink.
+func (*Sink) Ext() string { return ".mp4" }
+
+// Create implements sink.Sink. The file stays empty until the first
+// keyframe brings the SPS and PPS the init segment needs.
+func (s *Sink) Create(path string, info sink.SegmentInfo) (sink.SegmentWriter, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("mp4: %w", err)
+	}
+	w := s.newWriter(f, info)
+	w.st.Seq = 1
+	return w, nil
+}
+
+// Reopen implements sink.Sink: it continues appending fragments to a file
+// that a writer synced to exactly size bytes with the returned state.
+func (s *Sink) Reopen(path string, info sink.SegmentInfo, size int64, state []byte) (sink.SegmentWriter, error) {
+	var st writerState
+	if err := json.Unmarshal(state, &st); err != nil {
+		return nil, fmt.Errorf("mp4: reopen %s: bad state: %w", path, err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("mp4: reopen %s: state version %d, want %d", path, st.Version, stateVersion)
+	}
+	if (size == 0) != !st.InitWritten {
+		return nil, fmt.Errorf("mp4: reopen %s: size %d but init segment written = %v", path, size, st.InitWritten)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mp4: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("mp4: %w", err)
+	}
+	if fi.Size() != size {
+		f.Close()
+		return nil, fmt.Errorf("mp4: reopen %s: file is %d bytes, synced size was %d", path, fi.Size(), size)
+	}
+	if _, err := f.Seek(size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("mp4: %w", err)
+	}
+	w := s.newWriter(f, info)
+	w.st = st
+	w.tl.st = st.Timeline
+	w.size = size
+	return w, nil
+}
+
+func (s *Sink) newWriter(f *os.File, info sink.SegmentInfo) *writer {
+	w := &writer{f: f, tl: NewTimeline(info.Hello), maxTicks: s.MaxFragment, maxBytes: s.MaxFragmentBytes}
+	if w.maxTicks <= 0 {
+		w.maxTicks = TimeScale
+	}
+	if w.maxBytes <= 0 {
+		w.maxBytes = 8 << 20
+	}
+	w.st.Version = stateVersion
+	return w
+}
+
+// stateVersion changes when writerState's meaning does.
+const stateVersion = 1
+
+// writerState is the opaque state Sync returns: enough to append the next
+// fragment exactly where the synced file ends.
+type writerState struct {
+	Version     int           `json:"v"`
+	InitWritten bool          `json:"init"`
+	Seq         uint32        `json:"seq"`  // next fragment's sequence number
+	Next        int64         `json:"next"` // decode time where the next fragment starts
+	Timeline    timelineState `json:"timeline"`
+}
+
+type writer struct {
+	f        *os.File
+	tl       *Timeline
+	st       writerState
+	size     int64 // bytes written to f
+	pending  []Sample
+	bytes    int
+	maxTicks int64
+	maxBytes int
+	err      error // sticky: after a failed write the file's tail is unknown
+}
+
+// WriteFrame implements sink.SegmentWriter.
+func (w *writer) WriteFrame(f wire.Frame) error {
+	if w.err != nil {
+		return w.err
+	}
+	s, changed, err := w.tl.Push(f.Payload, f.TimeUS)
+	if err != nil {
+		return fmt.Errorf("frame %d: %w", f.Seq, err)
+	}
+	// A new SPS/PPS inside a segment is carried in band (samples keep
+	// their parameter sets); the init segment keeps the first ones.
+	_ = changed
+	if !w.st.InitWritten {
+		sps, pps := w.tl.Params()
+		b, err := InitSegment(sps, pps)
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", f.Seq, err)
+		}
+		if err := w.write(b); err != nil {
+			return err
+		}
+		w.st.InitWritten = true
+	}
+	w.pending = append(w.pending, s)
+	w.bytes += len(s.AVCC)
+	if s.DTS-w.pending[0].DTS >= w.maxTicks || w.bytes >= w.maxBytes {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush writes the buffered samples as one fragment.
+func (w *writer) flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.pending) == 0 {
+		return nil
+	}
+	start := w.st.Next // 0 for the first fragment: the first frame is the origin
+	samples, end := Lay(start, w.pending, w.tl.FrameTicks())
+	b, err := Fragment(w.st.Seq, uint64(start), samples)
+	if err != nil {
+		w.err = err
+		return err
+	}
+	if err := w.write(b); err != nil {
+		return err
+	}
+	w.st.Seq++
+	w.st.Next = end
+	w.pending = w.pending[:0]
+	w.bytes = 0
+	return nil
+}
+
+func (w *writer) write(b []byte) error {
+	n, err := w.f.Write(b)
+	w.size += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("mp4: %w", err)
+		return w.err
+	}
+	return nil
+}
+
+// Sync implements sink.SegmentWriter: every frame given so far goes into
+// a fragment, then fsync.
+func (w *writer) Sync() (int64, []byte, error) {
+	if err := w.flush(); err != nil {
+		return 0, nil, err
+	}
+	if err := w.f.Sync(); err != nil {
+		w.err = fmt.Errorf("mp4: fsync: %w", err)
+		return 0, nil, w.err
+	}
+	w.st.Timeline = w.tl.st
+	state, err := json.Marshal(w.st)
+	if err != nil {
+		return 0, nil, fmt.Errorf("mp4: %w", err)
+	}
+	return w.size, state, nil
+}
+
+// Finish implements sink.SegmentWriter. The last fragment is complete, so
+// the file needs no trailer; players read the fragments for duration and
+// seeking.
+func (w *writer) Finish() error {
+	return w.Close()
+}
+
+// Close implements sink.SegmentWriter.
+func (w *writer) Close() error {
+	_, _, err := w.Sync()
+	w.err = errClosed
+	if cerr := w.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("mp4: %w", cerr)
+	}
+	return err
+}
+
+// errClosed is returned by a writer used after Finish or Close.
+var errClosed = errors.New("mp4: writer is closed")

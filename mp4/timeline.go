@@ -1,0 +1,297 @@
+package mp4
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/bits"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/camwire/camwire/wire"
+)
+
+// TimeScale is the MP4 track's clock: 90 kHz, the usual video clock, so
+// every common frame rate has a near-integer frame duration.
+const TimeScale = 90000
+
+// defaultFrameTicks is the frame duration assumed when neither the Hello
+// nor the stream so far says anything about the rate (30 fps).
+const defaultFrameTicks = TimeScale / 30
+
+// ErrNoParams means an access unit came before the stream's SPS and PPS:
+// it cannot be decoded, and an MP4 cannot be started without them.
+var ErrNoParams = errors.New("mp4: access unit before the first SPS/PPS keyframe")
+
+// Timeline turns access units in decode order, each with the sender's
+// capture time, into MP4 sample times.
+//
+// Timestamps, decided here once for the file sink and the live view:
+//
+//   - wire.Frame.TimeUS is the decode time (DTS). Frames leave the encoder
+//     in decode order and the camera stamps them as they come, so the
+//     stamps rise with decode order even when the stream has B-frames.
+//     DTS = TimeUS − TimeUS of the segment's first frame, in 90 kHz ticks,
+//     each computed from the absolute stamp so a long segment cannot drift.
+//   - The presentation time comes from the picture order count (POC) in
+//     each slice header: a frame shown k frames later than it is decoded
+//     gets PTS = DTS + (k + R) · D, where D is the nominal frame duration
+//     (Hello's frame rate, else the last measured delta) and R is the
+//     stream's reorder depth (SPS VUI max_num_reorder_frames, else 0 for
+//     Baseline or POC type 2, else max_num_ref_frames), so no PTS is ever
+//     earlier than its DTS. Streams without B-frames get PTS = DTS + R·D
+//     with k = 0 for every frame, i.e. PTS = DTS when the SPS says R = 0.
+//
+// mediacommon's DTSExtractor solves the opposite problem (RTP gives PTS,
+// DTS must be guessed); here DTS is what we know.
+//
+// The zero Timeline is not usable; use NewTimeline or a restored state.
+type Timeline struct {
+	st timelineState
+	// sps is the parsed st.SPS; nil until the first SPS.
+	sps *h264.SPS
+}
+
+// timelineState is everything a Timeline needs to continue after a
+// restart; it is part of the file sink's Sync state.
+type timelineState struct {
+	FrameTicks int64  `json:"frame_ticks"` // nominal frame duration from Hello, 0 if unknown
+	BaseUS     int64  `json:"base_us"`     // TimeUS of the first frame
+	Started    bool   `json:"started"`     // BaseUS is set
+	PrevDTS    int64  `json:"prev_dts"`    // DTS of the previous frame
+	LastDelta  int64  `json:"last_delta"`  // measured DTS delta of the previous frame
+	SPS        []byte `json:"sps"`         // current SPS NAL unit
+	PPS        []byte `json:"pps"`         // current PPS NAL unit
+	Reorder    int64  `json:"reorder"`     // R: frames of reordering delay
+	POCStep    int64  `json:"poc_step"`    // POC units per frame: 2 (usual) or 1
+	PrevMsb    int64  `json:"prev_msb"`    // PicOrderCntMsb of the previous reference picture
+	PrevLsb    int64  `json:"prev_lsb"`    // pic_order_cnt_lsb of the previous reference picture
+	IDRPOC     int64  `json:"idr_poc"`     // POC of the last IDR picture
+	DecSince   int64  `json:"dec_since"`   // frames decoded since the last IDR, including it
+}
+
+// NewTimeline starts a timeline for a camera's stream. The Hello's frame
+// rate, if given, is the nominal frame duration.
+func NewTimeline(hello wire.Hello) *Timeline {
+	t := &Timeline{}
+	t.st.POCStep = 2
+	if hello.FPSNum != 0 && hello.FPSDen != 0 {
+		t.st.FrameTicks = int64(TimeScale) * int64(hello.FPSDen) / int64(hello.FPSNum)
+	}
+	return t
+}
+
+// Params returns the current SPS and PPS, nil before the first keyframe.
+func (t *Timeline) Params() (sps, pps []byte) { return t.st.SPS, t.st.PPS }
+
+// FrameTicks is the duration to give a frame whose successor is unknown:
+// the Hello's frame rate, else the last measured delta, else 1/30 s.
+func (t *Timeline) FrameTicks() int64 {
+	switch {
+	case t.st.FrameTicks > 0:
+		return t.st.FrameTicks
+	case t.st.LastDelta > 0:
+		return t.st.LastDelta
+	}
+	return defaultFrameTicks
+}
+
+// Sample is one access unit ready for an MP4 fragment.
+type Sample struct {
+	DTS       int64  // decode time in TimeScale ticks from the segment's first frame
+	PTSOffset int32  // PTS − DTS in ticks, ≥ 0
+	Key       bool   // IDR: a sync sample
+	AVCC      []byte // NAL units with 4-byte length prefixes (AUD and filler removed)
+}
+
+// Push takes the next access unit (Annex-B, in decode order) and its
+// capture time and returns the MP4 sample. ParamsChanged reports that the
+// SPS or PPS differ from the previous ones (always true for the first):
+// an init segment made earlier no longer describes the stream.
+func (t *Timeline) Push(annexB []byte, timeUS int64) (s Sample, paramsChanged bool, err error) {
+	var au h264.AnnexB
+	if err := au.Unmarshal(annexB); err != nil {
+		return Sample{}, false, fmt.Errorf("mp4: access unit is not Annex-B H.264: %w", err)
+	}
+	var vcl []byte
+	idr := false
+	kept := au[:0]
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			if string(n) != string(t.st.SPS) {
+				var sps h264.SPS
+				if err := sps.Unmarshal(n); err != nil {
+					return Sample{}, false, fmt.Errorf("mp4: bad SPS: %w", err)
+				}
+				t.st.SPS = append([]byte(nil), n...)
+				t.sps = &sps
+				t.st.Reorder = reorderDepth(&sps)
+				paramsChanged = true
+			}
+		case h264.NALUTypePPS:
+			if string(n) != string(t.st.PPS) {
+				t.st.PPS = append([]byte(nil), n...)
+				paramsChanged = true
+			}
+		case h264.NALUTypeIDR:
+			idr = true
+			if vcl == nil {
+				vcl = n
+			}
+		case h264.NALUTypeNonIDR:
+			if vcl == nil {
+				vcl = n
+			}
+		case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeFillerData:
+			continue // meaningless inside MP4 samples
+		}
+		kept = append(kept, n)
+	}
+	if t.st.SPS == nil || t.st.PPS == nil {
+		return Sample{}, false, ErrNoParams
+	}
+	if t.sps == nil { // restored from state
+		var sps h264.SPS
+		if err := sps.Unmarshal(t.st.SPS); err != nil {
+			return Sample{}, false, fmt.Errorf("mp4: bad saved SPS: %w", err)
+		}
+		t.sps = &sps
+	}
+	if !t.st.Started {
+		if !idr {
+			return Sample{}, false, fmt.Errorf("%w (first frame is not an IDR picture)", ErrNoParams)
+		}
+		t.st.Started = true
+		t.st.BaseUS = timeUS
+		t.st.PrevDTS = -1
+	}
+
+	dts := usToTicks(timeUS - t.st.BaseUS)
+	if dts <= t.st.PrevDTS { // equal or backward stamps: keep decode order strictly increasing
+		dts = t.st.PrevDTS + 1
+	}
+	if t.st.PrevDTS >= 0 {
+		t.st.LastDelta = dts - t.st.PrevDTS
+	}
+	t.st.PrevDTS = dts
+
+	shift, err := t.reorderShift(vcl, idr)
+	if err != nil {
+		return Sample{}, false, err
+	}
+	off := (shift + t.st.Reorder) * t.FrameTicks()
+	if off < 0 { // the stream reorders more than its SPS admits; keep PTS ≥ DTS
+		off = 0
+	}
+	payload, err := h264.AVCC(kept).Marshal()
+	if err != nil {
+		return Sample{}, false, fmt.Errorf("mp4: %w", err)
+	}
+	return Sample{DTS: dts, PTSOffset: int32(off), Key: idr, AVCC: payload}, paramsChanged, nil
+}
+
+// usToTicks converts µs to 90 kHz ticks, rounding to nearest.
+func usToTicks(us int64) int64 {
+	if us < 0 {
+		return -((-us*9 + 50) / 100)
+	}
+	return (us*9 + 50) / 100
+}
+
+// reorderDepth is R, how many frames a decoder may hold back for
+// reordering, from the SPS.
+func reorderDepth(sps *h264.SPS) int64 {
+	if sps.VUI != nil && sps.VUI.BitstreamRestriction != nil {
+		return int64(sps.VUI.BitstreamRestriction.MaxNumReorderFrames)
+	}
+	// Baseline has no B slices; POC type 2 means output order = decode order.
+	if sps.ProfileIdc == 66 || sps.PicOrderCntType == 2 || !sps.FrameMbsOnlyFlag || sps.PicOrderCntType == 1 {
+		return 0
+	}
+	return min(int64(sps.MaxNumRefFrames), 16)
+}
+
+// reorderShift returns display index − decode index of this frame within
+// its IDR period, from the POC (H.264 8.2.1.1). Streams whose output order
+// is their decode order by construction give 0.
+func (t *Timeline) reorderShift(vcl []byte, idr bool) (int64, error) {
+	sps := t.sps
+	if vcl == nil || sps.PicOrderCntType != 0 || !sps.FrameMbsOnlyFlag {
+		// No slice (SEI-only unit), POC type 1 (rare, unsupported), POC
+		// type 2 (no reordering) or interlaced: present in decode order.
+		if idr {
+			t.st.DecSince = 1
+		} else {
+			t.st.DecSince++
+		}
+		return 0, nil
+	}
+	lsb, refIdc, err := pocLsb(vcl, sps, idr)
+	if err != nil {
+		return 0, fmt.Errorf("mp4: slice header: %w", err)
+	}
+	maxLsb := int64(1) << (sps.Log2MaxPicOrderCntLsbMinus4 + 4)
+	var msb int64
+	if idr {
+		t.st.PrevMsb, t.st.PrevLsb = 0, 0
+	}
+	switch {
+	case lsb < t.st.PrevLsb && t.st.PrevLsb-lsb >= maxLsb/2:
+		msb = t.st.PrevMsb + maxLsb
+	case lsb > t.st.PrevLsb && lsb-t.st.PrevLsb > maxLsb/2:
+		msb = t.st.PrevMsb - maxLsb
+	default:
+		msb = t.st.PrevMsb
+	}
+	poc := msb + lsb
+	if refIdc != 0 {
+		t.st.PrevMsb, t.st.PrevLsb = msb, lsb
+	}
+	if idr {
+		t.st.IDRPOC = poc
+		t.st.DecSince = 0
+	}
+	rel := poc - t.st.IDRPOC
+	if rel%2 != 0 {
+		t.st.POCStep = 1 // some encoders count POC by 1 per frame
+	}
+	shift := rel/t.st.POCStep - t.st.DecSince
+	t.st.DecSince++
+	return shift, nil
+}
+
+// pocLsb reads pic_order_cnt_lsb and nal_ref_idc from a slice NAL unit
+// (7.3.3), for a frame-coded stream with POC type 0.
+func pocLsb(nalu []byte, sps *h264.SPS, idr bool) (lsb int64, refIdc byte, err error) {
+	refIdc = (nalu[0] >> 5) & 3
+	// The fields we need sit in the first few bytes; 32 is plenty even
+	// with emulation prevention bytes.
+	buf := h264.EmulationPreventionRemove(nalu[1:min(len(nalu), 33)])
+	pos := 0
+	for range 3 { // first_mb_in_slice, slice_type, pic_parameter_set_id
+		if _, err := bits.ReadGolombUnsigned(buf, &pos); err != nil {
+			return 0, 0, err
+		}
+	}
+	if sps.SeparateColourPlaneFlag {
+		if _, err := bits.ReadBits(buf, &pos, 2); err != nil { // colour_plane_id
+			return 0, 0, err
+		}
+	}
+	if _, err := bits.ReadBits(buf, &pos, int(sps.Log2MaxFrameNumMinus4+4)); err != nil { // frame_num
+		return 0, 0, err
+	}
+	if idr {
+		if _, err := bits.ReadGolombUnsigned(buf, &pos); err != nil { // idr_pic_id
+			return 0, 0, err
+		}
+	}
+	v, err := bits.ReadBits(buf, &pos, int(sps.Log2MaxPicOrderCntLsbMinus4+4))
+	if err != nil {
+		return 0, 0, err
+	}
+	return int64(v), refIdc, nil
+}
