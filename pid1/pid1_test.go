@@ -1,0 +1,45 @@
+package pid1
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWaitBlock(t *testing.T) {
+	sys := t.TempDir()
+	// Appears while we wait, as the SD card does after sdhci loads.
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		os.Mkdir(filepath.Join(sys, "mmcblk0p1"), 0o755)
+	}()
+	got, err := WaitBlock(sys, []string{"vda1", "mmcblk0p1"}, 10*time.Second)
+	if err != nil || got != "mmcblk0p1" {
+		t.Errorf("WaitBlock = %q, %v, want mmcblk0p1", got, err)
+	}
+
+	_, err = WaitBlock(t.TempDir(), []string{"mmcblk0p1"}, 120*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "mmcblk0p1") {
+		t.Errorf("WaitBlock(empty) = %v, want an error naming mmcblk0p1", err)
+	}
+}
+
+func TestRecorderLineDrivesLED(t *testing.T) {
+	in := &Init{led: &LED{Dir: t.TempDir()}}
+	for _, tc := range []struct {
+		line string
+		want Status
+	}{
+		{"camwire: state no-receiver", StatusNoReceiver},
+		{"camwire: state recording (acked 12)", StatusRecording},
+		{"captured=1 sent=1 acked=1 dropped=0", StatusRecording}, // not a state line
+		{"camwire: state error camera: no /dev/video0", StatusError},
+	} {
+		in.recorderLine(tc.line)
+		if got := in.led.Status(); got != tc.want {
+			t.Errorf("after %q LED = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}
