@@ -1,0 +1,128 @@
+package image
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/disk"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/partition/mbr"
+)
+
+// SD card layout, written as a plain file (no root, no loop device, no
+// mkfs):
+//
+//	byte 0            MBR: boot code area (zero), partition table at 446,
+//	                  signature 0x55 0xAA at 510
+//	sector 8192       partition 1, type 0x0c (FAT32 with LBA), label BOOT,
+//	(4 MiB)           to the end of the image: everything the Pi boots
+//
+// The 4 MiB alignment matches SD cards' erase blocks (and Raspberry Pi
+// OS). The total size is a power of two because QEMU's SD card model
+// refuses any other.
+const (
+	sectorSize      = 512
+	partitionStart  = 8192 // sectors
+	DefaultDiskSize = 128 << 20
+	volumeLabel     = "CAMWIRE"
+)
+
+// PartitionOffset is the byte offset of the boot partition in the image,
+// for tools such as `mdir -i camwire.img@@4194304`.
+const PartitionOffset = partitionStart * sectorSize
+
+// WriteDisk writes an image of size bytes at file with one FAT32
+// partition holding files (name → content; names may contain '/').
+func WriteDisk(file string, size int64, files map[string][]byte) error {
+	if size <= 0 || size&(size-1) != 0 {
+		return fmt.Errorf("disk image size %d is not a power of two (QEMU's SD card needs one)", size)
+	}
+	var total int64
+	for _, b := range files {
+		total += int64(len(b))
+	}
+	// FAT32's tables and cluster slack take a few percent.
+	if room := size - PartitionOffset; total > room*9/10 {
+		return fmt.Errorf("disk image: %d MiB of files do not fit in a %d MiB image", total>>20, size>>20)
+	}
+	if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	d, err := diskfs.Create(file, size, diskfs.SectorSizeDefault)
+	if err != nil {
+		return fmt.Errorf("disk image: %w", err)
+	}
+	defer d.Close()
+	table := &mbr.Table{
+		LogicalSectorSize:  sectorSize,
+		PhysicalSectorSize: sectorSize,
+		Partitions: []*mbr.Partition{{
+			Index: 1,
+			Type:  mbr.Fat32LBA,
+			// CHS addresses say "use LBA": the largest value, as
+			// fdisk writes for partitions beyond 8 GiB.
+			StartHead: 0xfe, StartSector: 0xff, StartCylinder: 0xff,
+			EndHead: 0xfe, EndSector: 0xff, EndCylinder: 0xff,
+			Start: partitionStart,
+			Size:  uint32(size/sectorSize - partitionStart),
+		}},
+	}
+	if err := d.Partition(table); err != nil {
+		return fmt.Errorf("disk image: partition table: %w", err)
+	}
+	fs, err := d.CreateFilesystem(disk.FilesystemSpec{Partition: 1, FSType: filesystem.TypeFat32, VolumeLabel: volumeLabel, Reproducible: true})
+	if err != nil {
+		return fmt.Errorf("disk image: FAT32: %w", err)
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	made := map[string]bool{}
+	for _, n := range names {
+		if dir := path.Dir(n); dir != "." && !made[dir] {
+			if err := fs.Mkdir("/" + dir); err != nil {
+				return fmt.Errorf("disk image: mkdir %s: %w", dir, err)
+			}
+			made[dir] = true
+		}
+		f, err := fs.OpenFile("/"+n, os.O_CREATE|os.O_RDWR)
+		if err != nil {
+			return fmt.Errorf("disk image: create %s: %w", n, err)
+		}
+		if _, err := f.Write(files[n]); err != nil {
+			f.Close()
+			return fmt.Errorf("disk image: write %s: %w", n, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("disk image: close %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// ReadDiskFile reads one file back from the image's boot partition (for
+// tests and for the QEMU boards, which take the kernel from the image).
+func ReadDiskFile(file, name string) ([]byte, error) {
+	d, err := diskfs.Open(file, diskfs.WithOpenMode(diskfs.ReadOnly))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fs, err := d.GetFilesystem(1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: partition 1: %w", file, err)
+	}
+	f, err := fs.OpenFile("/"+strings.TrimPrefix(name, "/"), os.O_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", file, name, err)
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}

@@ -1,0 +1,82 @@
+package image
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `usage:
+  camwire-image fetch
+      download (cached), verify and unpack the boot packages; print where
+  camwire-image [flags] build
+      write the SD card image
+
+build flags:
+`
+
+// Main is camwire-image's whole command line, callable from tests.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	fl := flag.NewFlagSet("camwire-image", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, usage); fl.PrintDefaults() }
+	out := fl.String("o", "out/camwire.img", "image file to write")
+	initPath := fl.String("init", "out/camwire-init", "static linux/arm64 camwire-init binary (/init)")
+	size := fl.Int64("size", DefaultDiskSize>>20, "image size in MiB, a power of two")
+	gpuMem := fl.Int("gpu-mem", 128, "GPU memory in MiB (config.txt gpu_mem)")
+	var sets, cmdline multiFlag
+	fl.Var(&sets, "set", "camwire.txt setting `key=value` (repeatable); empty values are skipped")
+	fl.Var(&cmdline, "cmdline", "extra kernel argument (repeatable)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	switch fl.Arg(0) {
+	case "fetch":
+		p, err := FetcherFromEnv(logf).Fetch(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "kernel_version=%s\nkernel=%s\nkernel_root=%s\nfirmware_root=%s\n", p.KernelVersion, p.Kernel(), p.KernelRoot, p.FirmwareRoot)
+		return nil
+	case "build":
+		init, err := os.ReadFile(*initPath)
+		if err != nil {
+			return fmt.Errorf("-init: %w (make init builds it)", err)
+		}
+		settings := map[string]string{}
+		for _, s := range sets {
+			k, v, ok := strings.Cut(s, "=")
+			if !ok {
+				return fmt.Errorf("-set %q: want key=value", s)
+			}
+			if v != "" {
+				settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+		}
+		r, err := Build(ctx, Options{
+			Out:  *out,
+			Init: init,
+			Size: *size << 20,
+			Boot: BootOptions{Settings: settings, Cmdline: cmdline, GPUMem: *gpuMem},
+			Log:  logf,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d MiB, kernel %s, initramfs %.1f MiB, built in %v\n",
+			r.Image, *size, r.Parts.KernelVersion, float64(r.InitramfsSize)/(1<<20), r.Took.Round(1e7))
+		return nil
+	default:
+		fl.Usage()
+		return fmt.Errorf("unknown command %q", fl.Arg(0))
+	}
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
