@@ -17,7 +17,8 @@ type End struct {
 // a keyframe and can be decoded on its own.
 //
 // A segment ends at the first keyframe at or after Length since the
-// segment's first frame (by AU.Time), or at any keyframe that brings an SPS
+// segment's first frame (by AU.Time; a keyframe less than half a frame
+// interval early counts as on time), or at any keyframe that brings an SPS
 // or PPS different from the ones in force (a resolution or profile change
 // would otherwise land in the middle of a file). No access unit between
 // the first keyframe and Close is lost or reordered: every one pushed
@@ -45,6 +46,7 @@ type Segmenter struct {
 	seg     uint32
 	frames  uint32
 	start   time.Duration // Time of the open segment's first frame
+	last    time.Duration // Time of the AU pushed before
 	sps     []byte        // latest SPS NAL unit (header byte first, no start code)
 	pps     []byte
 	dropped int
@@ -72,7 +74,12 @@ func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
 	if pps != nil {
 		s.pps = pps
 	}
-	if s.open && au.Key && (changed || s.Length > 0 && au.Time-s.start >= s.Length) {
+	// Half a frame interval of slack: with a GOP of exactly Length, capture
+	// jitter (or 1/30 s rounding) would otherwise put the keyframe a hair
+	// before Length and double the segment.
+	slack := max(au.Time-s.last, 0) / 2
+	s.last = au.Time
+	if s.open && au.Key && (changed || s.Length > 0 && au.Time-s.start >= s.Length-slack) {
 		ended = s.Close()
 	}
 	if !s.open {
