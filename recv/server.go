@@ -1,0 +1,334 @@
+// Package recv is camwire-recv's engine: it accepts cameras on one TCP
+// port and stores what they send under one folder per camera.
+//
+// A connection that opens with wire.Magic is a framed stream: the
+// receiver stores each record through a sink.Sink and acknowledges a
+// sequence number only once it is fsynced and journaled, so a sender that
+// resumes from the last acknowledgement neither loses nor duplicates a
+// frame, even across a receiver crash. Any other connection is a raw
+// stream (raspivid | nc), stored byte for byte until EOF.
+//
+// Start one in-process with
+//
+//	srv := &recv.Server{Dir: dir}
+//	go srv.Serve(ctx, ln)
+//
+// Serve returns once ctx is cancelled and every file is fsynced.
+package recv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/camwire/camwire/sink"
+	"github.com/camwire/camwire/wire"
+)
+
+// Server receives camera streams. The zero value plus Dir is usable;
+// fields must not change once Serve has started.
+type Server struct {
+	Dir    string       // root folder for recordings; created if missing
+	Key    []byte       // shared key; nil accepts any framed sender
+	Sink   sink.Sink    // file format of framed streams; nil means Annex-B .h264
+	Logger *slog.Logger // nil means slog.Default()
+
+	MaxConns         int           // concurrent connections; 0 means 64. Extra ones are closed at once.
+	HandshakeTimeout time.Duration // preamble to Welcome; 0 means 10s
+	IdleTimeout      time.Duration // longest wait for one record or raw byte; 0 means 60s
+	SyncInterval     time.Duration // fsync+ack at least this often while data flows; 0 means 500ms
+	SyncBytes        int64         // ... or after this many bytes; 0 means 4 MiB
+	RetryInterval    time.Duration // retry after a write error (disk full); 0 means 2s
+	Limits           wire.Limits   // zero fields mean wire.DefaultLimits
+
+	// DiagnoseAfter, when positive, prints a network diagnosis to
+	// DiagnoseOut (nil: os.Stderr) if no camera connected within it.
+	DiagnoseAfter time.Duration
+	DiagnoseOut   io.Writer
+	// CameraNet is the cameras' subnet, for the diagnosis; zero means
+	// 192.168.77.0/24 with the receiver on .1.
+	CameraNet netip.Prefix
+	// Interfaces lists the host's interfaces for the diagnosis; nil
+	// means net.Interfaces. Tests replace it.
+	Interfaces func() ([]Interface, error)
+
+	mu      sync.Mutex
+	streams map[streamKey]*stream
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup
+	nconns  atomic.Int64
+	ever    atomic.Bool // a connection arrived
+	sinkV   sink.Sink
+	log     *slog.Logger
+	stopped chan struct{}
+}
+
+// conn is one accepted connection, raw or framed, for status and shutdown.
+type conn struct {
+	c        net.Conn
+	stopOnce sync.Once
+	stop     chan struct{} // closed by kick
+	st       status
+}
+
+// kick makes the connection's reader return: shutdown, or a newer
+// connection of the same stream taking over. The reader refreshes its
+// deadline before each record and checks stop afterwards, so the past
+// deadline set here cannot be overwritten.
+func (c *conn) kick() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.c.SetReadDeadline(time.Unix(1, 0))
+}
+
+func (c *conn) stopped() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// setReadDeadline arms the idle deadline unless the connection was
+// kicked; see kick.
+func (c *conn) setReadDeadline(d time.Duration) error {
+	c.c.SetReadDeadline(time.Now().Add(d))
+	if c.stopped() {
+		c.c.SetReadDeadline(time.Unix(1, 0))
+		return errStopped
+	}
+	return nil
+}
+
+var errStopped = errors.New("connection stopped (shutdown or taken over by a newer connection)")
+
+func (s *Server) init() {
+	if s.MaxConns <= 0 {
+		s.MaxConns = 64
+	}
+	if s.HandshakeTimeout <= 0 {
+		s.HandshakeTimeout = 10 * time.Second
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = 60 * time.Second
+	}
+	if s.SyncInterval <= 0 {
+		s.SyncInterval = 500 * time.Millisecond
+	}
+	if s.SyncBytes <= 0 {
+		s.SyncBytes = 4 << 20
+	}
+	if s.RetryInterval <= 0 {
+		s.RetryInterval = 2 * time.Second
+	}
+	if s.Limits.MaxFrame <= 0 {
+		s.Limits.MaxFrame = wire.DefaultLimits.MaxFrame
+	}
+	if s.Limits.MaxControl <= 0 {
+		s.Limits.MaxControl = wire.DefaultLimits.MaxControl
+	}
+	s.sinkV = s.Sink
+	if s.sinkV == nil {
+		s.sinkV = sink.AnnexB{}
+	}
+	s.log = s.Logger
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.streams = map[streamKey]*stream{}
+	s.conns = map[*conn]struct{}{}
+	s.stopped = make(chan struct{})
+}
+
+// ListenAndServe listens on addr (e.g. ":10401") and calls Serve.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve scans Dir for recordings left by an earlier run, then accepts
+// connections on ln until ctx is cancelled. It then stops accepting,
+// stops every connection, fsyncs what has arrived (unfinished files stay
+// .partial, resumable) and returns nil. It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.init()
+	defer ln.Close()
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("recording folder: %w", err)
+	}
+	if err := s.scan(); err != nil {
+		return err
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "dir", s.Dir, "format", s.sinkV.Ext(), "auth", s.Key != nil)
+
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	if s.DiagnoseAfter > 0 {
+		t := time.AfterFunc(s.DiagnoseAfter, func() {
+			if !s.ever.Load() && ctx.Err() == nil {
+				out := s.DiagnoseOut
+				if out == nil {
+					out = os.Stderr
+				}
+				fmt.Fprint(out, s.diagnosis(ln.Addr()))
+			}
+		})
+		defer t.Stop()
+	}
+
+	var err error
+	var delay time.Duration
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(aerr, net.ErrClosed) {
+				err = aerr
+				break
+			}
+			// Out of file descriptors and the like: back off, never spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept", "err", aerr, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.ever.Store(true)
+		if n := s.nconns.Add(1); n > int64(s.MaxConns) {
+			s.nconns.Add(-1)
+			s.log.Warn("connection refused: too many connections", "peer", c.RemoteAddr().String(), "max_conns", s.MaxConns)
+			c.Close()
+			continue
+		}
+		cc := &conn{c: c, stop: make(chan struct{})}
+		cc.st.Peer = c.RemoteAddr().String()
+		cc.st.Since = time.Now()
+		s.mu.Lock()
+		s.conns[cc] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.nconns.Add(-1)
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, cc)
+				s.mu.Unlock()
+			}()
+			defer c.Close()
+			s.serveConn(cc)
+		}()
+	}
+
+	s.mu.Lock()
+	for cc := range s.conns {
+		cc.kick()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	close(s.stopped)
+	s.log.Info("stopped; everything received is fsynced")
+	return err
+}
+
+// serveConn tells raw from framed by the first bytes: a framed sender
+// starts with wire.Magic, raw H.264 with a zero byte, so the first byte
+// that differs from Magic decides.
+func (s *Server) serveConn(cc *conn) {
+	log := s.log.With("peer", cc.st.Peer)
+	if err := cc.setReadDeadline(s.HandshakeTimeout); err != nil {
+		return
+	}
+	br := bufio.NewReaderSize(cc.c, 64<<10)
+	var head []byte
+	var err error
+	for n := 1; n <= wire.PreambleLen; n++ {
+		head, err = br.Peek(n)
+		if err != nil || !wire.IsMagicPrefix(head) {
+			break
+		}
+	}
+	switch {
+	case len(head) == 0:
+		log.Info("connection closed before sending anything", "err", errText(err))
+		return
+	case !wire.IsMagicPrefix(head):
+		s.serveRaw(cc, br, log)
+		return
+	case err != nil && len(head) < wire.PreambleLen:
+		// A raw stream shorter than the magic that happens to match it
+		// is implausible; a cut-off or stalled framed sender is not.
+		log.Warn("connection closed: preamble cut short", "bytes", len(head), "err", errText(err))
+		return
+	}
+	s.serveFramed(cc, br, log)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Status describes one connection for the console.
+type Status struct {
+	Camera  string    // camera name, or raw-<address>
+	Peer    string    // remote address
+	Mode    string    // "raw" or "framed"
+	Since   time.Time // connected at
+	Bytes   uint64    // payload bytes stored by this connection
+	Files   int       // files finished by this connection
+	LastAck uint64    // last acknowledged seq (framed)
+	Gaps    uint64    // Gap records (frames the camera dropped)
+	Error   string    // current storage error (e.g. disk full), "" when fine
+}
+
+type status struct {
+	mu sync.Mutex
+	Status
+}
+
+func (st *status) update(f func(*Status)) {
+	st.mu.Lock()
+	f(&st.Status)
+	st.mu.Unlock()
+}
+
+// Status returns a snapshot of every open connection, sorted by camera.
+func (s *Server) Status() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.conns))
+	for cc := range s.conns {
+		cc.st.mu.Lock()
+		if cc.st.Mode != "" {
+			out = append(out, cc.st.Status)
+		}
+		cc.st.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Camera != out[j].Camera {
+			return out[i].Camera < out[j].Camera
+		}
+		return out[i].Since.Before(out[j].Since)
+	})
+	return out
+}

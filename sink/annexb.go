@@ -1,0 +1,102 @@
+package sink
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+
+	"github.com/camwire/camwire/wire"
+)
+
+// AnnexB stores a segment as a raw Annex-B H.264 elementary stream: the
+// access units back to back, exactly as the camera sent them. It needs no
+// header or trailer, so a .partial file is playable up to its last byte
+// and Reopen needs no state.
+type AnnexB struct {
+	// BufferSize is the write buffer; 0 means 256 KiB. Frames are ~64 KiB
+	// at 16 Mbit/s, so a few of them cost one write(2).
+	BufferSize int
+}
+
+// NewAnnexB returns the Annex-B sink with default settings; its signature
+// fits the receiver's format table.
+func NewAnnexB() Sink { return AnnexB{} }
+
+// Ext implements Sink.
+func (AnnexB) Ext() string { return ".h264" }
+
+// Create implements Sink.
+func (a AnnexB) Create(path string, info SegmentInfo) (SegmentWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return a.writer(f, 0), nil
+}
+
+// Reopen implements Sink. The file must be exactly size bytes: anything
+// else means the caller's journal and the file disagree, and appending
+// would corrupt the stream.
+func (a AnnexB) Reopen(path string, info SegmentInfo, size int64, state []byte) (SegmentWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if fi.Size() != size {
+		f.Close()
+		return nil, fmt.Errorf("reopen %s: file has %d bytes, journal says %d", path, fi.Size(), size)
+	}
+	if _, err := f.Seek(size, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return a.writer(f, size), nil
+}
+
+func (a AnnexB) writer(f *os.File, size int64) *annexBWriter {
+	n := a.BufferSize
+	if n <= 0 {
+		n = 256 << 10
+	}
+	return &annexBWriter{f: f, w: bufio.NewWriterSize(f, n), size: size}
+}
+
+type annexBWriter struct {
+	f    *os.File
+	w    *bufio.Writer
+	size int64 // bytes handed to w
+}
+
+func (w *annexBWriter) WriteFrame(f wire.Frame) error {
+	n, err := w.w.Write(f.Payload)
+	w.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", w.f.Name(), err)
+	}
+	return nil
+}
+
+func (w *annexBWriter) Sync() (int64, []byte, error) {
+	if err := w.w.Flush(); err != nil {
+		return 0, nil, fmt.Errorf("write %s: %w", w.f.Name(), err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return 0, nil, fmt.Errorf("fsync %s: %w", w.f.Name(), err)
+	}
+	return w.size, nil, nil
+}
+
+func (w *annexBWriter) Finish() error { return w.Close() }
+
+func (w *annexBWriter) Close() error {
+	_, _, err := w.Sync()
+	if cerr := w.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", w.f.Name(), cerr)
+	}
+	return err
+}
