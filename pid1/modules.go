@@ -26,11 +26,13 @@ var commonModules = []string{"vfat", "nls_cp437", "nls_iso8859_1", "nls_ascii", 
 // Pi 4's emmc2 and the Pi 3's SDIO are sdhci-iproc), the watchdog the
 // main loop pets, USB (dwc2) and the legacy camera stack (vchiq →
 // bcm2835-mmal-vchiq → bcm2835-v4l2, which gives H.264 on /dev/video0).
-// cdc_ether is there for USB Ethernet adapters and QEMU's usb-net.
+// cdc_ether is there for USB Ethernet adapters and QEMU's usb-net; a USB
+// keyboard (usbhid) lets ctrl-alt-del shut down cleanly. The list matches
+// what package image puts in the initramfs.
 var piModules = []string{
-	"bcm2835", "sdhci-iproc", "bcm2835_wdt", "dwc2",
+	"bcm2835", "sdhci-iproc", "bcm2835_wdt", "dwc2", "phy-generic",
 	"vchiq", "bcm2835-mmal-vchiq", "bcm2835-v4l2",
-	"cdc_ether",
+	"usbnet", "cdc_ether", "usbhid", "hid-generic",
 }
 
 // BoardFor picks the module list from the device tree's model string
@@ -45,23 +47,22 @@ func BoardFor(model, compatible string) Board {
 	}
 	switch {
 	case strings.Contains(model, "Raspberry Pi 3") && strings.Contains(model, "Plus"):
-		return pi("pi3+", "lan78xx")
+		return pi("pi3+", "lan78xx", "microchip")
 	case strings.Contains(model, "Raspberry Pi 3"):
 		return pi("pi3", "smsc95xx")
 	case strings.Contains(model, "Raspberry Pi Zero 2"):
 		// No Ethernet: the USB port becomes an Ethernet gadget the
 		// laptop sees as a network card (needs dtoverlay=dwc2).
-		return pi("zero2w", "g_ether")
+		return pi("zero2w", "usb_f_ecm", "g_ether")
 	case strings.Contains(model, "Raspberry Pi 4"), strings.Contains(model, "Raspberry Pi 400"),
 		strings.Contains(model, "Compute Module 4"):
-		return pi("pi4", "genet")
+		return pi("pi4", "mdio-bcm-unimac", "broadcom", "genet")
 	case strings.Contains(compatible, "linux,dummy-virt"):
 		mods := append(append([]string{}, commonModules...),
-			"virtio_pci", "virtio_net", "virtio_blk")
+			"virtio_pci", "virtio_net", "virtio_blk", "virtio_input")
 		return Board{Name: "qemu-virt", Modules: mods, BootDev: []string{"vda1", "mmcblk0p1"}}
 	}
-	b := pi("unknown", "smsc95xx", "lan78xx", "genet")
-	return b
+	return pi("unknown", "smsc95xx", "lan78xx", "genet")
 }
 
 // ReadBoard reads the device tree under procDir (/proc) and returns the
