@@ -118,9 +118,10 @@ func (s *Splitter) Write(p []byte, t time.Duration) ([]AU, error) {
 }
 
 // Flush ends the input: it returns the access unit in progress (possibly
-// one without a picture, e.g. a trailing SPS) and starts over as if new.
+// one without a picture, e.g. a trailing SPS) in a new slice, and starts
+// over as if new.
 func (s *Splitter) Flush() []AU {
-	s.out = s.out[:0]
+	s.out = nil
 	if !s.synced {
 		s.dropped += int64(len(s.buf))
 		s.reset()

@@ -1,0 +1,6 @@
+package capture
+
+import "time"
+
+// processStart anchors the fallback monotonic clock.
+var processStart = time.Now()
