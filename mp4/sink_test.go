@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/mp4/mp4test"
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
 )
@@ -73,7 +74,7 @@ func times(n int, fpsNum, fpsDen uint32, start int64) []int64 {
 // the frames' span within one frame.
 func checkFile(t *testing.T, path string, frames int, wantDur, frameDur float64) {
 	t.Helper()
-	p := probe(t, path)
+	p := mp4test.Probe(t, path)
 	if p.Stderr != "" {
 		t.Errorf("ffprobe -v error %s printed:\n%s", path, p.Stderr)
 	}
@@ -104,8 +105,8 @@ func TestRecordingPlays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stream := encodeClip(t, "320x240", 10, tt.x264...)
-			aus := splitAUs(t, stream)
+			stream := mp4test.EncodeClip(t, "320x240", 10, tt.x264...)
+			aus := mp4test.SplitAUs(t, stream)
 			if len(aus) != 300 {
 				t.Fatalf("split %d access units, want 300", len(aus))
 			}
@@ -114,12 +115,12 @@ func TestRecordingPlays(t *testing.T) {
 			checkFile(t, path, 300, 10, 1.0/30)
 
 			// Same pictures in the same order as decoding the raw stream.
-			want := frameHashes(t, writeRaw(t, stream), "-f", "h264")
-			if got := frameHashes(t, path); !slices.Equal(got, want) {
+			want := mp4test.FrameHashes(t, mp4test.WriteRaw(t, stream), "-f", "h264")
+			if got := mp4test.FrameHashes(t, path); !slices.Equal(got, want) {
 				t.Errorf("decoded pictures differ from the raw stream's (%d vs %d frames)", len(got), len(want))
 			}
 			// Presentation times step by one frame in display order.
-			pts := framePTS(t, path)
+			pts := mp4test.FramePTS(t, path)
 			for i := 1; i < len(pts); i++ {
 				if d := pts[i] - pts[i-1]; math.Abs(d-1.0/30) > 0.0005 {
 					t.Fatalf("pts[%d]-pts[%d] = %.5f, want %.5f (pts %v)", i, i-1, d, 1.0/30, pts[max(0, i-5):min(len(pts), i+5)])
@@ -136,7 +137,7 @@ func TestLongRunNoDrift(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long synthetic run; skipped with -short")
 	}
-	gop := splitAUs(t, encodeClip(t, "320x240", 1, "-bf", "0", "-g", "30", "-crf", "51"))
+	gop := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 1, "-bf", "0", "-g", "30", "-crf", "51"))
 	const n = 10 * 60 * 30
 	aus := make([][]byte, n)
 	for i := range aus {
@@ -150,7 +151,7 @@ func TestLongRunNoDrift(t *testing.T) {
 // TestJitterAndUnknownRate: stamps with ±5 ms jitter and no rate in the
 // Hello still give every frame and the right length.
 func TestJitterAndUnknownRate(t *testing.T) {
-	aus := splitAUs(t, encodeClip(t, "320x240", 10, "-bf", "2", "-g", "600"))
+	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 10, "-bf", "2", "-g", "600"))
 	rng := rand.New(rand.NewPCG(1, 2))
 	ts := times(len(aus), 30, 1, 0)
 	for i := 1; i < len(ts); i++ {
@@ -165,7 +166,7 @@ func TestJitterAndUnknownRate(t *testing.T) {
 // power loss would, and checks every frame of every complete fragment
 // still decodes.
 func TestTruncatedFilePlays(t *testing.T) {
-	aus := splitAUs(t, encodeClip(t, "320x240", 3, "-bf", "2", "-g", "30"))
+	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 3, "-bf", "2", "-g", "30"))
 	dir := t.TempDir()
 	full := filepath.Join(dir, "full.mp4")
 	const every = 10
@@ -187,7 +188,7 @@ func TestTruncatedFilePlays(t *testing.T) {
 		if err := os.WriteFile(p, data[:cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got := probe(t, p)
+		got := mp4test.Probe(t, p)
 		if got.Frames < complete {
 			t.Errorf("file cut at byte %d/%d: decoded %d frames, want ≥ %d (complete fragments)", cut, len(data), got.Frames, complete)
 		}
@@ -211,8 +212,8 @@ func TestReopenContinues(t *testing.T) {
 		{"before first frame", []string{"-bf", "0", "-g", "30"}, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			stream := encodeClip(t, "320x240", 10, tt.x264...)
-			aus := splitAUs(t, stream)
+			stream := mp4test.EncodeClip(t, "320x240", 10, tt.x264...)
+			aus := mp4test.SplitAUs(t, stream)
 			ts := times(len(aus), 30, 1, 5e6)
 			path := filepath.Join(t.TempDir(), "seg.mp4")
 			info := sink.SegmentInfo{Hello: hello(30, 1), Segment: 7}
@@ -260,8 +261,8 @@ func TestReopenContinues(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkFile(t, path, len(aus), 10, 1.0/30)
-			want := frameHashes(t, writeRaw(t, stream), "-f", "h264")
-			if got := frameHashes(t, path); !slices.Equal(got, want) {
+			want := mp4test.FrameHashes(t, mp4test.WriteRaw(t, stream), "-f", "h264")
+			if got := mp4test.FrameHashes(t, path); !slices.Equal(got, want) {
 				t.Errorf("decoded pictures differ from the raw stream's (%d vs %d frames)", len(got), len(want))
 			}
 		})
@@ -269,7 +270,7 @@ func TestReopenContinues(t *testing.T) {
 }
 
 func TestReopenRejectsMismatch(t *testing.T) {
-	aus := splitAUs(t, encodeClip(t, "320x240", 1, "-bf", "0", "-g", "30"))
+	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 1, "-bf", "0", "-g", "30"))
 	path := filepath.Join(t.TempDir(), "seg.mp4")
 	s := &Sink{}
 	w, err := s.Create(path, sink.SegmentInfo{Hello: hello(30, 1)})
@@ -307,7 +308,7 @@ func TestReopenRejectsMismatch(t *testing.T) {
 }
 
 func TestWriteFrameRejectsUndecodable(t *testing.T) {
-	aus := splitAUs(t, encodeClip(t, "320x240", 1, "-bf", "0", "-g", "30"))
+	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 1, "-bf", "0", "-g", "30"))
 	for _, tt := range []struct {
 		name    string
 		payload []byte

@@ -1,4 +1,6 @@
-package mp4
+// Package mp4test holds test helpers shared by the mp4 and live tests:
+// real libx264 clips, an access-unit splitter and ffprobe/ffmpeg oracles.
+package mp4test
 
 import (
 	"bytes"
@@ -13,9 +15,9 @@ import (
 	"testing"
 )
 
-// needTools skips the test when ffmpeg or ffprobe are missing (make test
+// NeedTools skips the test when ffmpeg or ffprobe are missing (make test
 // installs both through scripts/deps.sh).
-func needTools(t testing.TB) {
+func NeedTools(t testing.TB) {
 	t.Helper()
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -29,11 +31,11 @@ var (
 	clipCache = map[string][]byte{}
 )
 
-// encodeClip runs a real libx264 encode of ffmpeg's test pattern and
+// EncodeClip runs a real libx264 encode of ffmpeg's test pattern and
 // returns the Annex-B stream. Results are cached per argument list.
-func encodeClip(t testing.TB, size string, seconds int, x264 ...string) []byte {
+func EncodeClip(t testing.TB, size string, seconds int, x264 ...string) []byte {
 	t.Helper()
-	needTools(t)
+	NeedTools(t)
 	args := []string{"-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=%s:rate=30", size),
 		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p"}
 	args = append(args, x264...)
@@ -55,10 +57,10 @@ func encodeClip(t testing.TB, size string, seconds int, x264 ...string) []byte {
 	return out
 }
 
-// splitAUs cuts an Annex-B stream into access units (7.4.1.2.3): a unit
+// SplitAUs cuts an Annex-B stream into access units (7.4.1.2.3): a unit
 // starts at an AUD, at SPS/PPS/SEI after a slice, or at a slice whose
 // first_mb_in_slice is 0 after a slice. Each unit keeps its start codes.
-func splitAUs(t testing.TB, stream []byte) [][]byte {
+func SplitAUs(t testing.TB, stream []byte) [][]byte {
 	t.Helper()
 	type nal struct{ start, body int }
 	var nals []nal
@@ -75,7 +77,7 @@ func splitAUs(t testing.TB, stream []byte) [][]byte {
 		i++
 	}
 	if len(nals) == 0 {
-		t.Fatal("splitAUs: no start code in stream")
+		t.Fatal("SplitAUs: no start code in stream")
 	}
 	var aus [][]byte
 	auStart, haveVCL := nals[0].start, false
@@ -102,8 +104,8 @@ func splitAUs(t testing.TB, stream []byte) [][]byte {
 	return append(aus, stream[auStart:])
 }
 
-// probeResult is what ffprobe says about a file.
-type probeResult struct {
+// ProbeResult is what ffprobe says about a file.
+type ProbeResult struct {
 	Codec    string
 	Width    int
 	Height   int
@@ -112,8 +114,8 @@ type probeResult struct {
 	Stderr   string  // everything ffprobe -v error printed
 }
 
-// probe runs ffprobe -v error -count_frames on path.
-func probe(t testing.TB, path string) probeResult {
+// Probe runs ffprobe -v error -count_frames on path.
+func Probe(t testing.TB, path string) ProbeResult {
 	t.Helper()
 	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
 		"-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration",
@@ -138,7 +140,7 @@ func probe(t testing.TB, path string) probeResult {
 	if err := json.Unmarshal(out, &j); err != nil {
 		t.Fatalf("ffprobe %s: bad json: %v\n%s", path, err, out)
 	}
-	r := probeResult{Stderr: stderr.String()}
+	r := ProbeResult{Stderr: stderr.String()}
 	if len(j.Streams) == 1 {
 		s := j.Streams[0]
 		r.Codec, r.Width, r.Height = s.CodecName, s.Width, s.Height
@@ -148,9 +150,9 @@ func probe(t testing.TB, path string) probeResult {
 	return r
 }
 
-// framePTS returns the presentation times ffprobe decodes from path, in
+// FramePTS returns the presentation times ffprobe decodes from path, in
 // output (display) order.
-func framePTS(t testing.TB, path string) []float64 {
+func FramePTS(t testing.TB, path string) []float64 {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0",
 		"-show_entries", "frame=pts_time", "-of", "csv=p=0", path).Output()
@@ -168,10 +170,10 @@ func framePTS(t testing.TB, path string) []float64 {
 	return pts
 }
 
-// frameHashes decodes path with ffmpeg and returns each picture's MD5 in
+// FrameHashes decodes path with ffmpeg and returns each picture's MD5 in
 // display order: two files with equal lists show the same pictures in the
 // same order.
-func frameHashes(t testing.TB, path string, format ...string) []string {
+func FrameHashes(t testing.TB, path string, format ...string) []string {
 	t.Helper()
 	args := []string{"-v", "error"}
 	args = append(args, format...)
@@ -191,8 +193,8 @@ func frameHashes(t testing.TB, path string, format ...string) []string {
 	return hashes
 }
 
-// writeRaw stores an Annex-B stream for ffmpeg to decode as a reference.
-func writeRaw(t testing.TB, stream []byte) string {
+// WriteRaw stores an Annex-B stream for ffmpeg to decode as a reference.
+func WriteRaw(t testing.TB, stream []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "ref.h264")
 	if err := os.WriteFile(p, stream, 0o644); err != nil {
