@@ -139,4 +139,3 @@ func TestVirtBootPath(t *testing.T) {
 	}
 	t.Logf("qemu start → /init %v, /init → done %v", startLine.At.Sub(m.Started).Round(time.Millisecond), done.At.Sub(startLine.At).Round(time.Millisecond))
 }
-
