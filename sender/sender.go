@@ -1,0 +1,379 @@
+// Package sender is the camera's side of the wire protocol: it holds every
+// captured access unit in a bounded RAM buffer until the receiver says it
+// is on disk, reconnects and resumes after any network trouble, and when
+// the buffer overflows drops the oldest whole GOPs and says so with a Gap.
+//
+// The capture goroutine calls Frame, EndSegment and Log; they never block
+// on the network. Run owns the connection. Records move through three
+// stages, all in one queue ordered by sequence number:
+//
+//	acked ─┤ written (in flight, pinned) │ unwritten (droppable) ├─ newest
+//
+// Only unwritten records are ever dropped: those written on the current
+// (or last) connection may already be at the receiver, and dropping them
+// could leave it with half a Gap. Written-but-unacked bytes are capped at
+// half the buffer, so the other half always absorbs an outage.
+//
+// Rule the receiver relies on: after Welcome{Acked: X} the next sequenced
+// record starts at X+1 (a Gap's First, or a Frame's or SegmentEnd's Seq),
+// and every following record starts right after the previous one's Seq.
+// A Gap never overlaps what the receiver already has, provided Welcome.Acked
+// is the receiver's last accepted Seq with nothing beyond it kept.
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/camwire/camwire/wire"
+)
+
+// Config configures a Sender. Zero fields take the defaults named.
+type Config struct {
+	Addr        string        // receiver host:port
+	Hello       wire.Hello    // sent on every connection; StreamID fixed for the run
+	Key         []byte        // shared key; nil or empty for none
+	BufferBytes int           // RAM bound on buffered records; 0 means 64 MiB
+	Logger      *slog.Logger  // nil means slog.Default()
+	StatsEvery  time.Duration // Stats period; 0 means 5 s. Also keeps an idle connection alive.
+	AckTimeout  time.Duration // reconnect when data is outstanding and no ack came for this long; 0 means 10 s
+
+	// Dial opens a connection; nil means a net.Dialer with a 5 s timeout
+	// and TCP keepalive (idle 5 s, 3 probes 2 s apart). Tests inject.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Temp reads the SoC temperature; nil reads thermal_zone0.
+	Temp func() (milliC int32, ok bool)
+}
+
+// DefaultBufferBytes is 32 s of 16 Mbit/s video: it rides out a cable
+// pull or a laptop restart with room to spare on a Pi with ~280 MB free.
+const DefaultBufferBytes = 64 << 20
+
+// Backoff between connection attempts: short first, because most outages
+// are a replugged cable, and capped so a returning laptop is found fast.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// maxLogs bounds Log messages queued while the receiver is unreachable;
+// the oldest go first and the count of lost ones is sent instead.
+const maxLogs = 64
+
+// Counters is a snapshot of the sender's progress. Frame counts are video
+// frames; records that are not frames do not count.
+type Counters struct {
+	Captured   uint64    // frames given to Frame
+	Sent       uint64    // frames written to a connection; a resend counts again
+	Acked      uint64    // frames the receiver acknowledged as stored
+	Dropped    uint64    // frames lost to buffer overflow, all reported in Gaps
+	BufferUsed int       // bytes held for (re)sending, record overhead included
+	BufferSize int       // the bound on BufferUsed
+	Connected  bool      // a connection is past its Welcome
+	Connects   uint64    // connections that reached Welcome
+	LastAck    time.Time // when the last acknowledgement advanced; zero if never
+}
+
+// String is the one-line summary the program prints on exit.
+func (c Counters) String() string {
+	return fmt.Sprintf("captured=%d sent=%d acked=%d dropped=%d", c.Captured, c.Sent, c.Acked, c.Dropped)
+}
+
+// Sender buffers records and sends them to one receiver. Frame,
+// EndSegment, Log, Drain and Counters are safe to call from any goroutine,
+// before, during and after Run.
+type Sender struct {
+	cfg    Config
+	log    *slog.Logger
+	window int // bound on written-but-unacked bytes
+
+	// Test seams.
+	sleep                 func(ctx context.Context, d time.Duration)
+	minBackoff, maxBackff time.Duration
+	writeTimeout          time.Duration
+	handshakeTimeout      time.Duration
+
+	running atomic.Bool
+	wake    chan struct{} // capacity 1: something new for the writer
+
+	mu        sync.Mutex
+	q         ring
+	nextSeq   uint64 // next sequence number to assign; starts at 1
+	acked     uint64 // highest Seq the receiver acknowledged
+	written   uint64 // highest Seq handed to the current or last connection
+	wi        int    // queue index of the first record not yet written
+	used      int    // bytes of all queued records
+	pinned    int    // bytes of q[:wi], written and unacked
+	skipToKey bool   // the GOP being captured lost its head: drop until a keyframe
+	keep      []rec  // scratch for drop
+	logs      []wire.Log
+	logsLost  int
+	c         Counters
+	progress  time.Time     // last ack progress, or when data became outstanding
+	ackCh     chan struct{} // closed and replaced when acked advances
+}
+
+// New checks cfg and returns a Sender that buffers from now on; call Run to
+// send.
+func New(cfg Config) (*Sender, error) {
+	if err := cfg.Hello.Validate(); err != nil {
+		return nil, fmt.Errorf("sender: hello: %w", err)
+	}
+	if cfg.Addr == "" {
+		return nil, errors.New("sender: no receiver address")
+	}
+	if cfg.BufferBytes < 0 {
+		return nil, fmt.Errorf("sender: buffer of %d bytes", cfg.BufferBytes)
+	}
+	if cfg.BufferBytes == 0 {
+		cfg.BufferBytes = DefaultBufferBytes
+	}
+	if cfg.StatsEvery <= 0 {
+		cfg.StatsEvery = 5 * time.Second
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Dial == nil {
+		d := &net.Dialer{
+			Timeout:         5 * time.Second,
+			KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3},
+		}
+		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	if cfg.Temp == nil {
+		cfg.Temp = thermalZone0
+	}
+	s := &Sender{
+		cfg:              cfg,
+		log:              cfg.Logger.With("receiver", cfg.Addr),
+		window:           cfg.BufferBytes / 2,
+		sleep:            sleepCtx,
+		minBackoff:       minBackoff,
+		maxBackff:        maxBackoff,
+		writeTimeout:     10 * time.Second,
+		handshakeTimeout: 10 * time.Second,
+		wake:             make(chan struct{}, 1),
+		nextSeq:          1,
+		ackCh:            make(chan struct{}),
+	}
+	s.c.BufferSize = cfg.BufferBytes
+	return s, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Frame queues one access unit. It copies au (the caller may reuse it at
+// once) and never waits for the network: when the buffer is full it drops
+// the oldest unsent GOPs instead.
+func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
+	// Copy outside the lock so the writer is never held up by a memmove.
+	// append, not make: its cap shows the allocator's rounding.
+	p := append([]byte(nil), au...)
+	s.mu.Lock()
+	s.c.Captured++
+	seq := s.nextSeq
+	s.nextSeq++
+	if s.skipToKey && !key {
+		// The GOP's head is gone; this frame cannot be decoded.
+		s.c.Dropped++
+		s.appendGap(seq)
+	} else {
+		s.skipToKey = false
+		r := rec{payload: p, seq: seq, timeUS: timeUS, segment: segment, kind: kindFrame, key: key}
+		s.q.push(r)
+		s.used += r.size()
+	}
+	s.enforce()
+	s.mu.Unlock()
+	s.poke()
+}
+
+// EndSegment queues the end of segment after frames frames; the receiver
+// closes that file when it gets there.
+func (s *Sender) EndSegment(segment uint32, frames uint32) {
+	s.mu.Lock()
+	r := rec{seq: s.nextSeq, segment: segment, frames: frames, kind: kindSegmentEnd}
+	s.nextSeq++
+	s.q.push(r)
+	s.used += r.size()
+	s.enforce()
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Log queues a message for the receiver's log (wire.LevelInfo, LevelWarn,
+// LevelError). Best effort: it is not acknowledged, and while the receiver
+// is unreachable only the newest 64 are kept.
+func (s *Sender) Log(level uint8, msg string) {
+	s.mu.Lock()
+	if len(s.logs) == maxLogs {
+		copy(s.logs, s.logs[1:])
+		s.logs = s.logs[:maxLogs-1]
+		s.logsLost++
+	}
+	s.logs = append(s.logs, wire.Log{Level: level, Message: msg})
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Drain waits until every sequenced record queued so far is acknowledged
+// (or dropped into an acknowledged Gap). It returns ctx's error if ctx ends
+// first. Run must be running for anything to drain.
+func (s *Sender) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.nextSeq - 1
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		done, ch := s.acked >= target, s.ackCh
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Counters returns a snapshot.
+func (s *Sender) Counters() Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.c
+	c.BufferUsed = s.used
+	return c
+}
+
+// poke tells the writer there is something new, without blocking.
+func (s *Sender) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// appendGap records that the frame with sequence number seq was dropped on
+// arrival: it extends a trailing unwritten Gap or starts one.
+func (s *Sender) appendGap(seq uint64) {
+	if s.q.len() > s.wi {
+		if l := s.q.last(); l.kind == kindGap && l.seq == seq-1 {
+			l.seq = seq
+			l.frames++
+			return
+		}
+	}
+	r := rec{seq: seq, first: seq, frames: 1, kind: kindGap}
+	s.q.push(r)
+	s.used += r.size()
+}
+
+// enforce drops unwritten records until the buffer fits its bound.
+func (s *Sender) enforce() {
+	for s.used > s.cfg.BufferBytes {
+		if !s.dropRun() {
+			return // only pinned records left; they are capped at half the buffer
+		}
+	}
+}
+
+// dropRun drops the oldest unwritten frames up to (not including) the
+// first keyframe at which the buffer fits again, so whole GOPs go, oldest
+// first, and the first frame after the Gap is a keyframe. The GOP being
+// captured goes only when dropping all older ones is not enough; then
+// skipToKey drops its remaining frames as they arrive. SegmentEnds inside
+// the run survive: they move behind the Gap (unwritten records may be
+// renumbered, the receiver has never seen their numbers), so the receiver
+// still closes every file. It reports whether it freed anything.
+func (s *Sender) dropRun() bool {
+	st := s.wi
+	for st < s.q.len() && s.q.at(st).kind == kindSegmentEnd {
+		st++ // a SegmentEnd before the first dropped frame stays in front
+	}
+	n := s.q.len()
+	if st == n || (st == n-1 && s.q.at(st).kind == kindGap) {
+		return false
+	}
+	freed, frames := 0, uint32(0)
+	c := n
+	for i := st; i < n; i++ {
+		r := s.q.at(i)
+		if i > st && r.kind == kindFrame && r.key && s.used-freed+recOverhead <= s.cfg.BufferBytes {
+			c = i
+			break
+		}
+		switch r.kind {
+		case kindFrame:
+			freed += r.size()
+			frames++
+		case kindGap:
+			freed += r.size()
+		}
+	}
+	if frames == 0 {
+		return false // only Gaps and SegmentEnds: nothing to gain
+	}
+	// The run [st, c) holds consecutive sequence numbers first..last. The
+	// Gap takes the low ones, the surviving SegmentEnds the high ones.
+	first, last := s.q.at(st).firstSeq(), s.q.at(c-1).seq
+	s.keep = append(s.keep[:0], rec{kind: kindGap, first: first, frames: frames})
+	for i := st; i < c; i++ {
+		switch r := s.q.at(i); r.kind {
+		case kindSegmentEnd:
+			s.keep = append(s.keep, *r)
+		case kindGap:
+			s.keep[0].frames += r.frames
+		}
+	}
+	gap := &s.keep[0]
+	gap.seq = last - uint64(len(s.keep)-1)
+	for i := 1; i < len(s.keep); i++ {
+		s.keep[i].seq = gap.seq + uint64(i)
+	}
+	s.used += gap.size() - freed
+	s.q.replace(st, c, s.keep)
+	clear(s.keep)
+	s.c.Dropped += uint64(frames)
+	if c == n {
+		s.skipToKey = true
+	}
+	return true
+}
+
+// thermalZone0 reads the SoC temperature the way the Pi's kernel exposes
+// it: millidegrees Celsius as decimal text.
+func thermalZone0() (int32, bool) {
+	b, err := os.ReadFile("/sys/class/thermal/thermal_zone0/temp")
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return int32(v), true
+}
