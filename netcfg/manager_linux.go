@@ -150,7 +150,13 @@ func (m *Manager) subscribe() (*subscription, error) {
 		addrs:  make(chan netlink.AddrUpdate, 64),
 		routes: make(chan netlink.RouteUpdate, 64),
 	}
-	cb := func(err error) { m.logf("netcfg: netlink events: %v", err) }
+	cb := func(err error) {
+		select {
+		case <-s.done: // closing the socket on the way out is no news
+		default:
+			m.logf("netcfg: netlink events: %v", err)
+		}
+	}
 	if err := netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{Namespace: m.Netns, ErrorCallback: cb}); err != nil {
 		close(s.done)
 		return nil, fmt.Errorf("LinkSubscribe: %v", err)
