@@ -35,7 +35,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("sender: Run called twice")
 	}
-	backoff := s.minBackoff
+	backoff := s.backoffMin
 	var lastErr string
 	fails := 0
 	for ctx.Err() == nil {
@@ -44,8 +44,8 @@ func (s *Sender) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if welcomed && time.Since(start) >= s.maxBackff {
-			backoff = s.minBackoff
+		if welcomed && time.Since(start) >= s.backoffMax {
+			backoff = s.backoffMin
 		}
 		// The first failure of a kind is worth a warning; the same failure
 		// every two seconds for an hour is not, so repeats go to Debug
@@ -68,7 +68,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		lastErr = msg
 		s.sleep(ctx, backoff)
-		backoff = min(2*backoff, s.maxBackff)
+		backoff = min(2*backoff, s.backoffMax)
 	}
 	return nil
 }

@@ -97,10 +97,10 @@ type Sender struct {
 	window int // bound on written-but-unacked bytes
 
 	// Test seams.
-	sleep                 func(ctx context.Context, d time.Duration)
-	minBackoff, maxBackff time.Duration
-	writeTimeout          time.Duration
-	handshakeTimeout      time.Duration
+	sleep                  func(ctx context.Context, d time.Duration)
+	backoffMin, backoffMax time.Duration
+	writeTimeout           time.Duration
+	handshakeTimeout       time.Duration
 
 	running atomic.Bool
 	wake    chan struct{} // capacity 1: something new for the writer
@@ -163,8 +163,8 @@ func New(cfg Config) (*Sender, error) {
 		log:              cfg.Logger.With("receiver", cfg.Addr),
 		window:           cfg.BufferBytes / 2,
 		sleep:            sleepCtx,
-		minBackoff:       minBackoff,
-		maxBackff:        maxBackoff,
+		backoffMin:       minBackoff,
+		backoffMax:       maxBackoff,
 		writeTimeout:     10 * time.Second,
 		handshakeTimeout: 10 * time.Second,
 		wake:             make(chan struct{}, 1),
