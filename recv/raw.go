@@ -117,7 +117,8 @@ func (s *Server) serveRaw(cc *conn, br *bufio.Reader, log *slog.Logger) {
 		}
 		syncDir(final)
 		cc.st.update(func(st *Status) { st.Files++ })
-		log.Info("raw stream complete", append(attrs, "file", final)...)
+		log.Info("raw stream complete", append(attrs, "renamed_to", filepath.Base(final))...)
+		s.finished(folder, final)
 	}
 }
 

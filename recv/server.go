@@ -51,6 +51,10 @@ type Server struct {
 	RetryInterval    time.Duration // retry after a write error (disk full); 0 means 2s
 	Limits           wire.Limits   // zero fields mean wire.DefaultLimits
 
+	// OnFile, if set, is called after a file is finished: fsynced and
+	// renamed to its final name. Tests and the live view wait on it.
+	OnFile func(camera, path string)
+
 	// DiagnoseAfter, when positive, prints a network diagnosis to
 	// DiagnoseOut (nil: os.Stderr) if no camera connected within it.
 	DiagnoseAfter time.Duration
@@ -272,9 +276,12 @@ func (s *Server) serveConn(cc *conn) {
 	case !wire.IsMagicPrefix(head):
 		s.serveRaw(cc, br, log)
 		return
+	case err == io.EOF && len(head) < wire.PreambleLen:
+		// Closed while the bytes still matched the magic: a raw stream
+		// shorter than the magic is still a recording.
+		s.serveRaw(cc, br, log)
+		return
 	case err != nil && len(head) < wire.PreambleLen:
-		// A raw stream shorter than the magic that happens to match it
-		// is implausible; a cut-off or stalled framed sender is not.
 		log.Warn("connection closed: preamble cut short", "bytes", len(head), "err", errText(err))
 		return
 	}
@@ -286,6 +293,12 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func (s *Server) finished(camera, path string) {
+	if s.OnFile != nil {
+		s.OnFile(camera, path)
+	}
 }
 
 // Status describes one connection for the console.

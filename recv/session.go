@@ -105,7 +105,7 @@ func (s *Server) serveFramed(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	}
 	r, err := hrd.Next()
 	if err != nil {
-		log.Warn("connection closed: no hello", "err", handshakeErr(cc, err))
+		s.handshakeFailed(cc, log, "hello", err)
 		return
 	}
 	hello, ok := r.(wire.Hello)
@@ -135,7 +135,7 @@ func (s *Server) serveFramed(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	}
 	r, err = hrd.Next()
 	if err != nil {
-		log.Warn("connection closed: no auth", "err", handshakeErr(cc, err))
+		s.handshakeFailed(cc, log, "auth", err)
 		return
 	}
 	auth, ok := r.(wire.Auth)
@@ -202,12 +202,19 @@ func (s *Server) serveFramed(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	ss.run(wire.NewReader(br, s.Limits))
 }
 
-func handshakeErr(cc *conn, err error) string {
+// handshakeFailed closes a connection whose handshake record did not
+// decode. A peer that sent a bad record is told why; one that went
+// silent or away is only logged.
+func (s *Server) handshakeFailed(cc *conn, log *slog.Logger, want string, err error) {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() && !cc.stopped() {
-		return "handshake timeout: " + err.Error()
+	switch {
+	case errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrUnknownType):
+		s.reject(cc, log, fmt.Sprintf("bad %s record: %v", want, err))
+	case errors.As(err, &ne) && ne.Timeout() && !cc.stopped():
+		log.Warn("connection closed: handshake timeout", "waiting_for", want, "timeout", s.HandshakeTimeout)
+	default:
+		log.Warn("connection closed during handshake", "waiting_for", want, "err", err)
 	}
-	return err.Error()
 }
 
 // send writes one record under the idle deadline, so a peer that never
@@ -524,6 +531,7 @@ func (ss *session) finish() error {
 	ss.durable(snap)
 	ss.cc.st.update(func(st *Status) { st.Files++ })
 	ss.log.Info("segment complete", "file", final)
+	ss.srv.finished(ss.hello.Name, final)
 	return nil
 }
 
