@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"sort"
 	"strings"
 
@@ -37,7 +36,7 @@ const (
 const PartitionOffset = partitionStart * sectorSize
 
 // WriteDisk writes an image of size bytes at file with one FAT32
-// partition holding files (name → content; names may contain '/').
+// partition holding files (name → content) in its root folder.
 func WriteDisk(file string, size int64, files map[string][]byte) error {
 	if size <= 0 || size&(size-1) != 0 {
 		return fmt.Errorf("disk image size %d is not a power of two (QEMU's SD card needs one)", size)
@@ -81,17 +80,16 @@ func WriteDisk(file string, size int64, files map[string][]byte) error {
 	}
 	names := make([]string, 0, len(files))
 	for n := range files {
+		// go-diskfs v1.9.4 writes a subdirectory's ".." pointing at
+		// the root's cluster instead of 0, which fsck.vfat rejects; the
+		// boot partition needs no folders, so refuse them.
+		if strings.Contains(n, "/") {
+			return fmt.Errorf("disk image: %q: folders are not supported on the boot partition", n)
+		}
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	made := map[string]bool{}
 	for _, n := range names {
-		if dir := path.Dir(n); dir != "." && !made[dir] {
-			if err := fs.Mkdir("/" + dir); err != nil {
-				return fmt.Errorf("disk image: mkdir %s: %w", dir, err)
-			}
-			made[dir] = true
-		}
 		f, err := fs.OpenFile("/"+n, os.O_CREATE|os.O_RDWR)
 		if err != nil {
 			return fmt.Errorf("disk image: create %s: %w", n, err)

@@ -58,7 +58,7 @@ func (ir Initramfs) Records() ([]cpio.Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("initramfs: %w", err)
 		}
-		addFile(path.Join(modDir, f), b, 0o644)
+		addFile(path.Join(modDir, initramfsModulePath(f)), b, 0o644)
 	}
 	addFile(path.Join(modDir, "modules.dep"), []byte(set.Dep), 0o644)
 	addFile(path.Join(modDir, "modules.alias"), []byte(set.Alias), 0o644)

@@ -60,7 +60,8 @@ var Modules = []Module{
 // moduleSet is the chosen modules with their dependency closure, as paths
 // relative to /lib/modules/<ver>.
 type moduleSet struct {
-	// Files are .ko paths, sorted.
+	// Files are .ko paths in the kernel package, sorted; in the
+	// initramfs each is at initramfsModulePath.
 	Files []string
 	// Dep is the modules.dep for exactly these files.
 	Dep string
@@ -131,9 +132,9 @@ func selectModules(dir string, mods []Module) (moduleSet, error) {
 			continue
 		}
 		set.Files = append(set.Files, p)
-		fmt.Fprintf(&b, "%s:", p)
+		fmt.Fprintf(&b, "%s:", initramfsModulePath(p))
 		for _, d := range dep[p] {
-			fmt.Fprintf(&b, " %s", d)
+			fmt.Fprintf(&b, " %s", initramfsModulePath(d))
 		}
 		b.WriteByte('\n')
 	}
@@ -150,6 +151,16 @@ func selectModules(dir string, mods []Module) (moduleSet, error) {
 	}
 	set.Alias = alias
 	return set, nil
+}
+
+// initramfsModulePath is where a module file goes in the initramfs: its
+// name with underscores only. u-root's kmodule finds a module by trying
+// the name with all dashes and with all underscores, so Debian's
+// nls_iso8859-1.ko (both) could not be found by any name; the kernel takes
+// a module's name from inside the file, so renaming the file is harmless.
+func initramfsModulePath(p string) string {
+	dir, base := path.Split(p)
+	return dir + strings.ReplaceAll(base, "-", "_")
 }
 
 // readModulesDep parses "path: dep dep..." lines, keeping file order (the

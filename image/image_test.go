@@ -1,0 +1,486 @@
+package image
+
+import (
+	"bytes"
+	"compress/gzip"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/camwire/camwire/config"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func TestParseDeb822Sources(t *testing.T) {
+	in := `Types: deb
+# a comment
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://mirror.example/debian
+Suites: bookworm
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+Enabled: no
+`
+	got := parseDeb822Sources(in)
+	want := []aptSource{{URI: "http://mirror.example/debian", Suites: []string{"bookworm", "bookworm-updates"}, SignedBy: "/usr/share/keyrings/debian-archive-keyring.gpg"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("parseDeb822Sources = %v, want %v", got, want)
+	}
+}
+
+func TestParseSourcesList(t *testing.T) {
+	in := `# comment
+deb http://mirror.example/debian bookworm main contrib
+deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian-security bookworm-security main
+deb-src http://mirror.example/debian bookworm main
+`
+	got := parseSourcesList(in)
+	want := []aptSource{
+		{URI: "http://mirror.example/debian", Suites: []string{"bookworm"}},
+		{URI: "http://mirror.example/debian-security", Suites: []string{"bookworm-security"}, SignedBy: "/k.gpg"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("parseSourcesList = %v, want %v", got, want)
+	}
+}
+
+func TestRenderSourcesList(t *testing.T) {
+	got := renderSourcesList([]aptSource{
+		{URI: "http://mirror.example/debian", Suites: []string{"bookworm", "bookworm-updates"}, SignedBy: "/k.gpg"},
+		{URI: "http://mirror.example/debian", Suites: []string{"bookworm"}, SignedBy: "/k.gpg"}, // duplicate
+	})
+	want := "deb [arch=arm64 signed-by=/k.gpg] http://mirror.example/debian bookworm main non-free-firmware\n" +
+		"deb [arch=arm64 signed-by=/k.gpg] http://mirror.example/debian bookworm-updates main non-free-firmware\n"
+	if got != want {
+		t.Errorf("renderSourcesList =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestReadAptSourcesNoneIsError(t *testing.T) {
+	a := aptConfig{dir: t.TempDir()}
+	err := a.setup(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "no deb sources") {
+		t.Errorf("setup(empty /etc/apt) = %v, want an error saying there are no deb sources", err)
+	}
+}
+
+func TestFirstDependency(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"linux-image-6.1.0-37-arm64 (= 6.1.140-1)", "linux-image-6.1.0-37-arm64"},
+		{"linux-image-6.1.0-37-arm64 (= 6.1.140-1), foo", "linux-image-6.1.0-37-arm64"},
+		{"a | b, c", "a"},
+		{"", ""},
+	} {
+		if got := firstDependency(tc.in); got != tc.want {
+			t.Errorf("firstDependency(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseStanza(t *testing.T) {
+	st := parseStanza([]byte("Package: x\nVersion: 1:2.3-4\nDescription: one\n more\nSHA256: abc\n\nPackage: y\nVersion: 9\n"))
+	for k, want := range map[string]string{"Package": "x", "Version": "1:2.3-4", "SHA256": "abc", "Description": "one\nmore"} {
+		if st[k] != want {
+			t.Errorf("parseStanza[%s] = %q, want %q", k, st[k], want)
+		}
+	}
+}
+
+func TestVerifySHA256(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "x.deb")
+	os.WriteFile(f, []byte("abc"), 0o644)
+	if err := verifySHA256(f, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"); err != nil {
+		t.Errorf("verifySHA256(right sum) = %v", err)
+	}
+	if err := verifySHA256(f, strings.Repeat("0", 64)); err == nil || !strings.Contains(err.Error(), "package index says") {
+		t.Errorf("verifySHA256(wrong sum) = %v, want a mismatch error", err)
+	}
+}
+
+func TestFindDebs(t *testing.T) {
+	dir := t.TempDir()
+	touch := func(n string) { os.WriteFile(filepath.Join(dir, n), nil, 0o644) }
+	if _, _, err := findDebs(dir); err == nil {
+		t.Error("findDebs(empty dir) succeeded")
+	}
+	touch("linux-image-arm64_6.1.140-1_arm64.deb")              // metapackage: ignored
+	touch("linux-image-6.1.0-37-arm64-dbg_6.1.140-1_arm64.deb") // debug symbols: ignored
+	touch("linux-image-6.1.0-37-arm64_6.1.140-1_arm64.deb")
+	touch("raspi-firmware_1.20220830+ds-1_arm64.deb")
+	k, fw, err := findDebs(dir)
+	if err != nil || filepath.Base(k) != "linux-image-6.1.0-37-arm64_6.1.140-1_arm64.deb" || filepath.Base(fw) != "raspi-firmware_1.20220830+ds-1_arm64.deb" {
+		t.Errorf("findDebs = %s, %s, %v", k, fw, err)
+	}
+	touch("linux-image-6.1.0-38-arm64_6.1.141-1_arm64.deb")
+	if _, _, err := findDebs(dir); err == nil || !strings.Contains(err.Error(), "exactly one linux-image") {
+		t.Errorf("findDebs(two kernels) = %v, want an error naming the ambiguity", err)
+	}
+}
+
+// fakeParts is a kernel tree with a few modules and a modules.dep, enough
+// to build an initramfs without the Debian packages.
+func fakeParts(t *testing.T) Parts {
+	t.Helper()
+	root := t.TempDir()
+	p := Parts{KernelVersion: "6.1.0-0-arm64", KernelRoot: root}
+	mods := map[string]string{
+		"kernel/drivers/virtio/virtio_pci.ko":         "",
+		"kernel/drivers/virtio/virtio_pci_modern.ko":  "",
+		"kernel/drivers/net/virtio_net.ko":            "kernel/net/core/failover.ko",
+		"kernel/net/core/failover.ko":                 "",
+		"kernel/drivers/mmc/host/sdhci-iproc.ko":      "kernel/fs/nls/nls_iso8859-1.ko",
+		"kernel/fs/nls/nls_iso8859-1.ko":              "",
+		"kernel/drivers/media/test-drivers/vivid.ko":  "",
+		"kernel/drivers/unrelated/not_wanted.ko":      "",
+		"kernel/drivers/net/ethernet/broadcom/big.ko": "",
+	}
+	var dep strings.Builder
+	for m, d := range mods {
+		f := filepath.Join(p.ModulesDir(), m)
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		os.WriteFile(f, []byte("module "+m), 0o644)
+		fmt.Fprintf(&dep, "%s: %s\n", m, d)
+	}
+	os.WriteFile(filepath.Join(p.ModulesDir(), "modules.dep"), []byte(dep.String()), 0o644)
+	os.WriteFile(filepath.Join(p.ModulesDir(), "modules.builtin"), []byte("kernel/drivers/mmc/core/mmc_block.ko\n"), 0o644)
+	os.WriteFile(filepath.Join(p.ModulesDir(), "modules.alias"), []byte("alias virtio:d00000001v* virtio_net\nalias pci:v1* not_wanted\n"), 0o644)
+	return p
+}
+
+var fakeModules = []Module{
+	{Name: "virtio_pci"}, {Name: "virtio-net"}, {Name: "sdhci_iproc"}, {Name: "mmc_block"}, {Name: "nls_utf8", Optional: true},
+}
+
+func TestSelectModules(t *testing.T) {
+	p := fakeParts(t)
+	set, err := selectModules(p.ModulesDir(), fakeModules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kernel/drivers/mmc/host/sdhci-iproc.ko", "kernel/drivers/net/virtio_net.ko", "kernel/drivers/virtio/virtio_pci.ko", "kernel/fs/nls/nls_iso8859-1.ko", "kernel/net/core/failover.ko"}
+	if fmt.Sprint(set.Files) != fmt.Sprint(want) {
+		t.Errorf("Files = %v, want %v (the closure, dashes and underscores alike, built-ins without files)", set.Files, want)
+	}
+	if fmt.Sprint(set.Missing) != "[nls_utf8]" {
+		t.Errorf("Missing = %v, want [nls_utf8]", set.Missing)
+	}
+	if !strings.Contains(set.Dep, "kernel/drivers/net/virtio_net.ko: kernel/net/core/failover.ko\n") || strings.Contains(set.Dep, "not_wanted") {
+		t.Errorf("Dep =\n%s\nwant virtio_net's line with its dependency and nothing unchosen", set.Dep)
+	}
+	if !strings.Contains(set.Dep, "kernel/drivers/mmc/host/sdhci_iproc.ko: kernel/fs/nls/nls_iso8859_1.ko\n") {
+		t.Errorf("Dep =\n%s\nwant file names with underscores only (u-root's kmodule cannot find nls_iso8859-1.ko)", set.Dep)
+	}
+	if set.Alias != "alias virtio:d00000001v* virtio_net\n" {
+		t.Errorf("Alias = %q, want only virtio_net's alias", set.Alias)
+	}
+
+	_, err = selectModules(p.ModulesDir(), []Module{{Name: "no_such_mod", Why: "testing"}})
+	if err == nil || !strings.Contains(err.Error(), "no_such_mod (testing)") {
+		t.Errorf("selectModules(missing required) = %v, want an error naming the module and why", err)
+	}
+}
+
+// readArchive unpacks a gzip'd newc archive into records.
+func readArchive(t *testing.T, b []byte) map[string]cpio.Record {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]cpio.Record{}
+	for _, r := range recs {
+		m[r.Name] = r
+	}
+	return m
+}
+
+func TestInitramfsContents(t *testing.T) {
+	p := fakeParts(t)
+	b, err := Initramfs{Init: []byte("#!init"), Parts: p, Modules: fakeModules}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readArchive(t, b)
+	md := "lib/modules/6.1.0-0-arm64/"
+	for _, tc := range []struct {
+		name string
+		mode uint64
+		body string
+	}{
+		{"init", cpio.S_IFREG | 0o755, "#!init"},
+		{"dev", cpio.S_IFDIR | 0o755, ""},
+		{"proc", cpio.S_IFDIR | 0o755, ""},
+		{"dev/console", cpio.S_IFCHR | 0o600, ""},
+		{md + "kernel/net/core/failover.ko", cpio.S_IFREG | 0o644, "module kernel/net/core/failover.ko"},
+		{md + "modules.dep", cpio.S_IFREG | 0o644, ""},
+		{md + "kernel/fs/nls/nls_iso8859_1.ko", cpio.S_IFREG | 0o644, "module kernel/fs/nls/nls_iso8859-1.ko"},
+	} {
+		r, ok := recs[tc.name]
+		if !ok {
+			t.Errorf("initramfs has no %s", tc.name)
+			continue
+		}
+		if r.Mode != tc.mode {
+			t.Errorf("%s: mode %o, want %o", tc.name, r.Mode, tc.mode)
+		}
+		if tc.body != "" {
+			got, _ := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+			if string(got) != tc.body {
+				t.Errorf("%s = %q, want %q", tc.name, got, tc.body)
+			}
+		}
+		if r.MTime != 0 || r.UID != 0 {
+			t.Errorf("%s: mtime %d uid %d, want 0 (reproducible)", tc.name, r.MTime, r.UID)
+		}
+	}
+	if c := recs["dev/console"]; c.Rmajor != 5 || c.Rminor != 1 {
+		t.Errorf("dev/console is %d,%d, want 5,1", c.Rmajor, c.Rminor)
+	}
+	if _, ok := recs[md+"kernel/drivers/unrelated/not_wanted.ko"]; ok {
+		t.Error("initramfs carries a module nobody asked for")
+	}
+}
+
+// TestReproducible: two builds from the same inputs are byte-identical
+// (no time stamps, owners, host inode numbers or map order leak in).
+func TestReproducible(t *testing.T) {
+	p := fakeParts(t)
+	ir := Initramfs{Init: []byte("#!init"), Parts: p, Modules: fakeModules, Extra: map[string][]byte{"bin/a": []byte("a"), "bin/b": []byte("b")}}
+	a, err := ir.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Touch every input file: new mtimes must not matter.
+	filepath.Walk(p.KernelRoot, func(path string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			b, _ := os.ReadFile(path)
+			os.Remove(path)
+			os.WriteFile(path, b, 0o600)
+		}
+		return nil
+	})
+	b, err := ir.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("two builds differ: %d and %d bytes", len(a), len(b))
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./image -run %s -update writes it)", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (-update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+func TestRenderConfigGolden(t *testing.T) {
+	got, err := RenderConfig(ConfigTxt{Kernel: "vmlinuz-6.1.0-0-arm64", Initramfs: InitramfsName, GPUMem: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "config.txt", got)
+}
+
+func TestRenderCmdlineGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"cmdline.txt", nil},
+		{"cmdline-extra.txt", []string{"camwire.debug=yes", "camwire.source=testsrc"}},
+	} {
+		got, err := RenderCmdline(CmdlineTxt{Extra: tc.extra})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Count(got, []byte("\n")) != 1 {
+			t.Errorf("%s has %d lines, want 1: the firmware reads only the first", tc.name, bytes.Count(got, []byte("\n")))
+		}
+		golden(t, tc.name, got)
+	}
+	if _, err := RenderCmdline(CmdlineTxt{Extra: []string{"a b"}}); err == nil {
+		t.Error("RenderCmdline(argument with a space) succeeded")
+	}
+}
+
+func TestSetSettings(t *testing.T) {
+	def, err := DefaultSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := SetSettings(def, map[string]string{"name": "pi-garden", "address": "10.1.2.3/24", "receiver": "10.1.2.1:10401"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The recorder's own parser is the judge.
+	c := config.Default()
+	if probs := c.ApplyFile(SettingsName, bytes.NewReader(out)); len(probs) > 0 {
+		t.Fatalf("config.ApplyFile: %v", probs)
+	}
+	if c.Name != "pi-garden" || c.Address.String() != "10.1.2.3/24" || c.Receiver != "10.1.2.1:10401" {
+		t.Errorf("after SetSettings: name %q address %v receiver %q, want pi-garden 10.1.2.3/24 10.1.2.1:10401", c.Name, c.Address, c.Receiver)
+	}
+	if n := strings.Count(string(out), "\nname="); n != 1 {
+		t.Errorf("name= appears %d times, want 1 (in place of its commented default)", n)
+	}
+	if len(strings.Split(string(out), "\n")) != len(strings.Split(string(def), "\n")) {
+		t.Error("SetSettings changed the number of lines for keys the file documents")
+	}
+
+	for _, tc := range []struct {
+		name   string
+		in     string
+		values map[string]string
+		want   string
+	}{
+		{"replaces commented default", "# doc\n#fps=30\n", map[string]string{"fps": "25"}, "# doc\nfps=25\n"},
+		{"replaces set value", "fps = 30\n", map[string]string{"fps": "25"}, "fps=25\n"},
+		{"appends unknown", "#fps=30\n", map[string]string{"extra": "1"}, "#fps=30\nextra=1\n"},
+		{"does not match prefix", "#fpsx=1\n", map[string]string{"fps": "2"}, "#fpsx=1\nfps=2\n"},
+	} {
+		got, err := SetSettings([]byte(tc.in), tc.values)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: SetSettings(%q, %v) = %q, %v; want %q", tc.name, tc.in, tc.values, got, err, tc.want)
+		}
+	}
+	if _, err := SetSettings(nil, map[string]string{"a": "x\ny"}); err == nil {
+		t.Error("SetSettings(value with a line break) succeeded")
+	}
+}
+
+// fsckPartition extracts the boot partition and runs the real fsck.vfat
+// on it, read-only.
+func fsckPartition(t *testing.T, img string) {
+	t.Helper()
+	if _, err := exec.LookPath("fsck.vfat"); err != nil {
+		requireTool(t, "fsck.vfat (Debian package dosfstools)")
+	}
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(t.TempDir(), "part.img")
+	if err := os.WriteFile(part, raw[PartitionOffset:], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("fsck.vfat", "-n", part).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fsck.vfat -n: %v\n%s", err, out)
+	}
+	t.Logf("fsck.vfat -n: %s", bytes.TrimSpace(out))
+}
+
+func requireTool(t *testing.T, what string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		t.Fatalf("%s missing (make test installs it with scripts/deps.sh)", what)
+	}
+	t.Skipf("skipping: %s missing", what)
+}
+
+func TestWriteDisk(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB, many clusters
+	files := map[string][]byte{
+		"config.txt":            []byte("arm_64bit=1\n"),
+		"vmlinuz-6.1.0-0-arm64": big,
+		"camwire.txt":           []byte("#name=camwire\n"),
+	}
+	if err := WriteDisk(img, 64<<20, files); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 64<<20 {
+		t.Errorf("image is %d bytes, want %d", len(raw), 64<<20)
+	}
+	// MBR: first partition entry at 446; type at +4, start LBA at +8.
+	if raw[510] != 0x55 || raw[511] != 0xaa {
+		t.Errorf("MBR signature % x, want 55 aa", raw[510:512])
+	}
+	if raw[446+4] != 0x0c {
+		t.Errorf("partition type %#x, want 0x0c (FAT32 LBA)", raw[446+4])
+	}
+	if start := uint32(raw[446+8]) | uint32(raw[446+9])<<8 | uint32(raw[446+10])<<16 | uint32(raw[446+11])<<24; start != partitionStart {
+		t.Errorf("partition starts at sector %d, want %d", start, partitionStart)
+	}
+	if string(raw[PartitionOffset+82:PartitionOffset+90]) != "FAT32   " {
+		t.Errorf("file system type %q, want FAT32", raw[PartitionOffset+82:PartitionOffset+90])
+	}
+	fsckPartition(t, img)
+
+	for name, want := range files {
+		got, err := ReadDiskFile(img, name)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("ReadDiskFile(%s) = %d bytes, %v; want the %d bytes written", name, len(got), err, len(want))
+		}
+	}
+	// And with an independent reader, mtools.
+	if _, err := exec.LookPath("mcopy"); err != nil {
+		requireTool(t, "mcopy (Debian package mtools)")
+	}
+	out := filepath.Join(t.TempDir(), "k")
+	if b, err := exec.Command("mcopy", "-n", "-i", fmt.Sprintf("%s@@%d", img, PartitionOffset), "::vmlinuz-6.1.0-0-arm64", out).CombinedOutput(); err != nil {
+		t.Fatalf("mcopy: %v: %s", err, b)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, big) {
+		t.Errorf("mcopy read %d bytes back, want the %d written", len(got), len(big))
+	}
+}
+
+func TestWriteDiskErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		size  int64
+		files map[string][]byte
+		want  string
+	}{
+		{"not a power of two", 100 << 20, nil, "power of two"},
+		{"too full", 8 << 20, map[string][]byte{"big": make([]byte, 5<<20)}, "do not fit"},
+		{"folder", 8 << 20, map[string][]byte{"overlays/x.dtbo": nil}, "folders are not supported"},
+	} {
+		err := WriteDisk(filepath.Join(dir, "x.img"), tc.size, tc.files)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: WriteDisk = %v, want an error with %q", tc.name, err, tc.want)
+		}
+	}
+}
