@@ -282,7 +282,7 @@ func (s *Server) serveConn(cc *conn) {
 		s.serveRaw(cc, br, log)
 		return
 	case err != nil && len(head) < wire.PreambleLen:
-		log.Warn("connection closed: preamble cut short", "bytes", len(head), "err", errText(err))
+		log.Warn("connection closed: handshake timeout or error in the preamble", "bytes", len(head), "err", errText(err))
 		return
 	}
 	s.serveFramed(cc, br, log)

@@ -85,6 +85,7 @@ type session struct {
 	retried  time.Time
 	lastAck  uint64
 	tailDone bool // bytes past the journal were moved aside once
+	reported bool // the current storage error was logged and sent
 	bytes    uint64
 }
 
@@ -589,7 +590,8 @@ func (ss *session) durable(snap snapshot) {
 // fail enters the storage-error state: no more acknowledgements, no more
 // reading, a retry every RetryInterval.
 func (ss *session) fail(err error) {
-	if ss.failed == nil {
+	if !ss.reported {
+		ss.reported = true
 		ss.log.Error("cannot store the camera's data; acknowledgements stop and the camera keeps its frames until this is fixed", "err", err)
 		ss.srv.send(ss.cc, wire.Notice{Message: "camwire-recv cannot store data, acknowledgements paused: " + err.Error()})
 		ss.cc.st.update(func(st *Status) { st.Error = err.Error() })
@@ -624,6 +626,10 @@ func (ss *session) retry() {
 	if ss.sync(); ss.failed != nil {
 		return
 	}
+	if !ss.reported {
+		return
+	}
+	ss.reported = false
 	ss.log.Info("storage works again; acknowledging", "acked", ss.d.Seq)
 	ss.srv.send(ss.cc, wire.Notice{Message: "camwire-recv stores data again"})
 	ss.cc.st.update(func(st *Status) { st.Error = "" })

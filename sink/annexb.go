@@ -73,20 +73,18 @@ type annexBWriter struct {
 }
 
 func (w *annexBWriter) WriteFrame(f wire.Frame) error {
+	// Errors from os name the file already.
 	n, err := w.w.Write(f.Payload)
 	w.size += int64(n)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", w.f.Name(), err)
-	}
-	return nil
+	return err
 }
 
 func (w *annexBWriter) Sync() (int64, []byte, error) {
 	if err := w.w.Flush(); err != nil {
-		return 0, nil, fmt.Errorf("write %s: %w", w.f.Name(), err)
+		return 0, nil, err
 	}
 	if err := w.f.Sync(); err != nil {
-		return 0, nil, fmt.Errorf("fsync %s: %w", w.f.Name(), err)
+		return 0, nil, err
 	}
 	return w.size, nil, nil
 }
@@ -95,8 +93,8 @@ func (w *annexBWriter) Finish() error { return w.Close() }
 
 func (w *annexBWriter) Close() error {
 	_, _, err := w.Sync()
-	if cerr := w.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close %s: %w", w.f.Name(), cerr)
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -26,6 +26,8 @@ type Stream struct {
 	// Notices receives the receiver's Notice messages, if set. Sends
 	// never block the connection: a full channel drops the notice.
 	Notices chan string
+	// OnAck, if set, is called with every acknowledged seq, in order.
+	OnAck func(seq uint64)
 }
 
 // Result is what one connection achieved.
@@ -126,6 +128,9 @@ func (s *Stream) Run(c net.Conn, timeout time.Duration) (Result, error) {
 				mu.Lock()
 				if v.Seq > acked {
 					acked = v.Seq
+					if s.OnAck != nil {
+						s.OnAck(v.Seq)
+					}
 					if acked == s.Last() {
 						close(allAcked)
 					}
