@@ -136,6 +136,16 @@ func (c Config) ReceiverHost() string {
 	return h
 }
 
+// ReceiverAddr returns the receiver's host as an IPv4 address, the one
+// the DHCP server offers; ok is false when the host is a name.
+func (c Config) ReceiverAddr() (addr netip.Addr, ok bool) {
+	a, err := netip.ParseAddr(c.ReceiverHost())
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
 // ExecCommand returns the command line the exec source runs: Exec when
 // set, otherwise raspivid writing raw H.264 to stdout with the picture
 // settings of the other keys. -ih repeats SPS/PPS before every keyframe so

@@ -469,8 +469,13 @@ func splitHostPort(v string) (host, port string, err error) {
 			return "", "", fmt.Errorf("%q is not host:port", v)
 		}
 	}
-	if host == "" || strings.ContainsAny(host, " \t/") {
+	if host == "" || strings.ContainsAny(host, " \t/[]") {
 		return "", "", fmt.Errorf("%q has no usable host", v)
+	}
+	if strings.Contains(host, ":") {
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return "", "", fmt.Errorf("%q has no usable host", v)
+		}
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzApplyFile: whatever a user writes, ApplyFile does not panic, every
+// Problem names its source, and the Config it leaves is valid: written
+// out with String and read back, it gives no problem and the same Config.
+func FuzzApplyFile(f *testing.F) {
+	f.Add(string(Template()))
+	f.Add("\uFEFFfps=25\r\nname = x\r\n")
+	f.Add("fps=thirty\nfsp=1\n=\nkey=file:\nbuffer=1GiB\nsegment=24h\n")
+	f.Add("receiver=[::1]:1\naddress=10.0.0.1/8\nbitrate=2.5M\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c := Default()
+		for _, p := range c.ApplyFile("camwire.txt", strings.NewReader(text)) {
+			if p.Source != "camwire.txt" || p.Msg == "" {
+				t.Errorf("problem %+v lacks source or message", p)
+			}
+		}
+		if strings.Contains(text, "file:") {
+			return // key files are read from disk; String shows no secret
+		}
+		back := Default()
+		if probs := back.ApplyFile("camwire.txt", strings.NewReader(c.String())); len(probs) != 0 {
+			t.Fatalf("String() of the result does not read back: %q\n%s", probs, c)
+		}
+		if !reflect.DeepEqual(withoutKey(back), withoutKey(c)) {
+			t.Errorf("round trip changed the config:\n%s\nwant\n%s", back, c)
+		}
+	})
+}
+
+// withoutKey blanks the secret, which String does not write out.
+func withoutKey(c Config) Config {
+	c.Key = ""
+	return c
+}
+
+// FuzzApplyCmdline: any kernel command line is safe to read.
+func FuzzApplyCmdline(f *testing.F) {
+	f.Add(`console=ttyAMA0 camwire.fps=25 "camwire.exec=a b" camwire.debug camwire.x=1`)
+	f.Add(`camwire.name="unterminated`)
+	f.Fuzz(func(t *testing.T, cmdline string) {
+		c := Default()
+		for _, p := range c.ApplyCmdline(cmdline) {
+			if p.Source != SourceCmdline || p.Msg == "" {
+				t.Errorf("problem %+v lacks source or message", p)
+			}
+		}
+	})
+}
