@@ -88,3 +88,15 @@ func IsKey(data []byte) bool {
 	}
 	return false
 }
+
+// HasPicture reports whether an Annex-B buffer holds a slice of a coded
+// picture, as opposed to only parameter sets or SEI: encoders that hand
+// out SPS/PPS in a buffer of their own need it glued to the next frame.
+func HasPicture(data []byte) bool {
+	for _, n := range nalus(data) {
+		if n.start < n.end && isVCL(naluType(data[n.start])) {
+			return true
+		}
+	}
+	return false
+}
