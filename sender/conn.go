@@ -378,9 +378,6 @@ func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
 		if err != nil {
 			return fmt.Errorf("writing to receiver: %w", err)
 		}
-		s.mu.Lock()
-		s.c.Sent += b.frames
-		s.mu.Unlock()
 		select {
 		case <-tick.C:
 			statsDue = true
@@ -414,6 +411,9 @@ func (s *Sender) gather(b *batch) {
 		s.pinned += r.size()
 		s.written = r.seq
 	}
+	// Counted here, not after the write: a frame that reaches the
+	// receiver before a cut is acked, and Sent must cover every acked one.
+	s.c.Sent += b.frames
 }
 
 // stats is a Stats record for now; it reads the temperature, which is why
