@@ -472,7 +472,7 @@ func drain(t *testing.T, s *Sender) {
 // direction, mid-record if that is where the count ends.
 type cutConn struct {
 	net.Conn
-	mu          sync.Mutex
+	mu           sync.Mutex
 	wLeft, rLeft int
 }
 
