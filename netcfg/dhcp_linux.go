@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -109,7 +110,8 @@ func (m *Manager) serveDHCP(ctx context.Context, ifname string, l *lease) {
 			}
 			continue
 		}
-		srv, err := m.listen(ifname, l)
+		gate := &handlerGate{}
+		srv, err := m.listen(ifname, l, gate)
 		if err != nil {
 			say(false, fmt.Sprintf("not serving on %s: %v", ifname, err))
 			if !wait() {
@@ -145,7 +147,9 @@ func (m *Manager) serveDHCP(ctx context.Context, ifname string, l *lease) {
 		srv.Close()
 		if !dead {
 			<-stopped
-		} else if !wait() {
+		}
+		gate.close()
+		if dead && !wait() {
 			return
 		}
 	}
@@ -153,8 +157,16 @@ func (m *Manager) serveDHCP(ctx context.Context, ifname string, l *lease) {
 
 // listen opens the server socket (UDP 67, bound to ifname) in the
 // Manager's namespace.
-func (m *Manager) listen(ifname string, l *lease) (*server4.Server, error) {
+// server4 starts a goroutine per packet; each holds gate.mu for reading
+// while it works, and gate.closed turns late ones away, so stop can wait
+// for them and no log line arrives after Run has returned.
+func (m *Manager) listen(ifname string, l *lease, gate *handlerGate) (*server4.Server, error) {
 	handler := func(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4) {
+		gate.mu.RLock()
+		defer gate.mu.RUnlock()
+		if gate.closed {
+			return
+		}
 		resp, msg := l.reply(req)
 		if msg != "" {
 			m.logf("%s", msg)
@@ -176,6 +188,19 @@ func (m *Manager) listen(ifname string, l *lease) (*server4.Server, error) {
 		return nil, fmt.Errorf("listen on %s port %d: %v", ifname, dhcpv4.ServerPort, err)
 	}
 	return srv, nil
+}
+
+// handlerGate lets the DHCP loop wait for the server's handlers.
+type handlerGate struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+// close waits for running handlers and turns later ones away.
+func (g *handlerGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // probe sends one DHCPDISCOVER out of ifname and returns the server

@@ -3,6 +3,7 @@ package netcfg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -318,12 +319,13 @@ func (e *dhcpEvents) await(t *testing.T, want bool) dhcpEvent {
 }
 
 // dhcpClient makes a DHCP client on ifname inside ns (the laptop).
-func dhcpClient(t *testing.T, ns netns.NsHandle, ifname string, timeout time.Duration, retries int) *nclient4.Client {
+func dhcpClient(t *testing.T, ns netns.NsHandle, ifname string, timeout time.Duration, retries int, opts ...nclient4.ClientOpt) *nclient4.Client {
 	t.Helper()
 	var c *nclient4.Client
+	opts = append([]nclient4.ClientOpt{nclient4.WithTimeout(timeout), nclient4.WithRetry(retries)}, opts...)
 	err := inNetns(&ns, func() error {
 		var err error
-		c, err = nclient4.New(ifname, nclient4.WithTimeout(timeout), nclient4.WithRetry(retries))
+		c, err = nclient4.New(ifname, opts...)
 		return err
 	})
 	if err != nil {
@@ -453,5 +455,81 @@ func TestDHCPOnIgnoresOtherServer(t *testing.T) {
 	}
 	if got := offer.ServerIdentifier().String(); got != "192.168.77.2" {
 		t.Errorf("offer from %s, want the camera 192.168.77.2", got)
+	}
+}
+
+// logWatch forwards a Manager's log lines to the test log and lets the
+// test wait for one.
+type logWatch chan string
+
+func (w logWatch) logf(t *testing.T) func(string, ...any) {
+	return func(format string, args ...any) {
+		t.Logf(format, args...)
+		select {
+		case w <- fmt.Sprintf(format, args...):
+		default:
+		}
+	}
+}
+
+func (w logWatch) await(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.NewTimer(eventTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case l := <-w:
+			if strings.Contains(l, substr) {
+				return
+			}
+		case <-deadline.C:
+			t.Fatalf("no log line containing %q within %s", substr, eventTimeout)
+		}
+	}
+}
+
+// TestDHCPOneLaptopAtATime: the address goes to one machine; another
+// gets nothing while that lease lasts, until the cable is pulled (a
+// laptop swap) and the binding is forgotten.
+func TestDHCPOneLaptopAtATime(t *testing.T) {
+	camera, laptop := newNS(t), newNS(t)
+	cable(t, camera, laptop, "eth0", "lap0")
+	logs := make(logWatch, 100)
+	ev := newDHCPEvents()
+	startManager(t, &Manager{Address: camAddr, DHCP: DHCPOn, Offer: lapAddr, Netns: &camera,
+		OnDHCP: ev.report, Logf: logs.logf(t)})
+	ev.await(t, true)
+
+	first := dhcpClient(t, laptop, "lap0", time.Second, 3)
+	if _, err := first.Request(context.Background()); err != nil {
+		t.Fatalf("first laptop's DHCP request: %v", err)
+	}
+	secondMAC := net.HardwareAddr{0x02, 0xca, 0xfe, 0, 0, 2}
+	second := dhcpClient(t, laptop, "lap0", 300*time.Millisecond, 2, nclient4.WithHWAddr(secondMAC))
+	if offer, err := second.DiscoverOffer(context.Background()); !errors.Is(err, nclient4.ErrNoResponse) {
+		t.Errorf("second machine while the first holds the lease: offer %v, err %v; want no response", offer, err)
+	}
+
+	// Pull the cable and plug it in again.
+	hl := handleAt(t, laptop)
+	lap, err := hl.LinkByName("lap0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hl.LinkSetDown(lap); err != nil {
+		t.Fatal(err)
+	}
+	logs.await(t, "eth0 lost its carrier")
+	if err := hl.LinkSetUp(lap); err != nil {
+		t.Fatal(err)
+	}
+	logs.await(t, "eth0 has a carrier")
+	second = dhcpClient(t, laptop, "lap0", time.Second, 3, nclient4.WithHWAddr(secondMAC))
+	lease, err := second.Request(context.Background())
+	if err != nil {
+		t.Fatalf("second machine after a cable swap: %v", err)
+	}
+	if got := lease.ACK.YourIPAddr.String(); got != lapAddr.String() {
+		t.Errorf("second machine got %s, want %s", got, lapAddr)
 	}
 }
