@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hugelgupf/go-shlex"
 )
 
 // Config is every camwire setting, parsed and validated.
@@ -155,6 +157,17 @@ func (c Config) ExecCommand() string {
 		return c.Exec
 	}
 	return strings.Join(c.raspivid(), " ")
+}
+
+// ExecArgs returns ExecCommand as an argument vector, split with POSIX
+// shell quoting (quotes and backslashes), for running it without a shell
+// (the initramfs may have none). Pipes and redirections are not
+// interpreted; a user who needs them writes exec=sh -c '...'.
+func (c Config) ExecArgs() []string {
+	if c.Exec == "" {
+		return c.raspivid()
+	}
+	return shlex.Split(c.Exec)
 }
 
 func (c Config) raspivid() []string {

@@ -334,6 +334,24 @@ func TestExecCommand(t *testing.T) {
 	}
 }
 
+func TestExecArgs(t *testing.T) {
+	tests := []struct {
+		exec string
+		want []string
+	}{
+		{"", strings.Fields("raspivid -o - -t 0 -n -w 1920 -h 1080 -fps 30 -b 16000000 -g 30 -ih -pf high")},
+		{`ffmpeg -i "my file.mp4" -f h264 -`, []string{"ffmpeg", "-i", "my file.mp4", "-f", "h264", "-"}},
+		{`sh -c 'raspivid -o - | tee /tmp/x'`, []string{"sh", "-c", "raspivid -o - | tee /tmp/x"}},
+	}
+	for _, tt := range tests {
+		c := Default()
+		c.Exec = tt.exec
+		if got := c.ExecArgs(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ExecArgs() with exec=%s = %q, want %q", tt.exec, got, tt.want)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	tests := []struct {
 		file string
