@@ -1,0 +1,135 @@
+// Command camwire-recv receives cameras on one TCP port and stores their
+// H.264 under one folder per camera. It accepts both camwire cameras
+// (framed, acknowledged, resumable) and `raspivid -o - | nc LAPTOP 10401`
+// (raw, stored byte for byte).
+//
+//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format h264] ...
+//
+// Ctrl+C stops it: what has arrived is fsynced, unfinished files stay
+// .partial and continue when their camera reconnects.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/camwire/camwire/recv"
+	"github.com/camwire/camwire/sink"
+)
+
+// formats maps -format to a sink. Adding a format is one line here.
+var formats = map[string]func() sink.Sink{
+	"h264": sink.NewAnnexB,
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+// run is main without the process: flags in, exit code out.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camwire-recv", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", ":10401", "`ADDR:PORT` to accept cameras on")
+	dir := fs.String("dir", "./recv", "`DIR`ectory for recordings, one folder per camera")
+	keyFile := fs.String("key", "", "`FILE` holding the shared key cameras must prove (default: no key)")
+	format := fs.String("format", "h264", "file format of framed streams: "+strings.Join(names(), ", "))
+	maxConns := fs.Int("max-conns", 64, "most connections at once; more are closed at once")
+	idle := fs.Duration("idle", 60*time.Second, "close a connection that sends nothing for this long")
+	handshake := fs.Duration("handshake-timeout", 10*time.Second, "time a camera has to say hello and authenticate")
+	diagnose := fs.Duration("diagnose-after", 15*time.Second, "explain the network if no camera connected within this (0: never)")
+	verbose := fs.Bool("v", false, "debug logging")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: camwire-recv [flags]\n\nReceives camwire cameras and `raspivid | nc` streams; see README.md.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "camwire-recv: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	newSink, ok := formats[*format]
+	if !ok {
+		fmt.Fprintf(stderr, "camwire-recv: -format %q: supported formats are %s\n", *format, strings.Join(names(), ", "))
+		return 2
+	}
+	var key []byte
+	if *keyFile != "" {
+		var err error
+		if key, err = readKey(*keyFile); err != nil {
+			fmt.Fprintf(stderr, "camwire-recv: -key: %v\n", err)
+			return 2
+		}
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	var logOut io.Writer = stderr
+	var console *recv.Console
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		console = &recv.Console{Out: f}
+		logOut = console
+	}
+	srv := &recv.Server{
+		Dir:              *dir,
+		Key:              key,
+		Sink:             newSink(),
+		Logger:           slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
+		MaxConns:         *maxConns,
+		IdleTimeout:      *idle,
+		HandshakeTimeout: *handshake,
+		DiagnoseAfter:    *diagnose,
+		DiagnoseOut:      logOut,
+	}
+	if console != nil {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go console.Run(cctx, srv, time.Second)
+	}
+	if err := srv.ListenAndServe(ctx, *listen); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		srv.Logger.Error("camwire-recv stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func names() []string {
+	var n []string
+	for k := range formats {
+		n = append(n, k)
+	}
+	slices.Sort(n)
+	return n
+}
+
+// readKey reads the shared key: the file's content without trailing
+// whitespace, so an editor's final newline does not change the key.
+func readKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k := strings.TrimRight(string(b), " \t\r\n")
+	if k == "" {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return []byte(k), nil
+}
