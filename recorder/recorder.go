@@ -1,0 +1,248 @@
+// Package recorder is the camera's one long-running job: capture →
+// segment → sender. It runs the same as PID 1's supervised child on the
+// Pi, as a service on Raspberry Pi OS and as a plain process in tests;
+// nothing in it knows about PID 1.
+//
+// Lines it prints on its output (Recorder.Out, stdout), kept stable
+// because the QEMU tests and the image's boot checks parse them from the
+// serial console:
+//
+//	camwire: init start                              (first, unless PID 1 already printed it)
+//	camwire: recorder start name=N stream=UUID source=S receiver=H:P segment=3s
+//	camwire: settings: camwire.txt:4: fps: … (one per config problem; also sent to the receiver)
+//	camwire: state no-receiver|recording|error       (on every change; PID 1 drives the LED from it)
+//	camwire: first frame sent after 123ms            (since the recorder started)
+//	camwire: first frame acked after 456ms
+//	captured=N sent=N acked=N dropped=N              (exactly once, last, after the drain)
+//
+// captured counts every access unit the camera gave; dropped counts
+// those that never reached the wire: lost to a full buffer (reported to
+// the receiver as a Gap) or before the first keyframe (undecodable).
+// After a clean drain acked+dropped == captured.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/camwire/camwire/capture"
+	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/segment"
+	"github.com/camwire/camwire/sender"
+	"github.com/camwire/camwire/wire"
+	"github.com/google/uuid"
+	"github.com/u-root/u-root/pkg/shlex"
+)
+
+// Recorder captures, cuts and sends until its context ends or the camera
+// fails for good. One shape for long-running parts: config fields, Run,
+// an injected logger.
+type Recorder struct {
+	Config   config.Config
+	Problems []config.Problem // from config.Load: printed and sent to the receiver
+	// Source is the camera; nil makes one from Config (NewSource).
+	Source capture.Source
+	// Out receives the marker lines and the summary; nil means os.Stdout.
+	Out    io.Writer
+	Logger *slog.Logger // nil means slog.Default()
+	// Announce prints "camwire: init start" first. PID 1 prints it itself
+	// and starts the recorder with CAMWIRE_SUPERVISED set.
+	Announce bool
+	// DrainTimeout bounds the wait for the receiver's acknowledgements
+	// when stopping; 0 means 10 s.
+	DrainTimeout time.Duration
+	// Dial replaces the sender's dialer (tests).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+
+	start time.Time
+	mu    sync.Mutex // serialises lines on Out
+}
+
+func (r *Recorder) printf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.Out, format+"\n", args...)
+}
+
+// NewSource makes the camera the settings name and returns the picture
+// size it delivers (for the receiver's Hello).
+func NewSource(c config.Config, log *slog.Logger) (capture.Source, int, int, error) {
+	switch c.Source {
+	case config.SourceTestsrc:
+		return &capture.TestSource{FPS: float64(c.FPS)}, capture.ClipWidth, capture.ClipHeight, nil
+	case config.SourceExec:
+		argv := shlex.Argv(c.ExecCommand())
+		if len(argv) == 0 {
+			return nil, 0, 0, errors.New("exec source: empty command")
+		}
+		return &capture.Exec{Command: argv, Logger: log}, c.Width, c.Height, nil
+	case config.SourceV4L2:
+		return &capture.V4L2{
+			Device: c.Device, Width: c.Width, Height: c.Height, FPS: c.FPS,
+			Bitrate: c.Bitrate, IPeriod: c.Keyframes(),
+			Rotation: c.Rotation, HFlip: c.HFlip, VFlip: c.VFlip,
+			Logger: log,
+		}, c.Width, c.Height, nil
+	}
+	return nil, 0, 0, fmt.Errorf("unknown source %q", c.Source)
+}
+
+// Run records until ctx ends, then stops the camera, closes the open
+// segment, waits up to DrainTimeout for the receiver to acknowledge
+// everything and prints the summary line. It returns nil after a stop by
+// ctx, and the camera's error when the camera failed for good (the summary
+// is printed then, too).
+func (r *Recorder) Run(ctx context.Context) error {
+	r.start = time.Now()
+	if r.Out == nil {
+		r.Out = os.Stdout
+	}
+	log := r.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if r.Announce {
+		r.printf("camwire: init start")
+	}
+	c := r.Config
+	src := r.Source
+	w, h := c.Width, c.Height
+	if src == nil {
+		var err error
+		if src, w, h, err = NewSource(c, log); err != nil {
+			r.printf("camwire: state error")
+			r.printf("captured=0 sent=0 acked=0 dropped=0")
+			return err
+		}
+	}
+	id := uuid.New()
+	hello := wire.Hello{Name: c.Name, StreamID: id, Codec: "h264",
+		Width: uint16(w), Height: uint16(h), FPSNum: uint32(c.FPS), FPSDen: 1}
+	var key []byte
+	if c.Key != "" {
+		key = []byte(c.Key)
+	}
+	s, err := sender.New(sender.Config{Addr: c.Receiver, Hello: hello, Key: key,
+		BufferBytes: int(c.Buffer), Logger: log, Dial: r.Dial})
+	if err != nil {
+		r.printf("camwire: state error")
+		r.printf("captured=0 sent=0 acked=0 dropped=0")
+		return err
+	}
+	r.printf("camwire: recorder start name=%s stream=%s source=%s receiver=%s segment=%v",
+		c.Name, id, c.Source, c.Receiver, c.Segment)
+	for _, p := range r.Problems {
+		r.printf("camwire: settings: %v", p)
+		s.Log(wire.LevelWarn, "settings: "+p.Error())
+	}
+
+	// The sender outlives ctx: after the camera stops it still has to
+	// deliver what is buffered.
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	sendDone := make(chan error, 1)
+	go func() { sendDone <- s.Run(sendCtx) }()
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		r.watch(watchCtx, s)
+	}()
+
+	var seg = segment.Segmenter{Length: c.Segment}
+	var beforeKey uint64 // AUs before the first keyframe: never sent
+	capErr := src.Run(ctx, func(au segment.AU) {
+		ended, n, out, ok := seg.Push(au)
+		if ended != nil {
+			s.EndSegment(ended.Segment, ended.Frames)
+		}
+		if !ok {
+			beforeKey++
+			return
+		}
+		s.Frame(n, int64(out.Time/time.Microsecond), out.Key, out.Data)
+	})
+	if e := seg.Close(); e != nil {
+		s.EndSegment(e.Segment, e.Frames)
+	}
+	if ctx.Err() != nil && errors.Is(capErr, ctx.Err()) {
+		capErr = nil
+	}
+	if capErr != nil {
+		log.Error("camera failed", "err", capErr)
+		s.Log(wire.LevelError, "camera: "+capErr.Error())
+	}
+
+	drain := r.DrainTimeout
+	if drain == 0 {
+		drain = 10 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	if err := s.Drain(dctx); err != nil {
+		cn := s.Counters()
+		log.Warn("receiver did not acknowledge everything before the deadline",
+			"deadline", drain, "unacked_frames", cn.Captured-cn.Acked-cn.Dropped)
+	}
+	cancel()
+	stopWatch()
+	<-watchDone
+	stopSend()
+	<-sendDone
+	if capErr != nil {
+		r.printf("camwire: state error")
+	}
+
+	cn := s.Counters()
+	r.printf("captured=%d sent=%d acked=%d dropped=%d",
+		cn.Captured+beforeKey, cn.Sent, cn.Acked, cn.Dropped+beforeKey)
+	return capErr
+}
+
+// watch prints the first-frame markers and the state lines.
+func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
+	const every = 20 * time.Millisecond
+	t := time.NewTicker(every)
+	defer t.Stop()
+	state := ""
+	var sentSeen, ackedSeen bool
+	for {
+		cn := s.Counters()
+		if !sentSeen && cn.Sent > 0 {
+			sentSeen = true
+			r.printf("camwire: first frame sent after %dms", time.Since(r.start).Milliseconds())
+		}
+		if !ackedSeen && cn.Acked > 0 {
+			ackedSeen = true
+			r.printf("camwire: first frame acked after %dms", time.Since(r.start).Milliseconds())
+		}
+		if st := stateOf(cn, time.Now()); st != state {
+			state = st
+			r.printf("camwire: state %s", st)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stateOf tells "recording" (a receiver is connected and acknowledging)
+// from "no-receiver" (no connection, or one that stopped acknowledging
+// what it was sent for over 5 s: the laptop is asleep or its disk full).
+func stateOf(c sender.Counters, now time.Time) string {
+	if !c.Connected {
+		return "no-receiver"
+	}
+	outstanding := c.Captured > c.Acked+c.Dropped
+	if outstanding && !c.LastAck.IsZero() && now.Sub(c.LastAck) > 5*time.Second {
+		return "no-receiver"
+	}
+	return "recording"
+}

@@ -1,0 +1,209 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camwire/camwire/capture"
+	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/recv"
+	"github.com/camwire/camwire/sender"
+)
+
+// syncBuffer is an io.Writer safe for the recorder's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startReceiver runs an in-process camwire-recv on a loopback port.
+func startReceiver(t *testing.T) (addr, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	srv := &recv.Server{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		SyncInterval: 50 * time.Millisecond}
+	go func() {
+		defer close(done)
+		srv.Serve(ctx, ln)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String(), dir
+}
+
+var summaryRE = regexp.MustCompile(`(?m)^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
+
+func summary(t *testing.T, out string) (captured, sent, acked, dropped int) {
+	t.Helper()
+	all := summaryRE.FindAllStringSubmatch(out, -1)
+	if len(all) != 1 {
+		t.Fatalf("%d summary lines, want 1; output:\n%s", len(all), out)
+	}
+	n := func(i int) int { v, _ := strconv.Atoi(all[0][i]); return v }
+	return n(1), n(2), n(3), n(4)
+}
+
+// TestRecorderDeliversEverything runs the whole pipeline in-process: the
+// test clip twice (240 frames, keyframe every 30) into a real receiver.
+func TestRecorderDeliversEverything(t *testing.T) {
+	addr, dir := startReceiver(t)
+	cfg := config.Default()
+	cfg.Name = "cam1"
+	cfg.Receiver = addr
+	cfg.Source = config.SourceTestsrc
+	cfg.Segment = 2 * time.Second
+	var out syncBuffer
+	r := &Recorder{
+		Config:   cfg,
+		Problems: []config.Problem{{Source: "camwire.txt", Line: 3, Key: "fps", Msg: "bad value"}},
+		Source:   &capture.TestSource{Fast: true, Loops: 2},
+		Out:      &out,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Announce: true,
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	captured, _, acked, dropped := summary(t, out.String())
+	if captured != 2*capture.ClipFrames || acked != captured || dropped != 0 {
+		t.Errorf("summary captured=%d acked=%d dropped=%d, want %d, %d, 0", captured, acked, dropped, 2*capture.ClipFrames, 2*capture.ClipFrames)
+	}
+	for _, want := range []string{
+		"camwire: init start\n",
+		"camwire: recorder start name=cam1 ",
+		"camwire: settings: camwire.txt:3: fps: bad value",
+		"camwire: first frame sent after ",
+		"camwire: first frame acked after ",
+		"camwire: state recording\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.HasPrefix(out.String(), "camwire: init start\n") {
+		t.Errorf("output does not start with the init marker:\n%s", out.String())
+	}
+	if !strings.HasSuffix(out.String(), "\n") || !summaryRE.MatchString(lastLine(out.String())) {
+		t.Errorf("last line %q is not the summary", lastLine(out.String()))
+	}
+
+	// 240 frames at 30 fps with 2 s segments: the files hold them all.
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skipf("ffprobe not installed: %v", err)
+	}
+	total := 0
+	files := 0
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".h264") {
+			files++
+			total += ffprobeFrames(t, p)
+		}
+		return nil
+	})
+	if total != captured || files < 3 {
+		t.Errorf("files hold %d frames in %d files, want %d in ≥ 3", total, files, captured)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func ffprobeFrames(t *testing.T, path string) int {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil {
+		t.Errorf("ffprobe %s: %v\n%s", path, err, out)
+		return 0
+	}
+	n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(string(out)), ","))
+	if err != nil {
+		t.Errorf("ffprobe %s: %q: %v", path, out, err)
+	}
+	return n
+}
+
+// TestRecorderNoReceiver stops a recorder whose receiver never answers:
+// the state says so, the drain gives up at its deadline and the summary
+// still comes, with nothing acknowledged.
+func TestRecorderNoReceiver(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // connection refused from now on
+
+	cfg := config.Default()
+	cfg.Receiver = addr
+	var out syncBuffer
+	r := &Recorder{
+		Config:       cfg,
+		Source:       &capture.TestSource{Fast: true, Loops: 1},
+		Out:          &out,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DrainTimeout: 200 * time.Millisecond,
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	captured, sent, acked, _ := summary(t, out.String())
+	if captured != capture.ClipFrames || sent != 0 || acked != 0 {
+		t.Errorf("captured=%d sent=%d acked=%d, want %d, 0, 0", captured, sent, acked, capture.ClipFrames)
+	}
+	if !strings.Contains(out.String(), "camwire: state no-receiver\n") {
+		t.Errorf("output lacks the no-receiver state:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "camwire: init start") {
+		t.Errorf("init marker printed without Announce:\n%s", out.String())
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		c    sender.Counters
+		want string
+	}{
+		{"not connected", sender.Counters{Captured: 10}, "no-receiver"},
+		{"connected, acks flowing", sender.Counters{Connected: true, Captured: 10, Sent: 10, Acked: 5, LastAck: now.Add(-time.Second)}, "recording"},
+		{"connected, all acked long ago (idle camera)", sender.Counters{Connected: true, Captured: 10, Sent: 10, Acked: 10, LastAck: now.Add(-time.Minute)}, "recording"},
+		{"connected, acks stalled", sender.Counters{Connected: true, Captured: 100, Sent: 100, Acked: 5, LastAck: now.Add(-6 * time.Second)}, "no-receiver"},
+	} {
+		if got := stateOf(tc.c, now); got != tc.want {
+			t.Errorf("%s: stateOf = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
