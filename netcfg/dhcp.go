@@ -47,6 +47,8 @@ type lease struct {
 // without a route.
 func newLease(own netip.Prefix, offer netip.Addr, d time.Duration) (*lease, error) {
 	switch {
+	case !offer.IsValid():
+		return nil, fmt.Errorf("the receiver is not given as an IPv4 address")
 	case !offer.Is4():
 		return nil, fmt.Errorf("receiver address %v is not IPv4", offer)
 	case !own.Masked().Contains(offer):

@@ -1,0 +1,29 @@
+package netcfg
+
+import (
+	"context"
+
+	"github.com/camwire/camwire/config"
+)
+
+// FromConfig returns a Manager for camwire's settings: interface,
+// address, gateway, dhcp_server, and the receiver's host as the address
+// offered to the laptop. Logf and OnDHCP are left for the caller.
+func FromConfig(c config.Config) *Manager {
+	offer, _ := c.ReceiverAddr() // a host name leaves Offer invalid: no DHCP, logged
+	return &Manager{
+		Interface: c.Interface,
+		Address:   c.Address,
+		Gateway:   c.Gateway,
+		DHCP:      DHCPMode(c.DHCPServer),
+		Offer:     offer,
+	}
+}
+
+// Network has the shape of pid1.Init's Network hook: it configures the
+// link from c and keeps it configured until ctx ends.
+func Network(ctx context.Context, c config.Config, logf func(string, ...any)) error {
+	m := FromConfig(c)
+	m.Logf = logf
+	return m.Run(ctx)
+}
