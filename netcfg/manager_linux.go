@@ -292,16 +292,21 @@ func (m *Manager) findLink(r *run) netlink.Link {
 	link, err := r.h.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
-		if !errors.As(err, &nf) {
-			m.logf("netcfg: LinkByName %s: %v", name, err)
-		} else if !r.waiting {
-			m.logf("netcfg: waiting for %s", name)
-			r.waiting = true
-		}
-		if r.chosen != "" {
+		notFound := errors.As(err, &nf)
+		gone := r.chosen != ""
+		if gone {
 			m.logf("netcfg: %s is gone", r.chosen)
 		}
 		r.chosen, r.carrier = "", false
+		switch {
+		case !notFound:
+			m.logf("netcfg: LinkByName %s: %v", name, err)
+		case gone && m.Interface == "":
+			return m.findLink(r) // another wired link may be there already
+		case !r.waiting:
+			m.logf("netcfg: waiting for %s", name)
+			r.waiting = true
+		}
 		return nil
 	}
 	r.chosen, r.waiting = name, false

@@ -273,16 +273,28 @@ func TestManagerLateInterface(t *testing.T) {
 	cable(t, camera, laptop, "usb0", "lap0")
 	waitFor(t, camera, "usb0 configured", func() (bool, string) { return configured(h, "usb0", netip.Addr{}) })
 
-	if virtual == "" {
-		return
+	if virtual != "" {
+		d, err := h.LinkByName(virtual)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if addrs, _ := h.AddrList(d, netlink.FAMILY_V4); len(addrs) != 0 {
+			t.Errorf("%s got addresses %v; only the wired link should", virtual, addrs)
+		}
 	}
-	d, err := h.LinkByName(virtual)
+
+	// A second NIC appears, then the first is unplugged: the Manager
+	// moves to the second at once (the deletion is the last event; the
+	// resync tick is a minute away, past waitFor's limit).
+	cable(t, camera, laptop, "usb1", "lap1")
+	usb0, err := h.LinkByName("usb0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addrs, _ := h.AddrList(d, netlink.FAMILY_V4); len(addrs) != 0 {
-		t.Errorf("%s got addresses %v; only the wired link should", virtual, addrs)
+	if err := h.LinkDel(usb0); err != nil {
+		t.Fatalf("LinkDel usb0: %v", err)
 	}
+	waitFor(t, camera, "usb1 configured", func() (bool, string) { return configured(h, "usb1", netip.Addr{}) })
 }
 
 // dhcpEvents collects OnDHCP reports.
