@@ -284,8 +284,8 @@ func TestManagerLateInterface(t *testing.T) {
 	}
 
 	// A second NIC appears, then the first is unplugged: the Manager
-	// moves to the second at once (the deletion is the last event; the
-	// resync tick is a minute away, past waitFor's limit).
+	// moves to the second without waiting for the resync tick (a minute
+	// away, past waitFor's limit).
 	cable(t, camera, laptop, "usb1", "lap1")
 	usb0, err := h.LinkByName("usb0")
 	if err != nil {
