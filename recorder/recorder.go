@@ -38,7 +38,6 @@ import (
 	"github.com/camwire/camwire/sender"
 	"github.com/camwire/camwire/wire"
 	"github.com/google/uuid"
-	"github.com/u-root/u-root/pkg/shlex"
 )
 
 // Recorder captures, cuts and sends until its context ends or the camera
@@ -78,7 +77,7 @@ func NewSource(c config.Config, log *slog.Logger) (capture.Source, int, int, err
 	case config.SourceTestsrc:
 		return &capture.TestSource{FPS: float64(c.FPS)}, capture.ClipWidth, capture.ClipHeight, nil
 	case config.SourceExec:
-		argv := shlex.Argv(c.ExecCommand())
+		argv := c.ExecArgs()
 		if len(argv) == 0 {
 			return nil, 0, 0, errors.New("exec source: empty command")
 		}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The host-mode end-to-end test builds the real binaries once, runs
+// camwire-init as a plain process (so it is only the recorder) with the
+// real-time test source into a real camwire-recv, stops it with SIGTERM
+// like PID 1 or systemd would, and checks every file with ffprobe.
+
+var (
+	binDir   string // camwire-init and camwire-recv, built in TestMain
+	buildErr error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "camwire-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	buildErr = build(dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func build(dir string) error {
+	for _, pkg := range []string{"camwire-init", "camwire-recv"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "github.com/camwire/camwire/cmd/"+pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+func needBinaries(tb testing.TB) {
+	tb.Helper()
+	if buildErr != nil {
+		tb.Fatalf("building binaries: %v", buildErr)
+	}
+}
+
+func needTool(tb testing.TB, name string) {
+	tb.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		tb.Skipf("%s not installed (scripts/deps.sh installs it): %v", name, err)
+	}
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Summary is camwire-init's last line: captured=N sent=N acked=N dropped=N.
+type Summary struct {
+	Captured, Sent, Acked, Dropped int64
+	Line                           string
+}
+
+var summaryRE = regexp.MustCompile(`^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
+
+// ParseSummary finds the one summary line in out.
+func ParseSummary(out string) (Summary, error) {
+	var found []Summary
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		m := summaryRE.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		var s Summary
+		s.Line = m[0]
+		for i, p := range []*int64{&s.Captured, &s.Sent, &s.Acked, &s.Dropped} {
+			*p, _ = strconv.ParseInt(m[i+1], 10, 64)
+		}
+		found = append(found, s)
+	}
+	if len(found) != 1 {
+		return Summary{}, fmt.Errorf("%d summary lines in output, want exactly 1:\n%s", len(found), out)
+	}
+	return found[0], nil
+}
+
+// countFrames decodes a file with ffprobe and returns its frame count.
+func countFrames(tb testing.TB, path string) int {
+	tb.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil {
+		tb.Errorf("ffprobe %s: %v\n%s", path, err, out)
+		return 0
+	}
+	s := strings.TrimSpace(string(out))
+	n, err := strconv.Atoi(strings.TrimSuffix(s, ","))
+	if err != nil {
+		tb.Errorf("ffprobe %s: frame count %q: %v", path, s, err)
+	}
+	return n
+}
+
+// recordings lists the video files under dir.
+func recordings(tb testing.TB, dir string) []string {
+	tb.Helper()
+	var files []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".h264") || strings.HasSuffix(p, ".mp4")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files
+}
+
+// lineWatcher copies a process's output into a buffer and tells waiters
+// when a line with a given prefix appears.
+type lineWatcher struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines []string
+	seen  chan string
+}
+
+func newLineWatcher() *lineWatcher { return &lineWatcher{seen: make(chan string, 1024)} }
+
+func (w *lineWatcher) consume(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		l := sc.Text()
+		w.mu.Lock()
+		w.buf.WriteString(l + "\n")
+		w.lines = append(w.lines, l)
+		w.mu.Unlock()
+		select {
+		case w.seen <- l:
+		default:
+		}
+	}
+}
+
+func (w *lineWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitFor returns the first line starting with prefix, or fails after d.
+func (w *lineWatcher) waitFor(tb testing.TB, prefix string, d time.Duration) string {
+	tb.Helper()
+	w.mu.Lock()
+	for _, l := range w.lines {
+		if strings.HasPrefix(l, prefix) {
+			w.mu.Unlock()
+			return l
+		}
+	}
+	w.mu.Unlock()
+	timeout := time.After(d)
+	for {
+		select {
+		case l := <-w.seen:
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-timeout:
+			tb.Fatalf("no line starting %q within %v; output:\n%s", prefix, d, w.String())
+		}
+	}
+}
+
+// startRecv runs the camwire-recv binary on a free loopback port and
+// returns its address once it listens.
+func startRecv(tb testing.TB, dir string) string {
+	tb.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
+	cmd := exec.Command(filepath.Join(binDir, "camwire-recv"), "-listen", addr, "-dir", dir, "-diagnose-after", "0")
+	pr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	w := newLineWatcher()
+	go w.consume(pr)
+	tb.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if tb.Failed() {
+			tb.Logf("camwire-recv output:\n%s", w.String())
+		}
+	})
+	w.waitFor(tb, "time=", 10*time.Second) // slog's first line: "listening"
+	if !strings.Contains(w.String(), "listening") {
+		tb.Fatalf("camwire-recv did not say it listens:\n%s", w.String())
+	}
+	return addr
+}
+
+// TestHostEndToEnd is issue #3's acceptance test in host mode.
+func TestHostEndToEnd(t *testing.T) {
+	needBinaries(t)
+	needTool(t, "ffprobe")
+	dir := t.TempDir()
+	addr := startRecv(t, dir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "camwire-init"),
+		"-name", "e2e", "-source", "testsrc", "-receiver", addr, "-segment", "3s")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := newLineWatcher()
+	copied := make(chan struct{})
+	go func() { out.consume(stdout); close(copied) }()
+
+	out.waitFor(t, "camwire: init start", 10*time.Second)
+	first := out.waitFor(t, "camwire: first frame acked after ", 10*time.Second)
+	t.Logf("%s", first)
+	// Record ~9 s of real-time video: three 3 s segments, the last one
+	// cut short by the stop.
+	time.Sleep(9 * time.Second) // the recording's length, not synchronisation
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-copied
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("camwire-init after SIGTERM: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), out.String())
+	}
+	sum, err := ParseSummary(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", sum.Line)
+	if sum.Captured < 200 {
+		t.Errorf("captured = %d, want ≥ 200 (9 s at 30 fps)", sum.Captured)
+	}
+	if sum.Acked != sum.Captured || sum.Dropped != 0 {
+		t.Errorf("summary %q: want acked == captured and dropped == 0", sum.Line)
+	}
+
+	files := recordings(t, dir)
+	if len(files) < 3 {
+		t.Fatalf("%d files in %s, want ≥ 3 (3 s segments over ~9 s): %v", len(files), dir, files)
+	}
+	total := 0
+	for _, f := range files {
+		n := countFrames(t, f)
+		t.Logf("%s: %d frames", filepath.Base(f), n)
+		total += n
+	}
+	if int64(total) != sum.Captured {
+		t.Errorf("files hold %d frames, summary says captured=%d", total, sum.Captured)
+	}
+}
