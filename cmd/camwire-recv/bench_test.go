@@ -1,0 +1,232 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/camwire/camwire/recv/recvtest"
+	"github.com/camwire/camwire/wire"
+)
+
+// benchDir is where benchmark recordings go: tmpfs when there is one, so
+// the numbers compare the programs, not the shared disk.
+func benchDir(b *testing.B) string {
+	b.Helper()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "camwire-bench")
+		if err == nil {
+			b.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return b.TempDir()
+}
+
+// cpu is the user+system time of an exited child.
+func cpu(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
+
+const benchBytes = 1 << 30
+
+// sendRaw writes n bytes of a repeating 1 MiB pattern to addr and closes.
+func sendRaw(b *testing.B, addr string, n int) {
+	b.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	buf[3] = 1 // starts like Annex-B: 00 00 00 01
+	for sent := 0; sent < n; sent += len(buf) {
+		if _, err := c.Write(buf[:min(len(buf), n-sent)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.Close()
+}
+
+type result struct {
+	wall time.Duration
+	cpu  time.Duration
+}
+
+func (r result) mbps() float64 { return benchBytes / r.wall.Seconds() / 1e6 }
+
+// runNC measures `nc -l PORT > file` receiving benchBytes.
+func runNC(b *testing.B, dir string) result {
+	nc, err := exec.LookPath("nc")
+	if err != nil {
+		b.Skip("nc (netcat-openbsd) not installed")
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	out, _ := os.Create(filepath.Join(dir, "nc.out"))
+	defer os.Remove(out.Name())
+	defer out.Close()
+	cmd := exec.Command(nc, "-v", "-d", "-l", "127.0.0.1", fmt.Sprint(port))
+	cmd.Stdout = out
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "Listening") {
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	start := time.Now()
+	sendRaw(b, fmt.Sprintf("127.0.0.1:%d", port), benchBytes)
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("nc: %v", err)
+	}
+	r := result{wall: time.Since(start), cpu: cpu(cmd.ProcessState)}
+	if fi, _ := out.Stat(); fi.Size() != benchBytes {
+		b.Fatalf("nc stored %d bytes, want %d", fi.Size(), benchBytes)
+	}
+	return r
+}
+
+// runRecvRaw measures camwire-recv receiving benchBytes as a raw stream,
+// until the file is fsynced and renamed.
+func runRecvRaw(b *testing.B, dir string) result {
+	p := startRecv(b, "-dir", dir)
+	start := time.Now()
+	sendRaw(b, p.addr, benchBytes)
+	for !strings.Contains(p.logs(), "raw stream complete") {
+		select {
+		case <-p.exit:
+			b.Fatalf("camwire-recv exited:\n%s", p.logs())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	wall := time.Since(start)
+	p.signal(b, syscall.SIGTERM)
+	files, _ := filepath.Glob(filepath.Join(dir, "raw-127.0.0.1", "*.h264"))
+	if len(files) != 1 {
+		b.Fatalf("raw files = %v, want 1", files)
+	}
+	if fi, _ := os.Stat(files[0]); fi.Size() != benchBytes {
+		b.Fatalf("camwire-recv stored %d bytes, want %d", fi.Size(), benchBytes)
+	}
+	os.RemoveAll(filepath.Join(dir, "raw-127.0.0.1"))
+	return result{wall: wall, cpu: cpu(p.cmd.ProcessState)}
+}
+
+// bigStream is benchBytes of 64 KiB frames in one segment; the frames
+// share one payload so the script costs no memory.
+func bigStream(name string, frames int, payload []byte) *recvtest.Stream {
+	st := &recvtest.Stream{Hello: wire.Hello{Name: name, Codec: "h264", FPSNum: 30, FPSDen: 1}}
+	copy(st.Hello.StreamID[:], name)
+	for i := 1; i <= frames; i++ {
+		st.Records = append(st.Records, wire.Frame{Seq: uint64(i), Key: i == 1, Payload: payload})
+	}
+	st.Records = append(st.Records, wire.SegmentEnd{Seq: uint64(frames + 1), Frames: uint32(frames)})
+	return st
+}
+
+// runRecvFramed measures camwire-recv receiving benchBytes framed, until
+// the segment-end is acknowledged (file fsynced, renamed, journaled).
+func runRecvFramed(b *testing.B, dir string) result {
+	payload := make([]byte, 64<<10)
+	payload[3] = 1
+	st := bigStream("bench", benchBytes/len(payload), payload)
+	p := startRecv(b, "-dir", dir)
+	start := time.Now()
+	if _, err := st.Run(dial(b, p.addr), 5*time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	wall := time.Since(start)
+	p.signal(b, syscall.SIGTERM)
+	files, _ := filepath.Glob(filepath.Join(dir, "bench", "*.h264"))
+	if len(files) != 1 {
+		b.Fatalf("framed files = %v, want 1", files)
+	}
+	if fi, _ := os.Stat(files[0]); fi.Size() != benchBytes {
+		b.Fatalf("camwire-recv stored %d bytes, want %d", fi.Size(), benchBytes)
+	}
+	os.RemoveAll(filepath.Join(dir, "bench"))
+	return result{wall: wall, cpu: cpu(p.cmd.ProcessState)}
+}
+
+// BenchmarkVsNC sends the same 1 GiB over loopback to `nc -l`, to
+// camwire-recv as a raw stream and to camwire-recv framed, and reports
+// each one's throughput and CPU time and the ratios to nc. Goal:
+// throughput ≥ 1.0× nc at ≤ 1.2× its CPU.
+func BenchmarkVsNC(b *testing.B) {
+	dir := benchDir(b)
+	for i := 0; i < b.N; i++ {
+		nc := runNC(b, dir)
+		raw := runRecvRaw(b, dir)
+		framed := runRecvFramed(b, dir)
+		b.ReportMetric(nc.mbps(), "nc-MB/s")
+		b.ReportMetric(nc.cpu.Seconds(), "nc-cpu-s")
+		b.ReportMetric(raw.mbps(), "raw-MB/s")
+		b.ReportMetric(raw.cpu.Seconds(), "raw-cpu-s")
+		b.ReportMetric(framed.mbps(), "framed-MB/s")
+		b.ReportMetric(framed.cpu.Seconds(), "framed-cpu-s")
+		b.ReportMetric(raw.mbps()/nc.mbps(), "x-nc-throughput")
+		b.ReportMetric(raw.cpu.Seconds()/nc.cpu.Seconds(), "x-nc-cpu")
+		b.ReportMetric(framed.mbps()/nc.mbps(), "framed-x-nc-throughput")
+		b.ReportMetric(framed.cpu.Seconds()/nc.cpu.Seconds(), "framed-x-nc-cpu")
+	}
+}
+
+// Benchmark64Streams runs 64 cameras at 16 Mbit/s (30 frames/s of ~66 KB)
+// into one camwire-recv for a few seconds and reports the share of one
+// CPU core the receiver used.
+func Benchmark64Streams(b *testing.B) {
+	const (
+		streams = 64
+		seconds = 4
+		fps     = 30
+		rate    = 16e6 / 8 // bytes/s
+	)
+	dir := benchDir(b)
+	payload := make([]byte, int(rate)/fps)
+	payload[3] = 1
+	for i := 0; i < b.N; i++ {
+		p := startRecv(b, "-dir", dir, "-max-conns", "100")
+		var wg sync.WaitGroup
+		errs := make(chan error, streams)
+		start := time.Now()
+		for s := 0; s < streams; s++ {
+			st := bigStream(fmt.Sprintf("cam%02d", s), seconds*fps, payload)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := &pacedConn{Conn: dial(b, p.addr), every: len(payload), pause: time.Second / fps}
+				if _, err := st.Run(c, time.Minute); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		wall := time.Since(start)
+		p.signal(b, syscall.SIGTERM)
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		used := cpu(p.cmd.ProcessState)
+		b.ReportMetric(used.Seconds()/wall.Seconds(), "cpu-cores")
+		b.ReportMetric(float64(streams)*seconds*rate*8/1e6/wall.Seconds(), "Mbit/s")
+		if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MiB")
+		}
+		os.RemoveAll(dir)
+		os.MkdirAll(dir, 0o755)
+	}
+}
