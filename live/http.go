@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +73,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", first.codec)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	// Where the viewer's timeline sits on the camera's clock: the first
+	// frame's capture time and its presentation time in the stream, so a
+	// player (and the browser test) can tell how far behind live it is.
+	h.Set("X-Camwire-Capture-Us", strconv.FormatInt(first.it.timeUS, 10))
+	h.Set("X-Camwire-Pts-Us", strconv.FormatInt(int64(first.it.s.PTSOffset)*1e6/mp4.TimeScale, 10))
 	rc := http.NewResponseController(w)
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // unsupported by some writers: then no deadline

@@ -57,6 +57,10 @@ async function start() {
     if (!window.MediaSource || !MediaSource.isTypeSupported(type)) {
       throw new Error("this browser cannot play " + type);
     }
+    window.camwireStream = {
+      captureUS: Number(resp.headers.get("X-Camwire-Capture-Us")),
+      ptsUS: Number(resp.headers.get("X-Camwire-Pts-Us")),
+    };
     const ms = new MediaSource();
     video.src = URL.createObjectURL(ms);
     await new Promise(res => ms.addEventListener("sourceopen", res, {once: true}));

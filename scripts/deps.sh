@@ -12,9 +12,10 @@
 #   mtools          reading files back from the FAT image in tests
 #   iproute2        `ip netns` and veth pairs for netlink tests
 #   e2fsprogs       mkfs.ext4 for the small disk-full test filesystem
+#   chromium chromium-driver  headless browser proves the live view plays (live/browser_test.go)
 set -euo pipefail
 
-pkgs=(netcat-openbsd ffmpeg qemu-system-arm kmod cpio dosfstools mtools iproute2 e2fsprogs)
+pkgs=(netcat-openbsd ffmpeg qemu-system-arm kmod cpio dosfstools mtools iproute2 e2fsprogs chromium chromium-driver)
 pkgs+=("$@")
 
 missing=()

@@ -1,0 +1,241 @@
+package live
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// webDriver is the few W3C WebDriver calls the browser test needs,
+// spoken over HTTP to chromedriver: no client library.
+type webDriver struct {
+	t       *testing.T
+	base    string // http://127.0.0.1:PORT
+	session string
+}
+
+// call sends one WebDriver command and returns its "value".
+func (d *webDriver) call(method, path string, body any) json.RawMessage {
+	d.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, d.base+path, rd)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatalf("webdriver %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Value json.RawMessage `json:"value"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil || resp.StatusCode != 200 {
+		d.t.Fatalf("webdriver %s %s = %d %s (%v)", method, path, resp.StatusCode, raw, err)
+	}
+	return out.Value
+}
+
+// script runs JavaScript in the page and decodes its return value.
+func (d *webDriver) script(js string, v any) {
+	d.t.Helper()
+	raw := d.call("POST", "/session/"+d.session+"/execute/sync", map[string]any{"script": js, "args": []any{}})
+	if err := json.Unmarshal(raw, v); err != nil {
+		d.t.Fatalf("script result %s: %v", raw, err)
+	}
+}
+
+// startChromium starts chromedriver and a headless Chromium session with
+// a fresh profile, both ended when the test ends.
+func startChromium(t *testing.T) *webDriver {
+	t.Helper()
+	chromium, err1 := exec.LookPath("chromium")
+	driver, err2 := exec.LookPath("chromedriver")
+	if err1 != nil || err2 != nil {
+		t.Skip("chromium and chromedriver are not installed (make test installs them: scripts/deps.sh chromium chromium-driver)")
+	}
+	port := freePort(t)
+	tmp := t.TempDir()
+	cmd := exec.Command(driver, fmt.Sprintf("--port=%d", port), "--log-path="+filepath.Join(tmp, "chromedriver.log"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start chromedriver: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	// chromedriver says when it listens.
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "started successfully") {
+				ready <- nil
+				_, _ = io.Copy(io.Discard, stdout)
+				return
+			}
+		}
+		ready <- fmt.Errorf("chromedriver exited before it was ready: %v", sc.Err())
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("chromedriver not ready after 30s")
+	}
+
+	d := &webDriver{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	raw := d.call("POST", "/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
+		"browserName": "chrome",
+		"goog:chromeOptions": map[string]any{
+			"binary": chromium,
+			"args": []string{
+				"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+				"--disable-background-networking", "--disable-component-update", "--disable-sync",
+				"--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
+				"--window-size=1280,1000", "--user-data-dir=" + filepath.Join(tmp, "profile"),
+			},
+		},
+	}}})
+	var sess struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := json.Unmarshal(raw, &sess); err != nil || sess.SessionID == "" {
+		t.Fatalf("new session: %s (%v)", raw, err)
+	}
+	d.session = sess.SessionID
+	t.Cleanup(func() { d.call("DELETE", "/session/"+d.session, nil) })
+	return d
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// artifactDir is $CAMWIRE_ARTIFACTS when set (CI keeps it), else a test
+// temporary folder.
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("CAMWIRE_ARTIFACTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestBrowserPlaysLive opens a camera's page in headless Chromium while a
+// test camera publishes libx264 output with B-frames in real time: the
+// video element must play (currentTime advances), and the page shows the
+// recordings and status. The screenshot is kept as an artifact.
+func TestBrowserPlaysLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser; skipped with -short")
+	}
+	d := startChromium(t)
+
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "cam1"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "cam1", "20260101-000000.mp4"), []byte("x"), 0o644))
+	status := func(string) (Status, bool) {
+		return Status{Connected: true, Remote: "10.0.0.2:50000", BitrateBps: 16.5e6, LastAck: 1234,
+			LastAckTime: time.Now(), TempMilliC: 48312, BufferUsed: 1 << 20, BufferSize: 64 << 20}, true
+	}
+	s, ts := newServer(t, dir, status)
+	p := newPublisher(t, s, "cam1", "-bf", "2", "-g", "30")
+	p.publish(1)
+	p.run(t)
+
+	d.call("POST", "/session/"+d.session+"/url", map[string]string{"url": ts.URL + "/cam/cam1/"})
+
+	type playerState struct {
+		Time      float64 `json:"t"`
+		Ready     int     `json:"ready"`
+		Paused    bool    `json:"paused"`
+		State     string  `json:"state"`
+		Error     string  `json:"error"`
+		Buffered  float64 `json:"buffered_end"`
+		CaptureUS float64 `json:"capture_us"`
+		PtsUS     float64 `json:"pts_us"`
+		Width     int     `json:"w"`
+		Status    string  `json:"status"`
+	}
+	const js = `const v = document.getElementById("live");
+		const b = v.buffered;
+		const s = window.camwireStream || {};
+		return {t: v.currentTime, ready: v.readyState, paused: v.paused,
+			state: document.getElementById("state").textContent,
+			error: v.error ? v.error.code + " " + v.error.message : "",
+			buffered_end: b.length ? b.end(b.length - 1) : 0,
+			capture_us: s.captureUS || 0, pts_us: s.ptsUS || 0, w: v.videoWidth,
+			status: document.getElementById("status").textContent};`
+	var st playerState
+	var first float64 = -1
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		d.script(js, &st)
+		if st.Error != "" {
+			t.Fatalf("video element error: %s (page says %q)", st.Error, st.State)
+		}
+		if first < 0 && st.Time > 0 {
+			first = st.Time
+		}
+		if first >= 0 && st.Time > first+2 && strings.Contains(st.Status, "48.3 °C") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("video did not play for 2 s within 45 s: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond) // polling the browser: there is no event to wait on from here
+	}
+	// Frame arrival to screen: newest capture time published minus the
+	// capture time of the picture on screen.
+	newest := float64(p.published()-1) * 1e6 / 30
+	onScreen := st.CaptureUS + (st.Time*1e6 - st.PtsUS)
+	t.Logf("playing: currentTime %.2fs, %dpx wide, %.2fs buffered ahead, live delay ≈ %.2fs (goal ≤ 1.5s)",
+		st.Time, st.Width, st.Buffered-st.Time, (newest-onScreen)/1e6)
+	if st.Width != 320 {
+		t.Errorf("videoWidth = %d, want 320", st.Width)
+	}
+
+	raw := d.call("GET", "/session/"+d.session+"/screenshot", nil)
+	var b64 string
+	must(t, json.Unmarshal(raw, &b64))
+	png, err := base64.StdEncoding.DecodeString(b64)
+	must(t, err)
+	shot := filepath.Join(artifactDir(t), "live-page.png")
+	must(t, os.WriteFile(shot, png, 0o644))
+	t.Logf("screenshot: %s", shot)
+}
