@@ -180,10 +180,19 @@ func TestExecRestarts(t *testing.T) {
 	}
 }
 
-func TestExecNotFound(t *testing.T) {
-	src := Exec{Command: []string{filepath.Join(t.TempDir(), "no-such-camera")}, Logger: slog.New(slog.DiscardHandler)}
-	err := src.Run(context.Background(), func(segment.AU) { t.Error("emit called") })
-	if err == nil || !strings.Contains(err.Error(), "no-such-camera") {
-		t.Errorf("Run(missing command) = %v, want an error naming it", err)
+// TestExecCannotStart: a command that can never run ends Run at once with
+// an error naming it, instead of being retried forever.
+func TestExecCannotStart(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "not-executable")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{filepath.Join(dir, "no-such-camera"), notExec} {
+		src := Exec{Command: []string{name}, Logger: slog.New(slog.DiscardHandler)}
+		err := src.Run(context.Background(), func(segment.AU) { t.Error("emit called") })
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Run(%s) = %v, want an error naming it", name, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -24,8 +25,8 @@ import (
 // When the command exits or its output is broken, Exec logs why and starts
 // it again after a pause that doubles from MinBackoff to MaxBackoff (and
 // starts over once a run lasted longer than StableAfter): a camera process
-// that crashes must not end the recording. Only a command that cannot be
-// started at all (not found, not executable) ends Run.
+// that crashes must not end the recording. Only a command that can never
+// start (not found, not executable) ends Run.
 type Exec struct {
 	Command []string // program and arguments
 
@@ -68,7 +69,7 @@ func (e *Exec) Run(ctx context.Context, emit func(segment.AU)) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, errStart) {
+		if errors.Is(err, errStart) {
 			return fmt.Errorf("exec capture: %w", err)
 		}
 		if time.Since(began) >= stable {
@@ -106,10 +107,10 @@ func (e *Exec) runOnce(ctx context.Context, log *slog.Logger, emit func(segment.
 		return fmt.Errorf("%w: %v", errStart, err)
 	}
 	if err := cmd.Start(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return err
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("%w %s: %w", errStart, e.Command[0], err)
 		}
-		return fmt.Errorf("%w %s: %v", errStart, e.Command[0], err)
+		return fmt.Errorf("start %s: %w", e.Command[0], err) // e.g. out of memory: worth another try
 	}
 	log.Info("camera command started", "pid", cmd.Process.Pid, "args", strings.Join(e.Command[1:], " "))
 
