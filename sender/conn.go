@@ -218,6 +218,9 @@ func (s *Sender) freeTo(seq uint64) {
 		}
 		if r.kind == kindFrame {
 			s.c.Acked++
+			// The receiver has it, so the kernel copied it long ago; a
+			// writer still listing it in a batch is past it.
+			s.pool.put(r.payload)
 		}
 	}
 	s.acked = seq

@@ -102,6 +102,7 @@ type Sender struct {
 	writeTimeout           time.Duration
 	handshakeTimeout       time.Duration
 
+	pool    pool // recycled access-unit copies; own lock, taken after mu
 	running atomic.Bool
 	wake    chan struct{} // capacity 1: something new for the writer
 
@@ -127,6 +128,11 @@ type Sender struct {
 func New(cfg Config) (*Sender, error) {
 	if err := cfg.Hello.Validate(); err != nil {
 		return nil, fmt.Errorf("sender: hello: %w", err)
+	}
+	if cfg.Hello.StreamID == ([wire.StreamIDLen]byte{}) {
+		// A fixed ID would make the receiver resume a previous run's
+		// stream with this run's sequence numbers.
+		return nil, errors.New("sender: hello: zero StreamID; make a random one per run (uuid.New())")
 	}
 	if cfg.Addr == "" {
 		return nil, errors.New("sender: no receiver address")
@@ -172,6 +178,7 @@ func New(cfg Config) (*Sender, error) {
 		ackCh:            make(chan struct{}),
 	}
 	s.c.BufferSize = cfg.BufferBytes
+	s.pool = pool{limit: cfg.BufferBytes / 16, bufs: make([][]byte, 0, poolEntries)}
 	return s, nil
 }
 
@@ -190,13 +197,19 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
 	// Copy outside the lock so the writer is never held up by a memmove.
 	// append, not make: its cap shows the allocator's rounding.
-	p := append([]byte(nil), au...)
+	p := s.pool.get(len(au))
+	if p == nil {
+		p = append([]byte(nil), au...)
+	} else {
+		copy(p, au)
+	}
 	s.mu.Lock()
 	s.c.Captured++
 	seq := s.nextSeq
 	s.nextSeq++
 	if s.skipToKey && !key {
 		// The GOP's head is gone; this frame cannot be decoded.
+		s.pool.put(p)
 		s.c.Dropped++
 		s.appendGap(seq)
 	} else {
@@ -343,6 +356,8 @@ func (s *Sender) dropRun() bool {
 	s.keep = append(s.keep[:0], rec{kind: kindGap, first: first, frames: frames})
 	for i := st; i < c; i++ {
 		switch r := s.q.at(i); r.kind {
+		case kindFrame:
+			s.pool.put(r.payload) // unwritten: no writer holds it
 		case kindSegmentEnd:
 			s.keep = append(s.keep, *r)
 		case kindGap:

@@ -407,12 +407,15 @@ func TestLogQueueBounded(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	bad := testHello()
 	bad.Name = "../etc"
+	noID := testHello()
+	noID.StreamID = [16]byte{}
 	tests := []struct {
 		name string
 		cfg  Config
 	}{
 		{"bad name", Config{Addr: "h:1", Hello: bad}},
 		{"no address", Config{Hello: testHello()}},
+		{"zero stream ID", Config{Addr: "h:1", Hello: noID}},
 		{"negative buffer", Config{Addr: "h:1", Hello: testHello(), BufferBytes: -1}},
 	}
 	for _, tt := range tests {
