@@ -217,7 +217,15 @@ func appendFile(t *testing.T, path string, b []byte) {
 func TestDuplicatesAfterResume(t *testing.T) {
 	dir := t.TempDir()
 	st := recvtest.Script("dup", 3, 2, 10, 1000, false, false)
-	ts := startServer(t, dir, nil)
+	var mu sync.Mutex
+	published := map[uint64]int{}
+	ts := startServer(t, dir, func(s *Server) {
+		s.OnFrame = func(camera string, _ wire.Hello, f wire.Frame) {
+			mu.Lock()
+			published[f.Seq]++
+			mu.Unlock()
+		}
+	})
 	if _, err := st.Run(ts.dial(t), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +244,11 @@ func TestDuplicatesAfterResume(t *testing.T) {
 	c.Close()
 	ts.stop(t)
 	checkSegments(t, filepath.Join(dir, "dup"), st.Want())
+	for _, r := range st.Records {
+		if f, ok := r.(wire.Frame); ok && published[f.Seq] != 1 {
+			t.Errorf("OnFrame saw frame %d %d times, want once", f.Seq, published[f.Seq])
+		}
+	}
 }
 
 // TestKey: with -key, the right key is accepted; a wrong or missing one

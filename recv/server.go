@@ -54,6 +54,10 @@ type Server struct {
 	// OnFile, if set, is called after a file is finished: fsynced and
 	// renamed to its final name. Tests and the live view wait on it.
 	OnFile func(camera, path string)
+	// OnFrame, if set, is called with every new frame of a framed stream
+	// (resent duplicates excluded) before it is stored, e.g. live.Publish.
+	// It must not block; f.Payload is only valid during the call.
+	OnFrame func(camera string, hello wire.Hello, f wire.Frame)
 
 	// DiagnoseAfter, when positive, prints a network diagnosis to
 	// DiagnoseOut (nil: os.Stderr) if no camera connected within it.
@@ -224,6 +228,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		cc := &conn{c: c, stop: make(chan struct{})}
 		cc.st.Peer = c.RemoteAddr().String()
 		cc.st.Since = time.Now()
+		cc.st.TempMilliC = wire.TempUnknown
 		s.mu.Lock()
 		s.conns[cc] = struct{}{}
 		s.mu.Unlock()
@@ -312,6 +317,11 @@ type Status struct {
 	LastAck uint64    // last acknowledged seq (framed)
 	Gaps    uint64    // Gap records (frames the camera dropped)
 	Error   string    // current storage error (e.g. disk full), "" when fine
+
+	LastAckTime time.Time // when LastAck was sent
+	// From the camera's last Stats record (framed only).
+	BufferUsed, BufferSize uint64
+	TempMilliC             int32 // wire.TempUnknown when unknown
 }
 
 type status struct {
@@ -323,6 +333,19 @@ func (st *status) update(f func(*Status)) {
 	st.mu.Lock()
 	f(&st.Status)
 	st.mu.Unlock()
+}
+
+// CameraStatus returns the status of camera's newest connection, if it
+// has one.
+func (s *Server) CameraStatus(camera string) (Status, bool) {
+	var best Status
+	found := false
+	for _, st := range s.Status() {
+		if st.Camera == camera && (!found || st.Since.After(best.Since)) {
+			best, found = st, true
+		}
+	}
+	return best, found
 }
 
 // Status returns a snapshot of every open connection, sorted by camera.

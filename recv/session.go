@@ -373,6 +373,9 @@ func (ss *session) handle(it item) error {
 	var first uint64
 	switch r := it.rec.(type) {
 	case wire.Stats:
+		ss.cc.st.update(func(st *Status) {
+			st.BufferUsed, st.BufferSize, st.TempMilliC = r.BufferUsed, r.BufferSize, r.TempMilliC
+		})
 		ss.log.Debug("camera stats", "captured", r.Captured, "sent", r.Sent, "dropped", r.Dropped,
 			"buffer_used", r.BufferUsed, "buffer_size", r.BufferSize)
 		return nil
@@ -404,6 +407,9 @@ func (ss *session) handle(it item) error {
 	ss.recvSeq = it.seq
 	if f, ok := it.rec.(wire.Frame); ok {
 		ss.bytes += uint64(len(f.Payload))
+		if ss.srv.OnFrame != nil {
+			ss.srv.OnFrame(ss.hello.Name, ss.hello, f)
+		}
 	}
 	ss.pending = append(ss.pending, it)
 	if err := ss.apply(it); err != nil {
@@ -494,7 +500,6 @@ func (ss *session) create(seg uint32) error {
 	}
 	ss.created = ""
 	ss.d = snap
-	ss.cc.st.update(func(st *Status) {})
 	ss.log.Info("segment started", "segment", seg, "file", p)
 	return nil
 }
@@ -583,6 +588,9 @@ func (ss *session) durable(snap snapshot) {
 		}
 	}
 	ss.cc.st.update(func(st *Status) {
+		if st.LastAck != snap.Seq {
+			st.LastAckTime = time.Now()
+		}
 		st.LastAck, st.Gaps, st.Bytes = snap.Seq, snap.Gaps, ss.bytes
 	})
 }
