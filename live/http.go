@@ -50,7 +50,16 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if queue <= 0 {
 		queue = 90
 	}
-	c := s.camera(name)
+	c := s.lookup(name)
+	if c == nil {
+		// Wait for a camera that has recordings here (it may be about to
+		// reconnect), but do not keep state for any name a client makes up.
+		if fi, err := os.Stat(filepath.Join(s.dir, name)); s.dir == "" || err != nil || !fi.IsDir() {
+			http.Error(w, fmt.Sprintf("no camera %s", name), http.StatusNotFound)
+			return
+		}
+		c = s.camera(name)
+	}
 	v := c.join(queue)
 	defer c.leave(v)
 

@@ -168,6 +168,27 @@ type camera struct {
 	lastAt   time.Time
 	skipped  uint64 // frames lost by slow viewers
 	errs     int    // undecodable frames
+	rate     rateMeter
+}
+
+// rateMeter measures the received bitrate over about the last two
+// seconds from the frames published, so the page shows it even when the
+// receiver's status has none.
+type rateMeter struct {
+	winStart time.Time
+	winBytes int
+	bps      float64
+}
+
+func (m *rateMeter) add(now time.Time, n int) {
+	if m.winStart.IsZero() {
+		m.winStart = now
+	}
+	m.winBytes += n
+	if d := now.Sub(m.winStart); d >= 2*time.Second {
+		m.bps = float64(m.winBytes) * 8 / d.Seconds()
+		m.winStart, m.winBytes = now, 0
+	}
 }
 
 // item is one frame for a viewer: the sample with its duration and the
@@ -205,6 +226,7 @@ func (c *camera) publish(hello wire.Hello, f wire.Frame) {
 		c.init = nil
 	}
 	c.lastUS, c.lastAt = f.TimeUS, time.Now()
+	c.rate.add(c.lastAt, len(f.Payload))
 	smp, changed, err := c.tl.Push(f.Payload, f.TimeUS)
 	if err != nil {
 		if !errors.Is(err, mp4.ErrNoParams) {
@@ -322,6 +344,7 @@ type liveStats struct {
 	Frames     uint64    `json:"frames_published"`
 	LastFrame  time.Time `json:"last_frame,omitzero"`
 	Skipped    uint64    `json:"frames_skipped_by_slow_viewers"`
+	BitrateBps float64   `json:"bitrate_bps"`
 	Codec      string    `json:"codec,omitempty"`
 	Width      uint16    `json:"width,omitempty"`
 	Height     uint16    `json:"height,omitempty"`
@@ -340,6 +363,7 @@ func (c *camera) stats() liveStats {
 		Frames:     c.frames,
 		LastFrame:  c.lastAt,
 		Skipped:    c.skipped,
+		BitrateBps: c.rate.bps,
 		Codec:      c.codec,
 		Width:      c.hello.Width,
 		Height:     c.hello.Height,

@@ -321,3 +321,22 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestStreamOfUnknownCamera: a made-up name gets 404 at once and leaves
+// no state behind.
+func TestStreamOfUnknownCamera(t *testing.T) {
+	s, ts := newServer(t, t.TempDir(), nil)
+	for _, path := range []string{"/cam/nobody/stream.mp4", "/cam/..%2f/stream.mp4", "/cam/CON/stream.mp4"} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if n := s.liveNames(); len(n) != 0 {
+		t.Errorf("cameras after requests for unknown ones = %v, want none", n)
+	}
+}

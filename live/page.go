@@ -135,7 +135,8 @@ async function pollStatus() {
     const r = s.receiver;
     if (r) {
       rows.push(row("connected", r.connected ? "yes" + (r.remote ? " (" + r.remote + ")" : "") : "no", r.connected ? "" : "err"));
-      rows.push(row("bitrate", (r.bitrate_bps / 1e6).toFixed(2) + " Mbit/s"));
+      const bps = r.bitrate_bps || (s.live && s.live.bitrate_bps) || 0;
+      rows.push(row("bitrate", (bps / 1e6).toFixed(2) + " Mbit/s"));
       rows.push(row("camera buffer", fmtBytes(r.buffer_used) + " of " + fmtBytes(r.buffer_size)));
       const age = r.last_ack_time ? " (" + ((Date.now() - Date.parse(r.last_ack_time)) / 1000).toFixed(1) + " s ago)" : "";
       rows.push(row("last acknowledgement", "#" + r.last_ack + age));
@@ -151,6 +152,7 @@ async function pollStatus() {
     if (l) {
       rows.push(row("live", l.live ? l.width + "×" + l.height + " @ " + (l.fps || "?") + " fps, " + l.codec : "no frames in the last 5 s", l.live ? "" : "err"));
       rows.push(row("viewers", String(l.viewers)));
+      if (!r) rows.push(row("bitrate", (l.bitrate_bps / 1e6).toFixed(2) + " Mbit/s"));
     }
     t.replaceChildren(...rows);
   } catch (e) {
