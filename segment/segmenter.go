@@ -7,6 +7,9 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
+// maxSlack bounds how early a keyframe may be and still end a segment.
+const maxSlack = 500 * time.Millisecond
+
 // End reports that segment Segment is complete after Frames access units.
 type End struct {
 	Segment uint32
@@ -17,8 +20,8 @@ type End struct {
 // a keyframe and can be decoded on its own.
 //
 // A segment ends at the first keyframe at or after Length since the
-// segment's first frame (by AU.Time; a keyframe less than half a frame
-// interval early counts as on time), or at any keyframe that brings an SPS
+// segment's first frame (by AU.Time; a keyframe up to half a frame
+// interval, at most 0.5 s, early counts as on time), or at any keyframe that brings an SPS
 // or PPS different from the ones in force (a resolution or profile change
 // would otherwise land in the middle of a file). No access unit between
 // the first keyframe and Close is lost or reordered: every one pushed
@@ -76,8 +79,9 @@ func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
 	}
 	// Half a frame interval of slack: with a GOP of exactly Length, capture
 	// jitter (or 1/30 s rounding) would otherwise put the keyframe a hair
-	// before Length and double the segment.
-	slack := max(au.Time-s.last, 0) / 2
+	// before Length and double the segment. Capped, so that a pause in the
+	// stream (a restarted camera) does not cut a segment early.
+	slack := min(max(au.Time-s.last, 0)/2, maxSlack)
 	s.last = au.Time
 	if s.open && au.Key && (changed || s.Length > 0 && au.Time-s.start >= s.Length-slack) {
 		ended = s.Close()

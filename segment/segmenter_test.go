@@ -120,6 +120,7 @@ func TestSegmenterCuts(t *testing.T) {
 		{"a keyframe exactly at Length cuts", 300 * ms, "KPPkPPkPP", 100 * ms, []uint32{3, 3, 3}, 0},
 		{"half a frame early is on time", 300 * ms, "KPPkPPkPP", 99 * ms, []uint32{3, 3, 3}, 0},
 		{"more than half a frame early is not", 360 * ms, "KPPkPPkPP", 100 * ms, []uint32{6, 3}, 0},
+		{"slack is at most 0.5 s", 6800 * ms, "KPPkPPkPP", 2 * time.Second, []uint32{6, 3}, 0},
 		{"cut only at keyframes", 100 * ms, "KPPPPkPPPPkPP", 100 * ms, []uint32{5, 5, 3}, 0},
 		{"late keyframe extends the segment", 300 * ms, "KPPPPPkPP", 100 * ms, []uint32{6, 3}, 0},
 		{"frames before the first keyframe are dropped", 1000 * ms, "PPPKPPkPP", 100 * ms, []uint32{6}, 3},
