@@ -1,6 +1,7 @@
 package mp4
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -338,5 +339,33 @@ func TestUsToTicks(t *testing.T) {
 		if got := usToTicks(tt.us); got != tt.want {
 			t.Errorf("usToTicks(%d) = %d, want %d", tt.us, got, tt.want)
 		}
+	}
+}
+
+// TestRemuxRawStream turns a raw recording (as `raspivid | nc` leaves it,
+// here cut mid-GOP at the start, as when nc joins late) into an MP4.
+func TestRemuxRawStream(t *testing.T) {
+	stream := mp4test.EncodeClip(t, "320x240", 4, "-bf", "2", "-g", "30")
+	aus := mp4test.SplitAUs(t, stream)
+	raw := bytes.Join(aus[10:], nil) // starts with 20 undecodable frames
+	dst := filepath.Join(t.TempDir(), "raw.mp4")
+	frames, skipped, err := Remux(dst, bytes.NewReader(raw), hello(30, 1))
+	if err != nil {
+		t.Fatalf("Remux: %v", err)
+	}
+	if frames != 90 || skipped != 20 {
+		t.Errorf("Remux = %d frames, %d skipped; want 90, 20", frames, skipped)
+	}
+	checkFile(t, dst, 90, 3, 1.0/30)
+
+	if _, _, err := Remux(filepath.Join(t.TempDir(), "x.mp4"), bytes.NewReader(raw), hello(0, 0)); err == nil {
+		t.Error("Remux without a frame rate = nil error, want one")
+	}
+	bad := filepath.Join(t.TempDir(), "bad.mp4")
+	if _, _, err := Remux(bad, bytes.NewReader([]byte("not h264 at all")), hello(30, 1)); err == nil {
+		t.Error("Remux of garbage = nil error, want one")
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("failed Remux left %s behind (stat: %v)", bad, err)
 	}
 }

@@ -1,0 +1,80 @@
+package mp4
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"github.com/camwire/camwire/segment"
+	"github.com/camwire/camwire/sink"
+	"github.com/camwire/camwire/wire"
+)
+
+// Remux writes the raw Annex-B H.264 stream src (a finished recording of
+// `raspivid | nc`, which has no timestamps) as a fragmented MP4 at dst,
+// spacing frames evenly at hello's frame rate. Access units before the
+// first keyframe with SPS/PPS cannot be decoded and are skipped; their
+// count is returned. dst must not exist; on error it is removed, and src
+// is never changed, so nothing is lost.
+func Remux(dst string, src io.Reader, hello wire.Hello) (frames, skipped int, err error) {
+	if hello.FPSNum == 0 || hello.FPSDen == 0 {
+		return 0, 0, fmt.Errorf("mp4: remux %s: need a frame rate, got %d/%d", dst, hello.FPSNum, hello.FPSDen)
+	}
+	w, err := (&Sink{}).Create(dst, sink.SegmentInfo{Hello: hello})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+			os.Remove(dst)
+		}
+	}()
+	var sp segment.Splitter
+	put := func(aus []segment.AU) error {
+		for _, au := range aus {
+			if !segment.HasPicture(au.Data) {
+				continue // e.g. parameter sets at the very end: nothing to show
+			}
+			t := int64(math.Round(float64(frames) * 1e6 * float64(hello.FPSDen) / float64(hello.FPSNum)))
+			err := w.WriteFrame(wire.Frame{Seq: uint64(frames + skipped + 1), TimeUS: t, Key: au.Key, Payload: au.Data})
+			switch {
+			case errors.Is(err, ErrNoParams) && frames == 0:
+				skipped++
+			case err != nil:
+				return fmt.Errorf("mp4: remux %s: %w", dst, err)
+			default:
+				frames++
+			}
+		}
+		return nil
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			aus, serr := sp.Write(buf[:n], 0)
+			if err := put(aus); err != nil {
+				return frames, skipped, err
+			}
+			if serr != nil {
+				return frames, skipped, fmt.Errorf("mp4: remux %s: %w", dst, serr)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return frames, skipped, fmt.Errorf("mp4: remux %s: %w", dst, rerr)
+		}
+	}
+	if err := put(sp.Flush()); err != nil {
+		return frames, skipped, err
+	}
+	if frames == 0 {
+		return 0, skipped, fmt.Errorf("mp4: remux %s: no decodable frame (no keyframe with SPS/PPS)", dst)
+	}
+	return frames, skipped, w.Finish()
+}
