@@ -24,3 +24,8 @@ func (v *V4L2) Run(ctx context.Context, emit func(segment.AU)) error {
 func ProbeV4L2(ctx context.Context, dev string, n int) ([]time.Duration, error) {
 	return nil, fmt.Errorf("%s on %s: %w", dev, runtime.GOOS, ErrNoV4L2)
 }
+
+// OpenDevice fails outside Linux.
+func OpenDevice(path string) (Device, error) {
+	return nil, fmt.Errorf("%s on %s: %w", path, runtime.GOOS, ErrNoV4L2)
+}
