@@ -60,8 +60,8 @@ type Splitter struct {
 	key    bool          // ... and it is an IDR slice
 
 	dropped int64
-	tooBig  int // size of an AU dropped during this Write, for the error
-	out     []AU
+	tooBig  int  // size of an AU dropped during this Write, for the error
+	out     []AU // what this Write or Flush returns
 }
 
 // Dropped is the number of input bytes that are in no access unit returned:
@@ -76,13 +76,13 @@ func (s *Splitter) maxAU() int {
 }
 
 // Write adds p, which arrived at time t, and returns the access units it
-// completed, oldest first, each stamped with the arrival time of the
-// chunk that completed its first start code. The returned slice is reused by the next call; the AUs' Data
-// belong to the caller. On ErrAUTooBig the access unit in progress is
-// dropped (and counted) and the Splitter looks for the next start code; the
-// AUs completed before are still returned.
+// completed, oldest first, each stamped with the arrival time of the chunk
+// that completed its first start code. The slice and the AUs' Data belong
+// to the caller. On ErrAUTooBig the access unit in progress is dropped
+// (and counted) and the Splitter looks for the next start code; the AUs
+// completed before are still returned.
 func (s *Splitter) Write(p []byte, t time.Duration) ([]AU, error) {
-	s.out = s.out[:0]
+	s.out = nil
 	s.buf = append(s.buf, p...)
 	if !s.synced && !s.sync(t) {
 		return s.out, nil
