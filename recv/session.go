@@ -185,12 +185,16 @@ func (s *Server) serveFramed(cc *conn, br *bufio.Reader, log *slog.Logger) {
 		return
 	}
 	defer ss.j.close()
-	if err := ss.restore(); err != nil {
-		ss.fail(err)
-	}
+	// The Welcome goes out even when the file cannot be reopened yet
+	// (disk full while moving a tail aside): the session then starts in
+	// the storage-error state, and the Notice must follow the Welcome.
+	rerr := ss.restore()
 	if err := s.send(cc, wire.Welcome{Acked: ss.d.Seq}); err != nil {
 		log.Warn("connection closed during handshake", "err", err)
 		return
+	}
+	if rerr != nil {
+		ss.fail(rerr)
 	}
 	ss.lastAck = ss.d.Seq
 	cc.st.update(func(st *Status) { st.LastAck = ss.d.Seq; st.Gaps = ss.d.Gaps })
