@@ -139,10 +139,14 @@ func TestDropWholeGOPs(t *testing.T) {
 		{"leading segment end stays", 8, "K P P W E K P P K P", "K1 P2 P3 | E4 G5-7/3 K8 P9", 3},
 		{"written frames are pinned", 6, "K P P W K P P K", "K1 P2 P3 | G4-6/3 K7", 3},
 		{"tail of a written GOP", 6, "K P W P P K P K", "K1 P2 | G3-4/2 K5 P6 K7", 2},
-		{"current GOP when nothing older", 3, "K P P P", "G1-4/4", 4},
+		{"newest frames when the GOP alone overflows", 3, "K P P P", "K1 P2 G3-4/2", 2},
+		{"GOP bigger than buffer keeps its head", 3, "K P P P P K P", "G1-5/5 K6 P7", 5},
+		{"older GOPs first, then newest frames", 4, "K P K P P P", "G1-2/2 K3 P4 P5 G6-6/1", 3},
+		{"keyframe alone overflows", 2, "K P B", "G1-3/3", 3},
 		{"skip to next keyframe", 3, "K P P P P P P K P", "G1-7/7 K8 P9", 7},
 		{"frame larger than buffer", 3, "K P B P K", "G1-4/4 K5", 4},
-		{"gap after segment end while skipping", 3, "K P P P E P K", "G1-4/4 E5 G6-6/1 K7", 5},
+		{"gap after segment end while skipping", 3, "K P P P E P", "K1 P2 G3-4/2 E5 G6-6/1", 3},
+		{"gaps merge across segment end", 3, "K P P P E P K", "G1-5/5 E6 K7", 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

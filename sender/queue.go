@@ -83,6 +83,14 @@ func (q *ring) pop() rec {
 
 func (q *ring) last() *rec { return q.at(q.n - 1) }
 
+func (q *ring) popBack() rec {
+	p := q.last()
+	r := *p
+	*p = rec{}
+	q.n--
+	return r
+}
+
 // replace puts ins in place of the records [i, j); len(ins) <= j-i. The
 // records after j move down; that costs O(records after j), paid at most
 // once per dropped GOP.
