@@ -1,7 +1,6 @@
 package mp4
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -15,8 +14,8 @@ import (
 // Remux writes the raw Annex-B H.264 stream src (a finished recording of
 // `raspivid | nc`, which has no timestamps) as a fragmented MP4 at dst,
 // spacing frames evenly at hello's frame rate. Access units before the
-// first keyframe with SPS/PPS cannot be decoded and are skipped; their
-// count is returned. dst must not exist; on error it is removed, and src
+// first keyframe with SPS/PPS cannot be decoded: they are kept as raw
+// bytes (see Sink) and counted in skipped. dst must not exist; on error it is removed, and src
 // is never changed, so nothing is lost.
 func Remux(dst string, src io.Reader, hello wire.Hello) (frames, skipped int, err error) {
 	if hello.FPSNum == 0 || hello.FPSDen == 0 {
@@ -39,13 +38,12 @@ func Remux(dst string, src io.Reader, hello wire.Hello) (frames, skipped int, er
 				continue // e.g. parameter sets at the very end: nothing to show
 			}
 			t := int64(math.Round(float64(frames) * 1e6 * float64(hello.FPSDen) / float64(hello.FPSNum)))
-			err := w.WriteFrame(wire.Frame{Seq: uint64(frames + skipped + 1), TimeUS: t, Key: au.Key, Payload: au.Data})
-			switch {
-			case errors.Is(err, ErrNoParams) && frames == 0:
-				skipped++
-			case err != nil:
+			if err := w.WriteFrame(wire.Frame{Seq: uint64(frames + skipped + 1), TimeUS: t, Key: au.Key, Payload: au.Data}); err != nil {
 				return fmt.Errorf("mp4: remux %s: %w", dst, err)
-			default:
+			}
+			if n := w.(Undecodable).Undecodable(); n > skipped {
+				skipped = n // kept as raw bytes, no picture time spent
+			} else {
 				frames++
 			}
 		}

@@ -9,6 +9,7 @@
 package mp4
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,13 @@ import (
 )
 
 // Sink writes fragmented MP4 segment files. The zero value is ready.
+//
+// A frame that cannot be an MP4 sample (it comes before the first
+// keyframe with SPS/PPS, or is not H.264 Annex-B at all) is not an error:
+// the receiver treats WriteFrame errors as storage failures and would stop
+// acknowledging, stalling the camera over one odd frame. Such a frame is
+// kept byte for byte in a 'free' box, which players skip, so nothing
+// received is lost and the file stays valid; Undecodable counts them.
 type Sink struct {
 	// MaxFragment bounds how much a writer buffers between Syncs: when the
 	// buffered frames span this many ticks, WriteFrame writes a fragment
@@ -58,8 +66,9 @@ func (s *Sink) Reopen(path string, info sink.SegmentInfo, size int64, state []by
 	if st.Version != stateVersion {
 		return nil, fmt.Errorf("mp4: reopen %s: state version %d, want %d", path, st.Version, stateVersion)
 	}
-	if (size == 0) != !st.InitWritten {
-		return nil, fmt.Errorf("mp4: reopen %s: size %d but init segment written = %v", path, size, st.InitWritten)
+	if (size == 0) != !st.FtypWritten || st.InitWritten && !st.FtypWritten {
+		return nil, fmt.Errorf("mp4: reopen %s: size %d but state says ftyp written = %v, moov written = %v",
+			path, size, st.FtypWritten, st.InitWritten)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -104,7 +113,9 @@ const stateVersion = 1
 // fragment exactly where the synced file ends.
 type writerState struct {
 	Version     int           `json:"v"`
-	InitWritten bool          `json:"init"`
+	FtypWritten bool          `json:"ftyp"` // the file has begun
+	InitWritten bool          `json:"init"` // the moov is written
+	Undecodable int           `json:"undecodable"`
 	Seq         uint32        `json:"seq"`  // next fragment's sequence number
 	Next        int64         `json:"next"` // decode time where the next fragment starts
 	Timeline    timelineState `json:"timeline"`
@@ -127,23 +138,26 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 	if w.err != nil {
 		return w.err
 	}
-	s, changed, err := w.tl.Push(f.Payload, f.TimeUS)
-	if err != nil {
-		return fmt.Errorf("frame %d: %w", f.Seq, err)
-	}
+	s, _, err := w.tl.Push(f.Payload, f.TimeUS)
 	// A new SPS/PPS inside a segment is carried in band (samples keep
 	// their parameter sets); the init segment keeps the first ones.
-	_ = changed
-	if !w.st.InitWritten {
+	var init []byte
+	if err == nil && !w.st.InitWritten {
 		sps, pps := w.tl.Params()
-		b, err := InitSegment(sps, pps)
-		if err != nil {
-			return fmt.Errorf("frame %d: %w", f.Seq, err)
+		init, err = InitSegment(sps, pps)
+	}
+	if err != nil {
+		return w.keepRaw(f.Payload)
+	}
+	if init != nil {
+		ftyp := boxLen(init)
+		if w.st.FtypWritten {
+			init = init[ftyp:]
 		}
-		if err := w.write(b); err != nil {
+		if err := w.write(init); err != nil {
 			return err
 		}
-		w.st.InitWritten = true
+		w.st.FtypWritten, w.st.InitWritten = true, true
 	}
 	w.pending = append(w.pending, s)
 	w.bytes += len(s.AVCC)
@@ -152,6 +166,54 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 	}
 	return nil
 }
+
+// keepRaw stores an access unit that cannot be a sample in a 'free' box
+// (ISO 14496-12 8.1.2: contents irrelevant, may be skipped), after the
+// samples before it and after the ftyp, so the file stays valid.
+func (w *writer) keepRaw(payload []byte) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	b := make([]byte, 0, 8+len(payload)+len(ftypOnly))
+	if !w.st.FtypWritten {
+		b = append(b, ftypOnly...)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(8+len(payload)))
+	b = append(b, "free"...)
+	b = append(b, payload...)
+	if err := w.write(b); err != nil {
+		return err
+	}
+	w.st.FtypWritten = true
+	w.st.Undecodable++
+	return nil
+}
+
+// Undecodable is implemented by this package's segment writers.
+type Undecodable interface {
+	// Undecodable returns how many frames were kept only as raw bytes
+	// because they could not be MP4 samples.
+	Undecodable() int
+}
+
+// Undecodable returns how many frames were kept only as raw bytes
+// because they could not be MP4 samples.
+func (w *writer) Undecodable() int { return w.st.Undecodable }
+
+// ftypOnly is the ftyp box of every init segment InitSegment makes,
+// written on its own when a file must begin before the first SPS/PPS.
+var ftypOnly = func() []byte {
+	// A Baseline 16×16 SPS and a PPS: any valid pair gives the same ftyp.
+	init, err := InitSegment([]byte{0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x1e, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x48, 0x99, 0x20},
+		[]byte{0x68, 0xcb, 0x83, 0xcb, 0x20})
+	if err != nil {
+		panic(err)
+	}
+	return init[:boxLen(init)]
+}()
+
+// boxLen is the size field of the box b starts with.
+func boxLen(b []byte) int { return int(binary.BigEndian.Uint32(b)) }
 
 // flush writes the buffered samples as one fragment.
 func (w *writer) flush() error {

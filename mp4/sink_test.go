@@ -2,7 +2,6 @@ package mp4
 
 import (
 	"bytes"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -308,27 +307,86 @@ func TestReopenRejectsMismatch(t *testing.T) {
 	}
 }
 
-func TestWriteFrameRejectsUndecodable(t *testing.T) {
-	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 1, "-bf", "0", "-g", "30"))
+// TestUndecodableFramesKept: frames that cannot be samples (before the
+// first keyframe, garbage) are no error, stay in the file byte for byte,
+// and the file still plays every good frame without a word from ffprobe.
+func TestUndecodableFramesKept(t *testing.T) {
+	stream := mp4test.EncodeClip(t, "320x240", 2, "-bf", "2", "-g", "30")
+	aus := mp4test.SplitAUs(t, stream)
+	garbage := []byte("this is not H.264")
 	for _, tt := range []struct {
-		name    string
-		payload []byte
-		want    error
+		name   string
+		frames [][]byte
+		want   int // good frames
 	}{
-		{"P-frame before any SPS", aus[1], ErrNoParams},
-		{"not Annex-B", []byte{1, 2, 3, 4}, nil},
+		{"P-frames before the first keyframe", append(slices.Clone(aus[25:30]), aus...), len(aus)},
+		{"garbage first", append([][]byte{garbage}, aus...), len(aus)},
+		{"garbage in the middle", slices.Concat(aus[:40], [][]byte{garbage}, aus[40:]), len(aus)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := (&Sink{}).Create(filepath.Join(t.TempDir(), "x.mp4"), sink.SegmentInfo{Hello: hello(30, 1)})
+			path := filepath.Join(t.TempDir(), "seg.mp4")
+			s := &Sink{}
+			info := sink.SegmentInfo{Hello: hello(30, 1)}
+			w, err := s.Create(path, info)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer w.Close()
-			err = w.WriteFrame(wire.Frame{Seq: 1, Payload: tt.payload})
-			if err == nil || tt.want != nil && !errors.Is(err, tt.want) {
-				t.Errorf("WriteFrame(%s) = %v, want error %v", tt.name, err, tt.want)
+			good := 0
+			for i, au := range tt.frames {
+				if err := w.WriteFrame(wire.Frame{Seq: uint64(i + 1), TimeUS: int64(good) * 1e6 / 30, Payload: au}); err != nil {
+					t.Fatalf("WriteFrame(%d) = %v, want nil (content is never a storage error)", i, err)
+				}
+				if w.(Undecodable).Undecodable() == i-good {
+					good++ // not kept raw: the next good frame is one frame later
+				}
+				if i == 3 { // a Reopen in between keeps the count and the ftyp state
+					size, state, err := w.Sync()
+					if err != nil {
+						t.Fatal(err)
+					}
+					w.Close()
+					if w, err = s.Reopen(path, info, size, state); err != nil {
+						t.Fatalf("Reopen: %v", err)
+					}
+				}
+			}
+			bad := w.(Undecodable).Undecodable()
+			if err := w.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			if bad != len(tt.frames)-tt.want {
+				t.Errorf("Undecodable() = %d, want %d", bad, len(tt.frames)-tt.want)
+			}
+			p := mp4test.Probe(t, path)
+			if p.Stderr != "" || p.Codec != "h264" || p.Frames != tt.want {
+				t.Errorf("ffprobe: %d frames of %q, stderr %q; want %d h264 frames, silent", p.Frames, p.Codec, p.Stderr, tt.want)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(data, tt.frames[0]) && !bytes.Contains(data, garbage) {
+				t.Error("the undecodable bytes are not in the file")
+			}
+			if !bytes.HasPrefix(data[4:], []byte("ftyp")) {
+				t.Errorf("file starts with %q, want an ftyp box", data[4:8])
 			}
 		})
+	}
+}
+
+func TestFtypMatchesInitSegment(t *testing.T) {
+	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 1, "-bf", "0"))
+	tl := NewTimeline(hello(30, 1))
+	if _, _, err := tl.Push(aus[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	init, err := InitSegment(tl.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(init, ftypOnly) {
+		t.Errorf("init segment starts %q, want the ftyp %q", init[:len(ftypOnly)], ftypOnly)
 	}
 }
 

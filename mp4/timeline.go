@@ -231,7 +231,10 @@ func (t *Timeline) reorderShift(vcl []byte, idr bool) (int64, error) {
 	}
 	lsb, refIdc, err := pocLsb(vcl, sps, idr)
 	if err != nil {
-		return 0, fmt.Errorf("mp4: slice header: %w", err)
+		// A damaged slice header: keep the frame (a decoder conceals what
+		// it can) and present it in decode order.
+		t.st.DecSince++
+		return 0, nil
 	}
 	maxLsb := int64(1) << (sps.Log2MaxPicOrderCntLsbMinus4 + 4)
 	var msb int64
