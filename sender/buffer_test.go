@@ -184,3 +184,39 @@ func TestCountersString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestResume applies Welcome.Acked values to a queue of written records.
+func TestResume(t *testing.T) {
+	tests := []struct {
+		name    string
+		acked   uint64 // acknowledged before the reconnect
+		welcome uint64
+		want    string
+		wantErr bool
+	}{
+		{"nothing stored yet", 0, 0, "K1 P2 P3 K4 P5", false},
+		{"receiver had more than acked", 2, 4, "P5", false},
+		{"receiver had exactly acked", 2, 2, "P3 K4 P5", false},
+		{"everything stored", 0, 5, "", false},
+		{"receiver lost acked records", 3, 1, "G2-3/0 K4 P5", false},
+		{"receiver claims records never made", 0, 6, "K1 P2 P3 K4 P5 |", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newBufferSender(t, 1<<20)
+			s.log = discardLogger()
+			script(t, s, "K P P K P W")
+			s.mu.Lock()
+			s.freeTo(tt.acked)
+			s.mu.Unlock()
+			err := s.resume(tt.welcome)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("resume(%d) error = %v, want error %v", tt.welcome, err, tt.wantErr)
+			}
+			checkInvariants(t, s)
+			if got := dump(s); got != tt.want {
+				t.Errorf("after resume(%d): queue = %q, want %q", tt.welcome, got, tt.want)
+			}
+		})
+	}
+}

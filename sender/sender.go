@@ -18,7 +18,12 @@
 // record starts at X+1 (a Gap's First, or a Frame's or SegmentEnd's Seq),
 // and every following record starts right after the previous one's Seq.
 // A Gap never overlaps what the receiver already has, provided Welcome.Acked
-// is the receiver's last accepted Seq with nothing beyond it kept.
+// is the receiver's last accepted Seq with nothing beyond it kept (an older
+// connection of the same stream closed first). A SegmentEnd may follow a
+// Gap that swallowed all of its segment's frames.
+//
+// Shutdown: stop the capture, Drain with a deadline, cancel Run's context,
+// then print Counters().String().
 package sender
 
 import (
@@ -73,7 +78,7 @@ const maxLogs = 64
 // frames; records that are not frames do not count.
 type Counters struct {
 	Captured   uint64    // frames given to Frame
-	Sent       uint64    // frames written to a connection; a resend counts again
+	Sent       uint64    // frames handed to a connection; a resend counts again
 	Acked      uint64    // frames the receiver acknowledged as stored
 	Dropped    uint64    // frames lost to buffer overflow, all reported in Gaps
 	BufferUsed int       // bytes held for (re)sending, record overhead included
