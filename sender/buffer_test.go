@@ -2,6 +2,8 @@ package sender
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -216,6 +218,35 @@ func TestResume(t *testing.T) {
 			checkInvariants(t, s)
 			if got := dump(s); got != tt.want {
 				t.Errorf("after resume(%d): queue = %q, want %q", tt.welcome, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadMilliC(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		content string // "" means no file
+		want    int32
+		ok      bool
+	}{
+		{"pi", "48312\n", 48312, true},
+		{"below zero", "-5000\n", -5000, true},
+		{"garbage", "hot\n", 0, false},
+		{"missing", "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name)
+			if tt.content != "" {
+				if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, ok := readMilliC(path)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("readMilliC(%q) = %d, %v; want %d, %v", tt.content, got, ok, tt.want, tt.ok)
 			}
 		})
 	}

@@ -459,8 +459,10 @@ func (s *Sender) dropNewest() bool {
 
 // thermalZone0 reads the SoC temperature the way the Pi's kernel exposes
 // it: millidegrees Celsius as decimal text.
-func thermalZone0() (int32, bool) {
-	b, err := os.ReadFile("/sys/class/thermal/thermal_zone0/temp")
+func thermalZone0() (int32, bool) { return readMilliC("/sys/class/thermal/thermal_zone0/temp") }
+
+func readMilliC(path string) (int32, bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}
