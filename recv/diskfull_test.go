@@ -2,6 +2,7 @@ package recv
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,6 +101,8 @@ func TestDiskFull(t *testing.T) {
 	checkSegments(t, filepath.Join(dir, "full"), st.Want())
 }
 
+// waitLog waits for one more occurrence of substr in the log than there
+// is now: there is no event for "the receiver retried and failed again".
 func waitLog(t *testing.T, ts *testServer, substr string, timeout time.Duration) {
 	t.Helper()
 	n := strings.Count(ts.logs.String(), substr)
@@ -107,6 +110,18 @@ func waitLog(t *testing.T, ts *testServer, substr string, timeout time.Duration)
 	for strings.Count(ts.logs.String(), substr) <= n {
 		if time.Now().After(deadline) {
 			t.Fatalf("log has no new %q after %v", substr, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitLogContains waits until the log contains substr at all.
+func waitLogContains(t *testing.T, ts *testServer, substr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(ts.logs.String(), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log has no %q after %v", substr, timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -141,4 +156,39 @@ func checkDurablePrefix(t *testing.T, camDir string, st *recvtest.Stream, acked 
 			t.Errorf("%s: acked bytes not on disk (%d bytes on disk, %d acked)", files[i], len(got), len(want))
 		}
 	}
+}
+
+// TestDiskFullRaw: a raw stream that hits a full disk holds its bytes,
+// names the file in the log, and completes once space is freed.
+func TestDiskFullRaw(t *testing.T) {
+	mnt := smallFS(t)
+	filler := filepath.Join(mnt, "filler")
+	if err := os.WriteFile(filler, make([]byte, 1400<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(mnt, "recv")
+	ts := startServer(t, dir, func(s *Server) { s.RetryInterval = 20 * time.Millisecond })
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	data[0], data[1], data[2], data[3] = 0, 0, 0, 1
+	c := ts.dial(t)
+	go func() {
+		c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	waitLogContains(t, ts, "raw stream: cannot write", 10*time.Second)
+	if !strings.Contains(ts.logs.String(), filepath.Join(dir, "raw-127.0.0.1")) {
+		t.Errorf("log does not name the file")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	files := ts.waitFiles(t, 1, 20*time.Second)
+	got, _ := os.ReadFile(files[0])
+	if !bytes.Equal(got, data) {
+		t.Errorf("%s: %d bytes, want the %d sent; first difference at %d", files[0], len(got), len(data), firstDiff(got, data))
+	}
+	c.Close()
 }

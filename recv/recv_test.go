@@ -285,3 +285,46 @@ func TestKey(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeoverHalfOpen: a pulled cable leaves the old connection open on
+// the receiver. When the camera reconnects with the same stream, the old
+// connection is closed, what it delivered is kept, and the new one
+// resumes after it.
+func TestTakeoverHalfOpen(t *testing.T) {
+	dir := t.TempDir()
+	st := recvtest.Script("cable", 9, 2, 20, 500, false, false)
+	ts := startServer(t, dir, nil)
+	old := ts.dial(t)
+	defer old.Close()
+	b := wire.AppendPreamble(nil)
+	b = wire.Append(b, st.Hello)
+	b = wire.Append(b, wire.Auth{})
+	for _, r := range st.Records[:10] {
+		b = wire.Append(b, r)
+	}
+	old.Write(b)
+	// Wait until the old connection has its first acknowledgement.
+	rd := wire.NewReader(old, wire.Limits{})
+	old.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		r, err := rd.Next()
+		if err != nil {
+			t.Fatalf("old connection: %v", err)
+		}
+		if a, ok := r.(wire.Ack); ok && a.Seq == 10 {
+			break
+		}
+	}
+	res, err := st.Run(ts.dial(t), 10*time.Second)
+	if err != nil {
+		t.Fatalf("new connection: %v", err)
+	}
+	if res.Welcome != 10 {
+		t.Errorf("welcome acked %d, want 10 (what the old connection delivered)", res.Welcome)
+	}
+	if _, err := rd.Next(); err == nil {
+		t.Error("old connection still open after the camera reconnected")
+	}
+	ts.stop(t)
+	checkSegments(t, filepath.Join(dir, "cable"), st.Want())
+}
