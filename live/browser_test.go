@@ -15,6 +15,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/mp4"
+	"github.com/camwire/camwire/mp4/mp4test"
+	"github.com/camwire/camwire/sink"
+	"github.com/camwire/camwire/wire"
 )
 
 // webDriver is the few W3C WebDriver calls the browser test needs,
@@ -168,7 +173,7 @@ func TestBrowserPlaysLive(t *testing.T) {
 
 	dir := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(dir, "cam1"), 0o755))
-	must(t, os.WriteFile(filepath.Join(dir, "cam1", "20260101-000000.mp4"), []byte("x"), 0o644))
+	writeRecording(t, filepath.Join(dir, "cam1", "20260101-000000.mp4"))
 	status := func(string) (Status, bool) {
 		return Status{Connected: true, Remote: "10.0.0.2:50000", BitrateBps: 16.5e6, LastAck: 1234,
 			LastAckTime: time.Now(), TempMilliC: 48312, BufferUsed: 1 << 20, BufferSize: 64 << 20}, true
@@ -230,6 +235,23 @@ func TestBrowserPlaysLive(t *testing.T) {
 		t.Errorf("videoWidth = %d, want 320", st.Width)
 	}
 
+	// A recording from the list plays in the page too.
+	d.script(`document.querySelector("a.play").click(); return true;`, new(bool))
+	var recTime float64
+	deadline = time.Now().Add(20 * time.Second)
+	for recTime < 0.5 {
+		var errText string
+		d.script(`const r = document.getElementById("rec"); return r.error ? "error " + r.error.code + " " + r.error.message : "";`, &errText)
+		if errText != "" {
+			t.Fatalf("recording player: %s", errText)
+		}
+		d.script(`return document.getElementById("rec").currentTime;`, &recTime)
+		if time.Now().After(deadline) {
+			t.Fatalf("recording did not play within 20 s (currentTime %.2f)", recTime)
+		}
+		time.Sleep(200 * time.Millisecond) // polling the browser
+	}
+
 	raw := d.call("GET", "/session/"+d.session+"/screenshot", nil)
 	var b64 string
 	must(t, json.Unmarshal(raw, &b64))
@@ -238,4 +260,21 @@ func TestBrowserPlaysLive(t *testing.T) {
 	shot := filepath.Join(artifactDir(t), "live-page.png")
 	must(t, os.WriteFile(shot, png, 0o644))
 	t.Logf("screenshot: %s", shot)
+}
+
+// writeRecording stores a 2 s recording through the MP4 sink, as the
+// receiver would.
+func writeRecording(t *testing.T, path string) {
+	t.Helper()
+	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 2, "-bf", "2", "-g", "30"))
+	w, err := (&mp4.Sink{}).Create(path, sink.SegmentInfo{Hello: wire.Hello{Name: "cam1", Codec: "h264", FPSNum: 30, FPSDen: 1}})
+	must(t, err)
+	for i, au := range aus {
+		must(t, w.WriteFrame(wire.Frame{Seq: uint64(i + 1), TimeUS: int64(i) * 1e6 / 30, Payload: au}))
+		if i%15 == 14 {
+			_, _, err := w.Sync()
+			must(t, err)
+		}
+	}
+	must(t, w.Finish())
 }
