@@ -288,3 +288,50 @@ func TestSegmentsDecode(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSegmenter pushes arbitrary runs of keyframes, P frames, SPS changes
+// and time steps (one byte per frame) and lets run check the promises:
+// ends just before the next segment's first frame with the right count,
+// numbers consecutive, segments open on keyframes, nothing reordered; and
+// here: nothing after the first keyframe lost, every segment with SPS/PPS.
+func FuzzSegmenter(f *testing.F) {
+	f.Add(uint8(10), []byte{0x03, 0x02, 0x02, 0x03, 0x02, 0x83, 0x02})
+	f.Add(uint8(0), []byte{0x02, 0x01, 0x03, 0xff, 0x00})
+	f.Fuzz(func(t *testing.T, length uint8, frames []byte) {
+		var in []AU
+		var at time.Duration
+		for i, b := range frames {
+			at += time.Duration(b>>2) * 10 * time.Millisecond // bits 2-7: time step
+			var data []byte
+			switch b & 3 { // bits 0-1: kind
+			case 0, 2:
+				data = nal(h264.NALUTypeNonIDR, true, byte(i))
+			case 1:
+				data = nal(h264.NALUTypeIDR, true, byte(i))
+			case 3:
+				data = cat(nal(h264.NALUTypeSPS, false, 0x4d, b>>7), nal(h264.NALUTypePPS, false, 0xee), nal(h264.NALUTypeIDR, true, byte(i)))
+			}
+			in = append(in, AU{Data: data, Time: at, Key: b&1 == 1})
+		}
+		s := Segmenter{Length: time.Duration(length) * 10 * time.Millisecond}
+		p := run(t, &s, in)
+		var sum int
+		for _, e := range p.ends {
+			sum += int(e.Frames)
+		}
+		if sum != len(p.frames) || len(p.frames)+p.dropped != len(in) {
+			t.Fatalf("ends count %d frames, %d came out, %d dropped, %d in", sum, len(p.frames), p.dropped, len(in))
+		}
+		known := false
+		for i, f := range p.frames {
+			if sps, _ := paramSets(in[p.dropped+i].Data); sps != nil {
+				known = true
+			}
+			if known && (i == 0 || p.segs[i] != p.segs[i-1]) {
+				if types := fmt.Sprint(naluTypes(f.Data)); !strings.HasPrefix(types, "[SPS PPS") {
+					t.Fatalf("segment %d opens with %s, want SPS and PPS first", p.segs[i], types)
+				}
+			}
+		}
+	})
+}
