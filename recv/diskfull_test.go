@@ -83,6 +83,22 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("everything was acknowledged although the disk filled")
 	}
 
+	// The production sender reconnects when acks stop; the new
+	// connection resumes at the last ack and hits the full disk again.
+	conn.Close()
+	if err := <-runDone; err == nil {
+		t.Fatal("stream completed on a full disk")
+	}
+	go func() {
+		_, err := st.Run(ts.dial(t), 60*time.Second)
+		runDone <- err
+	}()
+	select {
+	case <-st.Notices:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no notice on the second connection to the full disk")
+	}
+
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +115,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	ts.stop(t)
 	checkSegments(t, filepath.Join(dir, "full"), st.Want())
+	if tails, _ := filepath.Glob(filepath.Join(dir, "full", "*"+tailInfix+"*")); len(tails) > 0 {
+		t.Errorf("side files %v; the failed connection's own writes should have been cut back", tails)
+	}
 }
 
 // waitLog waits for one more occurrence of substr in the log than there

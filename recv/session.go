@@ -311,6 +311,12 @@ loop:
 	}
 	if ss.failed == nil {
 		ss.sync()
+	} else if err := ss.restore(); err != nil {
+		// Bring the file back to its durable size: the bytes past it are
+		// this connection's own writes since the storage error, never
+		// acknowledged and still held by the camera. If that fails too,
+		// the next connection moves them aside instead.
+		ss.log.Warn("could not cut the file back to its acknowledged size", "err", err)
 	}
 	if ss.w != nil {
 		if err := ss.w.Close(); err != nil && ss.failed == nil {
