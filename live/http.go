@@ -196,7 +196,7 @@ func (s *Server) recordings(camera string) ([]Recording, error) {
 			Name:     e.Name(),
 			Size:     fi.Size(),
 			Modified: fi.ModTime(),
-			Playable: strings.EqualFold(filepath.Ext(e.Name()), ".mp4"),
+			Playable: isMP4(e.Name()),
 		})
 	}
 	sort.Slice(recs, func(i, j int) bool {
@@ -255,10 +255,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ct := mime.TypeByExtension(filepath.Ext(file))
-	switch strings.ToLower(filepath.Ext(file)) {
-	case ".mp4":
+	switch {
+	case isMP4(file):
 		ct = "video/mp4"
-	case ".h264":
+	case strings.EqualFold(filepath.Ext(strings.TrimSuffix(file, ".partial")), ".h264"):
 		ct = "video/h264"
 	}
 	if ct == "" {
@@ -344,3 +344,9 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	},
 	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 }).Parse(pageHTML))
+
+// isMP4 reports whether a browser can play the file: an MP4, finished or
+// still being written (a fragmented MP4 plays up to its last fragment).
+func isMP4(name string) bool {
+	return strings.EqualFold(filepath.Ext(strings.TrimSuffix(name, ".partial")), ".mp4")
+}

@@ -207,6 +207,7 @@ func TestFilesArePathSafe(t *testing.T) {
 	camDir := filepath.Join(dir, "cam1")
 	must(t, os.MkdirAll(camDir, 0o755))
 	must(t, os.WriteFile(filepath.Join(camDir, "20260101-000000.mp4"), []byte("0123456789"), 0o644))
+	must(t, os.WriteFile(filepath.Join(camDir, "20260101-000100.mp4.partial"), []byte("abc"), 0o644))
 	must(t, os.WriteFile(filepath.Join(camDir, ".hidden"), []byte("x"), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("secret"), 0o644))
 	must(t, os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(camDir, "link.mp4")))
@@ -224,6 +225,7 @@ func TestFilesArePathSafe(t *testing.T) {
 		{"range", "/cam/cam1/files/20260101-000000.mp4", map[string]string{"Range": "bytes=2-4"}, 206, "234", nil},
 		{"download", "/cam/cam1/files/20260101-000000.mp4?download", nil, 200, "0123456789",
 			map[string]string{"Content-Disposition": `attachment; filename=20260101-000000.mp4`}},
+		{"partial mp4 plays", "/cam/cam1/files/20260101-000100.mp4.partial", nil, 200, "abc", map[string]string{"Content-Type": "video/mp4"}},
 		{"dot dot", "/cam/cam1/files/..%2fsecret.txt", nil, 404, "", nil},
 		{"dot dot camera", "/cam/..%2f/files/secret.txt", nil, 404, "", nil},
 		{"symlink out of the folder", "/cam/cam1/files/link.mp4", nil, 404, "", nil},
