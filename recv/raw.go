@@ -53,6 +53,7 @@ func (s *Server) serveRaw(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	syncDir(path)
 	log = log.With("file", path)
 	log.Info("raw stream started")
+	cc.st.update(func(st *Status) { st.File = filepath.Base(path) })
 
 	stopSync := make(chan struct{})
 	var syncWG sync.WaitGroup

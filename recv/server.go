@@ -313,6 +313,8 @@ type Status struct {
 	Mode    string    // "raw" or "framed"
 	Since   time.Time // connected at
 	Bytes   uint64    // payload bytes stored by this connection
+	Frames  uint64    // frames received by this connection (framed)
+	File    string    // file being written, "" between segments
 	Files   int       // files finished by this connection
 	LastAck uint64    // last acknowledged seq (framed)
 	Gaps    uint64    // Gap records (frames the camera dropped)

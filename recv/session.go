@@ -84,9 +84,10 @@ type session struct {
 	failed   error
 	retried  time.Time
 	lastAck  uint64
-	tailDone bool // bytes past the journal were moved aside once
-	reported bool // the current storage error was logged and sent
-	bytes    uint64
+	tailDone bool   // bytes past the journal were moved aside once
+	reported bool   // the current storage error was logged and sent
+	bytes    uint64 // payload bytes received on this connection
+	frames   uint64 // frames received on this connection
 }
 
 // serveFramed runs the handshake, then the session.
@@ -417,6 +418,7 @@ func (ss *session) handle(it item) error {
 	ss.recvSeq = it.seq
 	if f, ok := it.rec.(wire.Frame); ok {
 		ss.bytes += uint64(len(f.Payload))
+		ss.frames++
 		if ss.srv.OnFrame != nil {
 			ss.srv.OnFrame(ss.hello.Name, ss.hello, f)
 		}
@@ -601,7 +603,11 @@ func (ss *session) durable(snap snapshot) {
 		if st.LastAck != snap.Seq {
 			st.LastAckTime = time.Now()
 		}
-		st.LastAck, st.Gaps, st.Bytes = snap.Seq, snap.Gaps, ss.bytes
+		st.LastAck, st.Gaps, st.Bytes, st.Frames = snap.Seq, snap.Gaps, ss.bytes, ss.frames
+		st.File = ""
+		if snap.Open != nil {
+			st.File = snap.Open.File
+		}
 	})
 }
 
