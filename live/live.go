@@ -28,21 +28,22 @@ import (
 	"github.com/camwire/camwire/wire"
 )
 
-// Status is the receiver's view of one camera, shown on its page.
+// Status is the receiver's view of one camera, shown on its page. Zero
+// fields are shown as unknown or left out.
 type Status struct {
 	Connected   bool      `json:"connected"`
 	Remote      string    `json:"remote,omitempty"`       // sender's address
-	BitrateBps  float64   `json:"bitrate_bps"`            // received bits per second, recent
+	Since       time.Time `json:"since,omitzero"`         // connected at
+	BitrateBps  float64   `json:"bitrate_bps,omitempty"`  // received bit/s, recent; 0: the live view measures it
+	Bytes       uint64    `json:"bytes"`                  // bytes stored by this connection
+	Files       int       `json:"files"`                  // files finished by this connection
 	BufferUsed  uint64    `json:"buffer_used"`            // sender's unacknowledged bytes (from Stats)
 	BufferSize  uint64    `json:"buffer_size"`            // sender's buffer capacity
 	LastAck     uint64    `json:"last_ack"`               // highest acknowledged Seq
 	LastAckTime time.Time `json:"last_ack_time,omitzero"` // when it was sent
-	TempMilliC  int32     `json:"temp_milli_c"`           // SoC temperature; math.MinInt32 when unknown
-	Frames      uint64    `json:"frames"`                 // frames stored this session
-	Dropped     uint64    `json:"dropped"`                // frames the sender dropped (Gaps)
-	Segment     string    `json:"segment,omitempty"`      // file being written
-	Errors      []string  `json:"errors,omitempty"`       // recent errors, newest last
-	Updated     time.Time `json:"updated,omitzero"`       // when this snapshot was taken
+	TempMilliC  int32     `json:"temp_milli_c"`           // SoC temperature; wire.TempUnknown (math.MinInt32) when unknown
+	Gaps        uint64    `json:"gaps"`                   // Gap records: the camera dropped frames
+	Errors      []string  `json:"errors,omitempty"`       // current errors, e.g. disk full
 	Extra       any       `json:"extra,omitempty"`        // anything else the receiver wants shown
 }
 

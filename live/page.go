@@ -112,6 +112,7 @@ setInterval(() => {
 }, 250);
 
 function fmtBytes(n) {
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(2) + " GiB";
   if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MiB";
   if (n >= 1 << 10) return (n / (1 << 10)).toFixed(1) + " KiB";
   return n + " B";
@@ -134,15 +135,16 @@ async function pollStatus() {
     const rows = [];
     const r = s.receiver;
     if (r) {
-      rows.push(row("connected", r.connected ? "yes" + (r.remote ? " (" + r.remote + ")" : "") : "no", r.connected ? "" : "err"));
+      const since = r.since ? " since " + new Date(r.since).toLocaleString() : "";
+      rows.push(row("connected", r.connected ? "yes" + (r.remote ? " (" + r.remote + ")" : "") + since : "no", r.connected ? "" : "err"));
       const bps = r.bitrate_bps || (s.live && s.live.bitrate_bps) || 0;
       rows.push(row("bitrate", (bps / 1e6).toFixed(2) + " Mbit/s"));
       rows.push(row("camera buffer", fmtBytes(r.buffer_used) + " of " + fmtBytes(r.buffer_size)));
       const age = r.last_ack_time ? " (" + ((Date.now() - Date.parse(r.last_ack_time)) / 1000).toFixed(1) + " s ago)" : "";
       rows.push(row("last acknowledgement", "#" + r.last_ack + age));
       rows.push(row("SoC temperature", r.temp_milli_c > -2147483648 ? (r.temp_milli_c / 1000).toFixed(1) + " °C" : "unknown"));
-      rows.push(row("frames stored", r.frames + (r.dropped ? ", " + r.dropped + " dropped by the camera" : "")));
-      if (r.segment) rows.push(row("writing", r.segment));
+      rows.push(row("stored", fmtBytes(r.bytes) + ", " + r.files + " files finished"));
+      rows.push(row("gaps", r.gaps ? r.gaps + " (the camera dropped frames)" : "none", r.gaps ? "err" : ""));
       for (const e of r.errors || []) rows.push(row("error", e, "err"));
       if (r.extra) rows.push(row("more", JSON.stringify(r.extra)));
     } else {
