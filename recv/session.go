@@ -304,11 +304,12 @@ loop:
 			}
 		}
 	}
+	// Stop the reader without closing the connection, so the final sync
+	// below can still acknowledge.
 	close(ss.quit)
-	ss.cc.c.Close()
-	for it := range ss.items {
+	ss.cc.kick()
+	for range ss.items {
 		// Decoded but not applied: not acknowledged, so the sender has them.
-		_ = it
 	}
 	if ss.failed == nil {
 		ss.sync()
