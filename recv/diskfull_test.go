@@ -211,3 +211,25 @@ func TestDiskFullRaw(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestShutdownWhileDiskFull: Ctrl+C must not wait for space to return.
+func TestShutdownWhileDiskFull(t *testing.T) {
+	mnt := smallFS(t)
+	if err := os.WriteFile(filepath.Join(mnt, "filler"), make([]byte, 1400<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(mnt, "recv")
+	ts := startServer(t, dir, func(s *Server) { s.SyncBytes = 32 << 10 })
+	st := recvtest.Script("full", 6, 1, 60, 30000, false, false)
+	st.Notices = make(chan string, 10)
+	go st.Run(ts.dial(t), 60*time.Second)
+	select {
+	case <-st.Notices:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no notice about the full disk")
+	}
+	ts.stop(t) // fails the test if Serve does not return
+	if p := partials(t, filepath.Join(dir, "full")); len(p) != 1 {
+		t.Errorf("partials after shutdown = %v, want 1", p)
+	}
+}

@@ -271,6 +271,10 @@ func (ss *session) run(rd *wire.Reader) {
 	var why string
 loop:
 	for {
+		if stop == nil && ss.failed != nil {
+			why = "stopped while storage fails"
+			break
+		}
 		var in <-chan item
 		if ss.failed == nil {
 			in = ss.items
@@ -298,10 +302,6 @@ loop:
 			// kick set a past read deadline: keep applying what the
 			// reader already has until it ends, unless storage fails.
 			stop = nil
-			if ss.failed != nil {
-				why = "stopped while storage fails"
-				break loop
-			}
 		}
 	}
 	// Stop the reader without closing the connection, so the final sync
