@@ -9,7 +9,7 @@
 //
 //	camwire: init start                              (first, unless PID 1 already printed it)
 //	camwire: recorder start name=N stream=UUID source=S receiver=H:P segment=3s
-//	camwire: settings: camwire.txt:4: fps: … (one per config problem; also sent to the receiver)
+//	camwire: config: camwire.txt:4: fps: …          (one per config problem; also sent to the receiver)
 //	camwire: state no-receiver|recording|error       (on every change; PID 1 drives the LED from it)
 //	camwire: first frame sent after 123ms            (since the recorder started)
 //	camwire: first frame acked after 456ms
@@ -138,8 +138,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 	r.printf("camwire: recorder start name=%s stream=%s source=%s receiver=%s segment=%v",
 		c.Name, id, c.Source, c.Receiver, c.Segment)
 	for _, p := range r.Problems {
-		r.printf("camwire: settings: %v", p)
-		s.Log(wire.LevelWarn, "settings: "+p.Error())
+		r.printf("camwire: config: %v", p)
+		s.Log(wire.LevelWarn, "config: "+p.Error())
 	}
 
 	// The sender outlives ctx: after the camera stops it still has to

@@ -100,7 +100,7 @@ func TestRecorderDeliversEverything(t *testing.T) {
 	for _, want := range []string{
 		"camwire: init start\n",
 		"camwire: recorder start name=cam1 ",
-		"camwire: settings: camwire.txt:3: fps: bad value",
+		"camwire: config: camwire.txt:3: fps: bad value",
 		"camwire: first frame sent after ",
 		"camwire: first frame acked after ",
 		"camwire: state recording\n",

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/camwire/camwire/capture"
+	"github.com/camwire/camwire/recv"
+	"github.com/camwire/camwire/segment"
+)
+
+// Binary-level benchmarks of camwire-init as a plain process. Each prints
+// its figure next to a baseline measured in the same run:
+//
+//	BenchmarkSenderCPU       CPU seconds per MB: camwire-init (exec source "cat FILE") vs cat FILE | nc
+//	BenchmarkSenderRSS       peak RSS (VmHWM) of camwire-init recording in real time (buffer nearly empty)
+//	BenchmarkSegmentEdgeLoss frames lost at segment edges: camwire vs restarting the capture per file
+
+// benchReceiver runs an in-process receiver; its CPU is not the sender's.
+func benchReceiver(b *testing.B) (*recv.Server, string) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &recv.Server{Dir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx, ln) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return srv, ln.Addr().String()
+}
+
+// videoFile writes ~60 MB of 16 Mbit/s 720p H.264 (the camera's rate), made
+// by ffmpeg once and repeated: real frame sizes, not the tiny test clip.
+func videoFile(b *testing.B) (string, int64) {
+	b.Helper()
+	needTool(b, "ffmpeg")
+	dir := b.TempDir()
+	one := filepath.Join(dir, "5s.h264")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi",
+		"-i", "testsrc2=size=1280x720:rate=30,noise=alls=30:allf=t", "-t", "5",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+		"-b:v", "16M", "-maxrate", "16M", "-bufsize", "4M", "-g", "30", "-bf", "0",
+		"-f", "h264", "-y", one).CombinedOutput()
+	if err != nil {
+		b.Skipf("ffmpeg cannot make the benchmark video (libx264 missing?): %v\n%s", err, out)
+	}
+	clip, err := os.ReadFile(one)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "video.h264")
+	big := bytes.Repeat(clip, 6)
+	if err := os.WriteFile(path, big, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path, int64(len(big))
+}
+
+func cpuSeconds(ps *os.ProcessState) float64 {
+	// wait4's rusage includes the children the process waited for (cat,
+	// sh, nc), so both sides count the same helpers.
+	return (ps.UserTime() + ps.SystemTime()).Seconds()
+}
+
+// framedBytes is what the receiver stored from framed connections so far.
+func framedBytes(srv *recv.Server) uint64 {
+	var n uint64
+	for _, s := range srv.Status() {
+		if s.Mode == "framed" {
+			n += s.Bytes
+		}
+	}
+	return n
+}
+
+func BenchmarkSenderCPU(b *testing.B) {
+	needBinaries(b)
+	needTool(b, "nc")
+	path, size := videoFile(b)
+	mb := float64(size) / 1e6
+	// The splitter knows the file's last access unit is complete only
+	// when the next one starts or the command exits; wait for the rest.
+	data, _ := os.ReadFile(path)
+	var sp segment.Splitter
+	aus, err := sp.Write(data, 0)
+	if err != nil || len(aus) == 0 {
+		b.Fatalf("splitting the video: %d AUs, %v", len(aus), err)
+	}
+	rest := sp.Flush()
+	want := uint64(size) - uint64(len(rest[len(rest)-1].Data))
+	var camCPU, ncCPU float64
+	for i := 0; i < b.N; i++ {
+		// camwire-init: the exec source runs cat once, then idles, so
+		// every byte of the file goes through splitter, segmenter, sender.
+		srv, addr := benchReceiver(b)
+		cmd := exec.Command(filepath.Join(binDir, "camwire-init"), "-source", "exec",
+			"-exec", fmt.Sprintf("sh -c 'cat %s && exec sleep 3600'", path),
+			"-receiver", addr, "-segment", "3s")
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for framedBytes(srv) < want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond) // polling a counter that has no event
+		}
+		got := framedBytes(srv)
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("camwire-init: %v\n%s", err, out.String())
+		}
+		if got < want {
+			b.Fatalf("receiver stored %d of %d bytes within 2 minutes", got, want)
+		}
+		sum, err := ParseSummary(out.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sum.Dropped != 0 || sum.Acked != sum.Captured {
+			b.Fatalf("camwire-init lost frames: %s", sum.Line)
+		}
+		camCPU += cpuSeconds(cmd.ProcessState)
+
+		// Baseline: the shell-script recorder's sending half.
+		_, addr = benchReceiver(b)
+		host, port, _ := net.SplitHostPort(addr)
+		nc := exec.Command("sh", "-c", fmt.Sprintf("cat %s | nc -N %s %s", path, host, port))
+		if out, err := nc.CombinedOutput(); err != nil {
+			b.Fatalf("cat | nc: %v\n%s", err, out)
+		}
+		ncCPU += cpuSeconds(nc.ProcessState)
+	}
+	cam, base := camCPU/float64(b.N)/mb, ncCPU/float64(b.N)/mb
+	b.ReportMetric(cam*1e3, "ms-cpu/MB")
+	b.ReportMetric(base*1e3, "ms-cpu/MB-nc")
+	b.ReportMetric(cam/base, "x-nc-cpu")
+}
+
+// vmHWM reads the peak resident set of a process, in bytes.
+func vmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// BenchmarkSenderRSS records 6 s of real-time test video into a receiver
+// that acknowledges every 500 ms, so the buffer holds well under 1 MB:
+// the peak RSS is the recorder's own cost. Goal ≤ 16 MiB.
+func BenchmarkSenderRSS(b *testing.B) {
+	needBinaries(b)
+	var peak int64
+	for i := 0; i < b.N; i++ {
+		_, addr := benchReceiver(b)
+		cmd := exec.Command(filepath.Join(binDir, "camwire-init"), "-source", "testsrc",
+			"-receiver", addr, "-segment", "2s")
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		stop := time.After(6 * time.Second)
+		tick := time.NewTicker(100 * time.Millisecond)
+	loop:
+		for {
+			select {
+			case <-tick.C:
+				if v, err := vmHWM(cmd.Process.Pid); err == nil {
+					peak = max(peak, v)
+				}
+			case <-stop:
+				break loop
+			}
+		}
+		tick.Stop()
+		if v, err := vmHWM(cmd.Process.Pid); err == nil {
+			peak = max(peak, v)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("camwire-init: %v\n%s", err, out.String())
+		}
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "MiB-VmHWM")
+	b.ReportMetric(float64(peak)/(16<<20), "x-goal-16MiB")
+}
+
+// BenchmarkSegmentEdgeLoss compares frames lost where one file ends and
+// the next begins, both with the real-time test source for 8 s in 2 s
+// files. camwire runs one capture and the Segmenter cuts it at keyframes;
+// a lost frame would show as a timestamp step between files. The old
+// recorder (raspivid -t … | nc, in a loop) restarted the capture for every
+// file: the loop here stops the capture, starts the camera process again
+// (ffmpeg writing the clip as H.264 to a pipe, timed until its first
+// access unit arrives, during which no capture runs), then captures for the
+// rest of the file's length. Lost = frames the clock produced over the
+// whole run minus frames captured. raspivid needs far longer than ffmpeg to
+// bring up a camera, so the old approach's figure is a lower bound.
+func BenchmarkSegmentEdgeLoss(b *testing.B) {
+	needTool(b, "ffmpeg")
+	const (
+		total  = 8 * time.Second
+		length = 2 * time.Second
+		fps    = capture.ClipFPS
+		frame  = time.Second / fps
+	)
+	clip := filepath.Join(b.TempDir(), "clip.h264")
+	if err := os.WriteFile(clip, capture.TestClip(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	// startCamera starts the camera process and returns once its first
+	// access unit is out: the restart's dead time.
+	startCamera := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		(&capture.Exec{
+			Command: []string{"ffmpeg", "-v", "error", "-i", clip, "-c", "copy", "-f", "h264", "-"},
+			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}).Run(ctx, func(segment.AU) { cancel() })
+	}
+	var camLost, oldLost, camFiles, oldFiles int
+	var dead time.Duration
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), total)
+		seg := segment.Segmenter{Length: length}
+		var last time.Duration
+		(&capture.TestSource{}).Run(ctx, func(au segment.AU) {
+			ended, _, out, ok := seg.Push(au)
+			if !ok {
+				camLost++
+				return
+			}
+			if ended != nil {
+				camFiles++
+				camLost += int((out.Time-last+frame/2)/frame) - 1
+			}
+			last = out.Time
+		})
+		cancel()
+		camFiles++
+
+		start := time.Now()
+		captured := 0
+		for time.Since(start) < total {
+			fileStart := time.Now()
+			if oldFiles > 0 {
+				startCamera()
+				dead += time.Since(fileStart)
+			}
+			left := min(length-time.Since(fileStart), total-time.Since(start))
+			ctx, cancel := context.WithTimeout(context.Background(), max(left, 0))
+			(&capture.TestSource{}).Run(ctx, func(segment.AU) { captured++ })
+			cancel()
+			oldFiles++
+		}
+		produced := int((time.Since(start) + frame/2) / frame)
+		oldLost += max(produced-captured, 0)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(camLost)/n, "frames-lost-camwire")
+	b.ReportMetric(float64(oldLost)/n, "frames-lost-restart")
+	b.ReportMetric(float64(camFiles)/n, "files-camwire")
+	b.ReportMetric(float64(oldFiles)/n, "files-restart")
+	b.ReportMetric(float64(dead.Milliseconds())/float64(max(oldFiles-b.N, 1)), "ms-dead-per-restart")
+}
