@@ -16,8 +16,8 @@
 //  7. Set the hostname to the camera name; load the modules= of the
 //     settings.
 //  8. Open the hardware watchdog (/dev/watchdog); the main loop pets it.
-//  9. Start the network (Network hook: static address, DHCP for a laptop
-//     on a direct cable).
+//  9. Start the network (Network: loopback, static address kept on the
+//     wired link by netcfg, DHCP for a laptop on a direct cable).
 //  10. Supervise the recorder: this same binary run as a child process,
 //     which is not PID 1 and so runs only the recorder, with
 //     -config /boot/camwire.txt -kernel-cmdline /proc/cmdline. Its
@@ -66,9 +66,8 @@ type Init struct {
 	// -config and -kernel-cmdline ones Init adds.
 	RecorderArgs []string
 	// Network brings up the network with the settings and keeps it up
-	// until ctx ends. Nil: no network (the recorder retries until one
-	// appears). Errors are logged; the camera keeps recording into its
-	// buffer.
+	// until ctx ends; nil means the package's Network (netcfg). Errors are
+	// logged; the camera keeps recording into its buffer.
 	Network func(ctx context.Context, c config.Config, logf func(string, ...any)) error
 
 	// BootWait bounds the wait for the boot partition; default 20 s.
@@ -166,10 +165,11 @@ func (in *Init) Run() {
 	netDone := make(chan struct{})
 	go func() {
 		defer close(netDone)
-		if in.Network == nil {
-			return
+		network := in.Network
+		if network == nil {
+			network = Network
 		}
-		if err := in.Network(netCtx, cfg, in.logf); err != nil && netCtx.Err() == nil {
+		if err := network(netCtx, cfg, in.logf); err != nil && netCtx.Err() == nil {
 			in.logf("network: %v", err)
 		}
 	}()

@@ -1,0 +1,39 @@
+package pid1
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/netcfg"
+	"github.com/vishvananda/netlink"
+)
+
+// Network is PID 1's default network step: loopback up (nothing else
+// brings it up without an init system), then netcfg keeps the wired link
+// at the configured address, with the DHCP server for a laptop on a
+// direct cable, until ctx ends.
+func Network(ctx context.Context, c config.Config, logf func(string, ...any)) error {
+	if lo, err := netlink.LinkByName("lo"); err != nil {
+		logf("network: loopback: LinkByName: %v", err)
+	} else if err := netlink.LinkSetUp(lo); err != nil {
+		logf("network: loopback: LinkSetUp: %v", err)
+	}
+	m := &netcfg.Manager{
+		Interface: c.Interface,
+		Address:   c.Address,
+		Gateway:   c.Gateway,
+		DHCP:      netcfg.DHCPMode(c.DHCPServer),
+		Logf:      func(f string, a ...any) { logf("network: "+f, a...) },
+	}
+	if a, ok := c.ReceiverAddr(); ok {
+		m.Offer = a
+	} else if m.DHCP != netcfg.DHCPOff {
+		logf("network: receiver %q is a name, not an address: no DHCP server", c.Receiver)
+		m.DHCP = netcfg.DHCPOff
+	}
+	if err := m.Run(ctx); err != nil {
+		return fmt.Errorf("netcfg: %w", err)
+	}
+	return nil
+}
