@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/recv/recvtest"
+	"github.com/camwire/camwire/wire"
 )
 
 // binary is camwire-recv built once for the tests that exec it.
@@ -166,14 +167,24 @@ func checkSegments(t *testing.T, camDir string, want [][]byte) {
 // camera resume: nothing acknowledged is lost, nothing is duplicated.
 func TestSIGKILLMidStream(t *testing.T) {
 	dir := t.TempDir()
-	st := recvtest.Script("kill-cam", 42, 3, 120, 8000, true, false)
+	st := recvtest.Script("kill-cam", 42, 3, 200, 8000, true, false)
+	// Kill at the first ack strictly inside the second segment: its
+	// file is then a .partial, with frames in flight behind the ack. At
+	// ~800 KB/s a segment takes ~1 s, two of the receiver's 500 ms acks.
+	var ends []uint64
+	for _, r := range st.Records {
+		if e, ok := r.(wire.SegmentEnd); ok {
+			ends = append(ends, e.Seq)
+		}
+	}
 	p := startRecv(t, "-dir", dir)
 	var acked atomic.Uint64
-	killAt := uint64(125) // the first ack past it lies inside the second segment
+	var once sync.Once
 	killed := make(chan struct{})
 	st.OnAck = func(seq uint64) {
-		if acked.Swap(seq) < killAt && seq >= killAt {
-			close(killed)
+		acked.Store(seq)
+		if seq > ends[0] && seq < ends[1] {
+			once.Do(func() { close(killed) })
 		}
 	}
 	runErr := make(chan error, 1)
@@ -184,7 +195,7 @@ func TestSIGKILLMidStream(t *testing.T) {
 	select {
 	case <-killed:
 	case err := <-runErr:
-		t.Fatalf("stream finished (%v) before the kill point", err)
+		t.Fatalf("stream finished (%v) without an ack inside segment 2 (seq %d..%d)", err, ends[0]+1, ends[1]-1)
 	case <-time.After(30 * time.Second):
 		t.Fatal("kill point not reached")
 	}
