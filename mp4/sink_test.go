@@ -99,7 +99,7 @@ func TestRecordingPlays(t *testing.T) {
 	}{
 		{"no B-frames", []string{"-bf", "0", "-g", "30"}},
 		// libx264's default GOP has B-frames with pyramid; 10 s at
-		// keyint 600 makes the 8-bit POC LSB wrap inside a GOP.
+		// keyint 600 makes x264's 6-bit POC LSB wrap many times in a GOP.
 		{"B-frames", []string{"-bf", "2", "-g", "600"}},
 		{"B-frames no pyramid", []string{"-bf", "3", "-x264-params", "b-pyramid=none", "-g", "60"}},
 	}
