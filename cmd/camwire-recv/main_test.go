@@ -216,6 +216,9 @@ func TestSIGKILLMidStream(t *testing.T) {
 	if res.Welcome < beforeRestart {
 		t.Errorf("welcome after restart acked %d, but %d was acknowledged before the kill", res.Welcome, beforeRestart)
 	}
+	if strings.Contains(p.logs(), "moved unacknowledged bytes aside") {
+		t.Log("the kill left written but unacknowledged bytes; they were moved aside")
+	}
 	if !strings.Contains(p.logs(), "continues when its camera reconnects") {
 		t.Errorf("restart did not report the unfinished recording")
 	}
