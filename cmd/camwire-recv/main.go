@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	var logOut io.Writer = stderr
 	var console *recv.Console
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && enableVT(f) {
 		console = &recv.Console{Out: f}
 		logOut = console
 	}
