@@ -203,14 +203,16 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return capErr
 }
 
-// watch prints the first-frame markers and the state lines.
+// watch prints the first-frame markers and the state lines. It polls the
+// sender's counters, and looks once more when stopped, so a recording
+// shorter than one poll still reports what happened.
 func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 	const every = 20 * time.Millisecond
 	t := time.NewTicker(every)
 	defer t.Stop()
 	state := ""
 	var sentSeen, ackedSeen bool
-	for {
+	look := func() {
 		cn := s.Counters()
 		if !sentSeen && cn.Sent > 0 {
 			sentSeen = true
@@ -224,8 +226,12 @@ func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 			state = st
 			r.printf("camwire: state %s", st)
 		}
+	}
+	for {
+		look()
 		select {
 		case <-ctx.Done():
+			look()
 			return
 		case <-t.C:
 		}
