@@ -19,8 +19,9 @@ type Options struct {
 	Size int64
 	// Boot are camwire.txt values, extra kernel arguments, GPU memory.
 	Boot BootOptions
-	// Extra files for the initramfs (debug tools).
-	Extra map[string][]byte
+	// Debug adds u-root's core tools and a shell (/bin/bb, see
+	// DebugCommands) to the initramfs.
+	Debug bool
 	// Fetcher gets the boot packages; nil means FetcherFromEnv.
 	Fetcher *Fetcher
 	// Log receives progress lines; nil discards.
@@ -52,7 +53,19 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	ir := Initramfs{Init: o.Init, Parts: parts, Extra: o.Extra, Log: logf}
+	ir := Initramfs{Init: o.Init, Parts: parts, Log: logf}
+	if o.Debug {
+		logf("image: building debug tools (u-root core, gosh)")
+		bb, err := BuildDebugTools(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		ir.Extra = map[string][]byte{"bin/bb": bb}
+		ir.Links = map[string]string{}
+		for _, c := range DebugCommands {
+			ir.Links["bin/"+c] = "bb"
+		}
+	}
 	initramfs, err := ir.Build()
 	if err != nil {
 		return Result{}, err

@@ -25,6 +25,9 @@ type Initramfs struct {
 	// Extra files (path in the archive → content, mode 0755), e.g. the
 	// debug tools; directories are created.
 	Extra map[string][]byte
+	// Links are symbolic links (path in the archive → target), e.g.
+	// bin/ls → bb.
+	Links map[string]string
 	// Log receives notes such as optional modules this kernel lacks.
 	Log func(format string, args ...any)
 }
@@ -65,6 +68,9 @@ func (ir Initramfs) Records() ([]cpio.Record, error) {
 	addFile(path.Join(modDir, "modules.builtin"), []byte(set.Builtin), 0o644)
 	for name, b := range ir.Extra {
 		addFile(path.Clean(name), b, 0o755)
+	}
+	for name, target := range ir.Links {
+		files[path.Clean(name)] = cpio.Symlink(path.Clean(name), target)
 	}
 
 	// Mount points camwire-init uses before anything else exists, and the

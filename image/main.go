@@ -28,6 +28,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	initPath := fl.String("init", "out/camwire-init", "static linux/arm64 camwire-init binary (/init)")
 	size := fl.Int64("size", DefaultDiskSize>>20, "image size in MiB, a power of two")
 	gpuMem := fl.Int("gpu-mem", 128, "GPU memory in MiB (config.txt gpu_mem)")
+	debug := fl.Bool("debug", false, "add u-root's core tools and a shell (/bin/gosh) to the initramfs, and set debug=yes")
 	var sets, cmdline multiFlag
 	fl.Var(&sets, "set", "camwire.txt setting `key=value` (repeatable); empty values are skipped")
 	fl.Var(&cmdline, "cmdline", "extra kernel argument (repeatable)")
@@ -57,12 +58,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}
 		}
+		if *debug {
+			settings["debug"] = "yes"
+		}
 		r, err := Build(ctx, Options{
-			Out:  *out,
-			Init: init,
-			Size: *size << 20,
-			Boot: BootOptions{Settings: settings, Cmdline: cmdline, GPUMem: *gpuMem},
-			Log:  logf,
+			Debug: *debug,
+			Out:   *out,
+			Init:  init,
+			Size:  *size << 20,
+			Boot:  BootOptions{Settings: settings, Cmdline: cmdline, GPUMem: *gpuMem},
+			Log:   logf,
 		})
 		if err != nil {
 			return err

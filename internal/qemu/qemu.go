@@ -51,6 +51,8 @@ type Config struct {
 	Memory int
 	// Console, if set, gets a copy of every console line (test logs).
 	Console io.Writer
+	// Input connects the serial console's input, for Type.
+	Input bool
 	// Dir holds the monitor socket; default a new temporary directory.
 	Dir string
 }
@@ -60,6 +62,7 @@ type Machine struct {
 	Started time.Time
 
 	cmd     *exec.Cmd
+	stdin   io.WriteCloser
 	monPath string
 	tmpDir  string
 	done    chan struct{}
@@ -158,7 +161,11 @@ func Start(ctx context.Context, c Config) (*Machine, error) {
 	m.monPath = filepath.Join(dir, "mon.sock")
 	args = append(args, "-monitor", "unix:"+m.monPath+",server,nowait", "-serial", "stdio")
 	m.cmd = exec.CommandContext(ctx, Binary, args...)
-	m.cmd.Stdin = nil
+	if c.Input {
+		if m.stdin, err = m.cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
+	}
 	out, err := m.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -330,6 +337,15 @@ func readUntil(br *bufio.Reader, suffix string) (string, error) {
 		b.WriteByte(c)
 	}
 	return strings.TrimSuffix(b.String(), suffix), nil
+}
+
+// Type sends text to the serial console (Config.Input must be set).
+func (m *Machine) Type(s string) error {
+	if m.stdin == nil {
+		return errors.New("qemu: console input not connected (Config.Input)")
+	}
+	_, err := io.WriteString(m.stdin, s)
+	return err
 }
 
 // CtrlAltDel presses Ctrl-Alt-Del on the machine's keyboard: the clean
