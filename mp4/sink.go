@@ -44,8 +44,8 @@ var _ sink.Sink = (*Sink)(nil)
 // Ext implements sink.Sink.
 func (*Sink) Ext() string { return ".mp4" }
 
-// Create implements sink.Sink. The file stays empty until the first
-// keyframe brings the SPS and PPS the init segment needs.
+// Create implements sink.Sink. The moov of the init segment waits for the
+// first keyframe with the SPS and PPS it needs.
 func (s *Sink) Create(path string, info sink.SegmentInfo) (sink.SegmentWriter, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -59,12 +59,19 @@ func (s *Sink) Create(path string, info sink.SegmentInfo) (sink.SegmentWriter, e
 // Reopen implements sink.Sink: it continues appending fragments to a file
 // that a writer synced to exactly size bytes with the returned state.
 func (s *Sink) Reopen(path string, info sink.SegmentInfo, size int64, state []byte) (sink.SegmentWriter, error) {
-	var st writerState
-	if err := json.Unmarshal(state, &st); err != nil {
-		return nil, fmt.Errorf("mp4: reopen %s: bad state: %w", path, err)
-	}
-	if st.Version != stateVersion {
-		return nil, fmt.Errorf("mp4: reopen %s: state version %d, want %d", path, st.Version, stateVersion)
+	st := writerState{Version: stateVersion, Seq: 1}
+	switch {
+	case len(state) == 0 && size != 0:
+		return nil, fmt.Errorf("mp4: reopen %s: no state for %d synced bytes", path, size)
+	case len(state) == 0:
+		// Journaled at Create, before any Sync: it continues as if new.
+	default:
+		if err := json.Unmarshal(state, &st); err != nil {
+			return nil, fmt.Errorf("mp4: reopen %s: bad state: %w", path, err)
+		}
+		if st.Version != stateVersion {
+			return nil, fmt.Errorf("mp4: reopen %s: state version %d, want %d", path, st.Version, stateVersion)
+		}
 	}
 	if (size == 0) != !st.FtypWritten || st.InitWritten && !st.FtypWritten {
 		return nil, fmt.Errorf("mp4: reopen %s: size %d but state says ftyp written = %v, moov written = %v",
