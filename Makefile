@@ -40,5 +40,24 @@ init:
 	@mkdir -p $(OUT)
 	$(GOFLAGS_STATIC) GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags=-s -o $(OUT)/camwire-init ./cmd/camwire-init
 
+# The SD card image, out/camwire.img (128 MiB; boot packages cached in
+# ~/.cache/camwire). Settings for camwire.txt, all optional:
+#   make image NAME=garden ADDRESS=192.168.77.2/24 RECEIVER=192.168.77.1:10401
+# Then: scripts/flash.sh /dev/sdX (or Raspberry Pi Imager, "Use custom").
+NAME ?=
+ADDRESS ?=
+RECEIVER ?=
+SOURCE ?=
+image: deps init
+	$(GO) run ./cmd/camwire-image -init $(OUT)/camwire-init -o $(OUT)/camwire.img \
+		-set name=$(NAME) -set address=$(ADDRESS) -set receiver=$(RECEIVER) -set source=$(SOURCE) $(if $(DEBUG),-debug) build
+
+# The whole system on an emulated Pi: receiver on this machine, demo image
+# (test picture) booted in QEMU, ~20 s recorded, clean shutdown, report.
+demo: deps init
+	@mkdir -p $(OUT)
+	$(GOFLAGS_STATIC) $(GO) build -trimpath -o $(OUT)/camwire-recv ./cmd/camwire-recv
+	$(GO) run ./cmd/camwire-image -init $(OUT)/camwire-init -recv $(OUT)/camwire-recv -o $(OUT)/demo.img demo
+
 clean:
 	rm -rf $(OUT)
