@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/segment"
 )
 
@@ -101,24 +101,6 @@ func TestTestSourcePaced(t *testing.T) {
 	}
 }
 
-// logBuffer collects slog output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // TestExecRestarts runs a real shell command that writes part of the clip,
 // complains on stderr and dies with status 3, again and again: AUs must
 // keep flowing across restarts, in time order, and the complaint and exit
@@ -141,7 +123,7 @@ func TestExecRestarts(t *testing.T) {
 	cut += len(aus[45].Data) / 2
 	script := fmt.Sprintf("head -c %d %s; echo 'camera: out of film' >&2; exit 3", cut, clip)
 
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	src := Exec{
 		Command:    []string{"sh", "-c", script},
 		MinBackoff: time.Millisecond,

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/segment"
 )
 
@@ -219,7 +220,7 @@ func TestV4L2Rejects(t *testing.T) {
 }
 
 func TestV4L2Adjusted(t *testing.T) {
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	frames, _ := cameraFrames(t, 1, 0)
 	dev := newFakeDevice(frames...)
 	src := V4L2{Bitrate: 16010000, Width: 4000, Height: 3000, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -246,7 +247,7 @@ func TestV4L2Raw(t *testing.T) {
 	frames[2].noMono = true // a driver that does not say its clock: stamped with Now
 	frames[3].corrupt = true
 	dev := newFakeDevice(frames...)
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	src := V4L2{Format: "YUYV", Width: 640, Height: 480, Now: func() time.Duration { return 42 * time.Second },
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	got, err := runFake(t, &src, dev, 5)

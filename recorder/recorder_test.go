@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -12,33 +11,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/sender"
 )
-
-// syncBuffer is an io.Writer safe for the recorder's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startReceiver runs an in-process camwire-recv on a loopback port.
 func startReceiver(t *testing.T) (addr, dir string) {
@@ -81,7 +62,7 @@ func TestRecorderDeliversEverything(t *testing.T) {
 	cfg.Receiver = addr
 	cfg.Source = config.SourceTestsrc
 	cfg.Segment = 2 * time.Second
-	var out syncBuffer
+	var out syncbuf.Buffer
 	r := &Recorder{
 		Config:   cfg,
 		Problems: []config.Problem{{Source: "camwire.txt", Line: 3, Key: "fps", Msg: "bad value"}},
@@ -167,7 +148,7 @@ func TestRecorderNoReceiver(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.Receiver = addr
-	var out syncBuffer
+	var out syncbuf.Buffer
 	r := &Recorder{
 		Config:       cfg,
 		Source:       &capture.TestSource{Fast: true, Loops: 1},

@@ -10,34 +10,17 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/internal/syncbuf"
 )
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testServer is an in-process receiver on a loopback port.
 type testServer struct {
 	srv    *Server
 	addr   string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	files  chan string // finished files, from OnFile
 	cancel context.CancelFunc
 	done   chan error
@@ -51,7 +34,7 @@ func startServer(t *testing.T, dir string, mod func(*Server)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{addr: ln.Addr().String(), logs: &syncBuffer{}, files: make(chan string, 1000), done: make(chan error, 1)}
+	ts := &testServer{addr: ln.Addr().String(), logs: &syncbuf.Buffer{}, files: make(chan string, 1000), done: make(chan error, 1)}
 	ts.srv = &Server{
 		Dir:          dir,
 		Logger:       slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

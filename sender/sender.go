@@ -220,8 +220,7 @@ func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
 	} else {
 		s.skipToKey = false
 		r := rec{payload: p, seq: seq, timeUS: timeUS, segment: segment, kind: kindFrame, key: key}
-		s.q.push(r)
-		s.used += r.size()
+		s.queue(r)
 	}
 	s.enforce()
 	s.mu.Unlock()
@@ -234,8 +233,7 @@ func (s *Sender) EndSegment(segment uint32, frames uint32) {
 	s.mu.Lock()
 	r := rec{seq: s.nextSeq, segment: segment, frames: frames, kind: kindSegmentEnd}
 	s.nextSeq++
-	s.q.push(r)
-	s.used += r.size()
+	s.queue(r)
 	s.enforce()
 	s.mu.Unlock()
 	s.poke()
@@ -306,6 +304,12 @@ func (s *Sender) appendGap(seq uint64) {
 		}
 	}
 	r := rec{seq: seq, first: seq, frames: 1, kind: kindGap}
+	s.queue(r)
+}
+
+// queue appends r to the send queue and counts its bytes against the
+// buffer bound; s.mu is held.
+func (s *Sender) queue(r rec) {
 	s.q.push(r)
 	s.used += r.size()
 }
