@@ -120,6 +120,9 @@ func (s *Server) serveRaw(cc *conn, br *bufio.Reader, log *slog.Logger) {
 		cc.st.update(func(st *Status) { st.Files++ })
 		log.Info("raw stream complete", append(attrs, "renamed_to", filepath.Base(final))...)
 		s.finished(folder, final)
+		if s.OnRawFile != nil {
+			s.OnRawFile(folder, final)
+		}
 	}
 }
 

@@ -54,6 +54,11 @@ type Server struct {
 	// OnFile, if set, is called after a file is finished: fsynced and
 	// renamed to its final name. Tests and the live view wait on it.
 	OnFile func(camera, path string)
+	// OnRawFile, if set, is called after OnFile for the finished file of
+	// a raw stream (raspivid | nc), which has no timestamps and so stays
+	// .h264 whatever Sink is: camwire-recv -fps remuxes it to MP4 here.
+	// It runs on the connection's goroutine, so Serve waits for it.
+	OnRawFile func(folder, path string)
 	// OnFrame, if set, is called with every new frame of a framed stream
 	// (resent duplicates excluded) before it is stored, e.g. live.Publish.
 	// It must not block; f.Payload is only valid during the call.
