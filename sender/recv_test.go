@@ -138,22 +138,10 @@ func (r *testRecv) restartFrom(old *testRecv) {
 	defer old.mu.Unlock()
 	r.last, r.durable = old.durable, old.durable
 	for _, rec := range old.recs {
-		if seqOf(rec) <= old.durable {
+		if wire.SeqOf(rec) <= old.durable {
 			r.recs = append(r.recs, rec)
 		}
 	}
-}
-
-func seqOf(rec wire.Record) uint64 {
-	switch v := rec.(type) {
-	case wire.Frame:
-		return v.Seq
-	case wire.SegmentEnd:
-		return v.Seq
-	case wire.Gap:
-		return v.Seq
-	}
-	return 0
 }
 
 func (r *testRecv) handle(c net.Conn) {
@@ -209,7 +197,7 @@ func (r *testRecv) handle(c net.Conn) {
 	}
 	r.cur = c
 	if r.forgetUnacked != nil && r.forgetUnacked() {
-		for len(r.recs) > 0 && seqOf(r.recs[len(r.recs)-1]) > r.durable {
+		for len(r.recs) > 0 && wire.SeqOf(r.recs[len(r.recs)-1]) > r.durable {
 			r.recs = r.recs[:len(r.recs)-1]
 		}
 		r.last = r.durable
@@ -286,7 +274,7 @@ func (r *testRecv) handle(c net.Conn) {
 		}
 		r.mu.Lock()
 		switch {
-		case seqOf(rec) <= r.last:
+		case wire.SeqOf(rec) <= r.last:
 			r.dups++
 		case first != r.last+1:
 			r.t.Errorf("%s starting at %d does not follow %d", rec.Type(), first, r.last)
@@ -294,7 +282,7 @@ func (r *testRecv) handle(c net.Conn) {
 			return
 		default:
 			r.recs = append(r.recs, rec)
-			r.last = seqOf(rec)
+			r.last = wire.SeqOf(rec)
 		}
 		r.notify()
 		r.mu.Unlock()
@@ -347,7 +335,7 @@ func verify(t *testing.T, p *producer, recs []wire.Record) (got, lost int) {
 			idx := int(binary.BigEndian.Uint64(v.Payload))
 			if idx != next {
 				for i, r := range recs[:min(len(recs), 5)] {
-					t.Logf("rec %d: %s seq %d", i, r.Type(), seqOf(r))
+					t.Logf("rec %d: %s seq %d", i, r.Type(), wire.SeqOf(r))
 				}
 				t.Fatalf("frame %d (seq %d) arrived, want frame %d", idx, v.Seq, next)
 			}

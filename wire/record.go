@@ -290,3 +290,17 @@ func Write(w io.Writer, r Record) error {
 	_, err := w.Write(Append(nil, r))
 	return err
 }
+
+// SeqOf returns the sequence number of a sequenced record (for a Gap, the
+// last one it stands for), and 0 for the others, which are not sequenced.
+func SeqOf(r Record) uint64 {
+	switch v := r.(type) {
+	case Frame:
+		return v.Seq
+	case SegmentEnd:
+		return v.Seq
+	case Gap:
+		return v.Seq
+	}
+	return 0
+}

@@ -45,13 +45,13 @@ func (s *Stream) Last() uint64 {
 	if len(s.Records) == 0 {
 		return 0
 	}
-	return Seq(s.Records[len(s.Records)-1])
+	return wire.SeqOf(s.Records[len(s.Records)-1])
 }
 
 // after returns the records with a sequence number above acked.
 func (s *Stream) after(acked uint64) []wire.Record {
 	for i, r := range s.Records {
-		if Seq(r) > acked {
+		if wire.SeqOf(r) > acked {
 			return s.Records[i:]
 		}
 	}
@@ -180,19 +180,6 @@ func (s *Stream) Run(c net.Conn, timeout time.Duration) (Result, error) {
 		}
 		return res, err
 	}
-}
-
-// Seq returns r's sequence number (a Gap's is its last).
-func Seq(r wire.Record) uint64 {
-	switch v := r.(type) {
-	case wire.Frame:
-		return v.Seq
-	case wire.SegmentEnd:
-		return v.Seq
-	case wire.Gap:
-		return v.Seq
-	}
-	return 0
 }
 
 // Script builds a stream of segments with frames of random sizes from
