@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/camwire/camwire/segment"
 	"github.com/camwire/camwire/sink"
@@ -75,4 +77,37 @@ func Remux(dst string, src io.Reader, hello wire.Hello) (frames, skipped int, er
 		return 0, skipped, fmt.Errorf("mp4: remux %s: no decodable frame (no keyframe with SPS/PPS)", dst)
 	}
 	return frames, skipped, w.Finish()
+}
+
+// RemuxFile writes the finished raw recording src (NAME.h264) as an MP4
+// beside it (NAME.mp4), frames spaced at hello's rate. It writes
+// NAME.mp4.partial and renames it once complete and fsynced, so a crash
+// mid-way never leaves a short file under the final name. src is only
+// read, and an existing NAME.mp4 is never replaced.
+func RemuxFile(src string, hello wire.Hello) (dst string, frames, skipped int, err error) {
+	dst = strings.TrimSuffix(src, filepath.Ext(src)) + ".mp4"
+	if dst == src {
+		return "", 0, 0, fmt.Errorf("mp4: remux %s: source is already .mp4", src)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return "", 0, 0, fmt.Errorf("mp4: remux %s: %s exists", src, dst)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("mp4: remux: %w", err)
+	}
+	defer in.Close()
+	tmp := dst + ".partial"
+	frames, skipped, err = Remux(tmp, in, hello)
+	if err != nil {
+		return "", frames, skipped, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", frames, skipped, fmt.Errorf("mp4: remux %s: %w", src, err)
+	}
+	if d, err := os.Open(filepath.Dir(dst)); err == nil {
+		d.Sync() // the rename survives a power cut; Windows cannot and need not
+		d.Close()
+	}
+	return dst, frames, skipped, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -425,5 +426,37 @@ func TestRemuxRawStream(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Errorf("failed Remux left %s behind (stat: %v)", bad, err)
+	}
+}
+
+// TestRemuxFile: the MP4 lands beside the raw file under its final name,
+// the raw file is untouched, and an existing MP4 is never replaced.
+func TestRemuxFile(t *testing.T) {
+	stream := mp4test.EncodeClip(t, "320x240", 2, "-bf", "0", "-g", "30")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "20260101T000000Z-x.h264")
+	if err := os.WriteFile(src, stream, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst, frames, skipped, err := RemuxFile(src, hello(30, 1))
+	if err != nil {
+		t.Fatalf("RemuxFile: %v", err)
+	}
+	if want := filepath.Join(dir, "20260101T000000Z-x.mp4"); dst != want || frames != 60 || skipped != 0 {
+		t.Errorf("RemuxFile = %s, %d frames, %d skipped; want %s, 60, 0", dst, frames, skipped, want)
+	}
+	checkFile(t, dst, 60, 2, 1.0/30)
+	if got, _ := os.ReadFile(src); !bytes.Equal(got, stream) {
+		t.Errorf("source changed: %d bytes, want %d", len(got), len(stream))
+	}
+	if p, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(p) != 0 {
+		t.Errorf("left %v behind", p)
+	}
+	before, _ := os.ReadFile(dst)
+	if _, _, _, err := RemuxFile(src, hello(25, 1)); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("second RemuxFile = %v, want an error saying the MP4 exists", err)
+	}
+	if after, _ := os.ReadFile(dst); !bytes.Equal(after, before) {
+		t.Error("second RemuxFile changed the existing MP4")
 	}
 }
