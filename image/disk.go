@@ -124,3 +124,50 @@ func ReadDiskFile(file, name string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(f)
 }
+
+// WriteDiskFile replaces (or creates) one file in the root folder of the
+// image's boot partition, in place, the way a user edits camwire.txt on
+// the card from a laptop — without root, a loop device or mtools. Tests
+// use it to change the settings of an image that was already built.
+func WriteDiskFile(file, name string, data []byte) error {
+	if strings.Contains(strings.TrimPrefix(name, "/"), "/") {
+		return fmt.Errorf("%s: %q: folders are not supported on the boot partition", file, name)
+	}
+	if len(data) == 0 {
+		// go-diskfs v1.9.4 gives every file a first cluster, also an
+		// empty one, which fsck.vfat reports as an error.
+		return fmt.Errorf("%s: %s: empty files are not supported (write a comment line instead)", file, name)
+	}
+	d, err := diskfs.Open(file, diskfs.WithOpenMode(diskfs.ReadWrite))
+	if err != nil {
+		return err
+	}
+	err = writeFile(d, name, data)
+	if cerr := d.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%s: %w", file, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+func writeFile(d *disk.Disk, name string, data []byte) error {
+	fs, err := d.GetFilesystem(1)
+	if err != nil {
+		return fmt.Errorf("partition 1: %w", err)
+	}
+	p := "/" + strings.TrimPrefix(name, "/")
+	f, err := fs.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", name, err)
+	}
+	return nil
+}

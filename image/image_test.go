@@ -484,3 +484,57 @@ func TestWriteDiskErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteDiskFile edits files of a written image in place, as a user
+// edits camwire.txt on the card: each edit must read back exactly, leave
+// the other files alone and keep fsck.vfat content (no lost or
+// cross-linked clusters from a shrunk or grown file).
+func TestWriteDiskFile(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	other := bytes.Repeat([]byte("kernel"), 100000)
+	if err := WriteDisk(img, 64<<20, map[string][]byte{
+		"camwire.txt": bytes.Repeat([]byte("#name=camwire\n"), 5000), // 70 kB, many clusters
+		"vmlinuz":     other,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file string
+		data       []byte
+	}{
+		{"shrink", "camwire.txt", []byte("name=garden\nreceiver=10.0.2.2:10401\n")},
+		{"grow", "camwire.txt", bytes.Repeat([]byte("#address=192.168.77.2/24\n"), 8000)},
+		{"comment only", "camwire.txt", []byte("#\n")},
+		{"create", "new.txt", []byte("hello\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := WriteDiskFile(img, tc.file, tc.data); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := ReadDiskFile(img, tc.file); err != nil || !bytes.Equal(got, tc.data) {
+				t.Errorf("ReadDiskFile(%s) = %d bytes, %v; want the %d bytes written", tc.file, len(got), err, len(tc.data))
+			}
+			// An independent reader, mtools, sees the same bytes.
+			if _, err := exec.LookPath("mcopy"); err != nil {
+				requireTool(t, "mcopy (Debian package mtools)")
+			}
+			out := filepath.Join(t.TempDir(), "f")
+			if b, err := exec.Command("mcopy", "-n", "-i", fmt.Sprintf("%s@@%d", img, PartitionOffset), "::"+tc.file, out).CombinedOutput(); err != nil {
+				t.Fatalf("mcopy: %v: %s", err, b)
+			}
+			if got, _ := os.ReadFile(out); !bytes.Equal(got, tc.data) {
+				t.Errorf("mcopy read %d bytes of %s, want the %d written", len(got), tc.file, len(tc.data))
+			}
+			if got, err := ReadDiskFile(img, "vmlinuz"); err != nil || !bytes.Equal(got, other) {
+				t.Errorf("ReadDiskFile(vmlinuz) after editing %s = %d bytes, %v; want it unchanged", tc.file, len(got), err)
+			}
+			fsckPartition(t, img)
+		})
+	}
+	if err := WriteDiskFile(img, "sub/x.txt", []byte("x")); err == nil {
+		t.Error("WriteDiskFile(sub/x.txt) succeeded; the boot partition has no folders")
+	}
+	if err := WriteDiskFile(img, "camwire.txt", nil); err == nil {
+		t.Error("WriteDiskFile(camwire.txt, empty) succeeded; go-diskfs cannot write an empty file fsck accepts")
+	}
+}
