@@ -143,7 +143,7 @@ func runRecvFramed(b *testing.B, dir string) result {
 	payload := make([]byte, 64<<10)
 	payload[3] = 1
 	st := bigStream("bench", benchBytes/len(payload), payload)
-	p := startRecv(b, "-dir", dir)
+	p := startRecv(b, "-dir", dir, "-format", "h264") // the baseline stores bytes as they come
 	start := time.Now()
 	if _, err := st.Run(dial(b, p.addr), 5*time.Minute); err != nil {
 		b.Fatal(err)
@@ -198,7 +198,7 @@ func Benchmark64Streams(b *testing.B) {
 	payload := make([]byte, int(rate)/fps)
 	payload[3] = 1
 	for i := 0; i < b.N; i++ {
-		p := startRecv(b, "-dir", dir, "-max-conns", "100")
+		p := startRecv(b, "-dir", dir, "-max-conns", "100", "-format", "h264")
 		var wg sync.WaitGroup
 		errs := make(chan error, streams)
 		start := time.Now()

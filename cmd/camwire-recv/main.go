@@ -3,7 +3,12 @@
 // (framed, acknowledged, resumable) and `raspivid -o - | nc LAPTOP 10401`
 // (raw, stored byte for byte).
 //
-//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format h264] ...
+//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format mp4|h264] [-fps N] [-live ADDR:PORT] ...
+//
+// Framed streams are stored as fragmented MP4 by default. Raw streams
+// carry no timestamps, so they stay .h264; -fps N also writes an .mp4
+// beside each finished one. -live serves a page per camera that plays it
+// in the browser and a stream URL for ffplay and VLC.
 //
 // Ctrl+C stops it: what has arrived is fsynced, unfinished files stay
 // .partial and continue when their camera reconnects.
@@ -25,6 +30,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/camwire/camwire/mp4"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/sink"
 )
@@ -32,6 +38,7 @@ import (
 // formats maps -format to a sink. Adding a format is one line here.
 var formats = map[string]func() sink.Sink{
 	"h264": sink.NewAnnexB,
+	"mp4":  func() sink.Sink { return &mp4.Sink{} },
 }
 
 func main() {
@@ -47,7 +54,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	listen := fs.String("listen", ":10401", "`ADDR:PORT` to accept cameras on")
 	dir := fs.String("dir", "./recv", "`DIR`ectory for recordings, one folder per camera")
 	keyFile := fs.String("key", "", "`FILE` holding the shared key cameras must prove (default: no key)")
-	format := fs.String("format", "h264", "file format of framed streams: "+strings.Join(names(), ", "))
+	format := fs.String("format", "mp4", "file format of framed streams: "+strings.Join(names(), ", "))
+	var fps rate
+	fs.Var(&fps, "fps", "frame `rate` of raw (nc) streams, e.g. 30 or 30000/1001: each finished .h264 also gets an .mp4 beside it (default: raw stays .h264 only)")
+	liveAddr := fs.String("live", "", "serve the live view (browser page and stream URL per camera) on `ADDR:PORT` (default: off)")
 	maxConns := fs.Int("max-conns", 64, "most connections at once; more are closed at once")
 	idle := fs.Duration("idle", 60*time.Second, "close a connection that sends nothing for this long")
 	handshake := fs.Duration("handshake-timeout", 10*time.Second, "time a camera has to say hello and authenticate")
@@ -88,16 +98,28 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		console = &recv.Console{Out: f}
 		logOut = console
 	}
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	srv := &recv.Server{
 		Dir:              *dir,
 		Key:              key,
 		Sink:             newSink(),
-		Logger:           slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
+		Logger:           logger,
 		MaxConns:         *maxConns,
 		IdleTimeout:      *idle,
 		HandshakeTimeout: *handshake,
 		DiagnoseAfter:    *diagnose,
 		DiagnoseOut:      logOut,
+	}
+	if fps.num != 0 {
+		srv.OnRawFile = func(folder, path string) { remuxRaw(logger, path, fps) }
+	}
+	if *liveAddr != "" {
+		stopLive, err := serveLive(ctx, *liveAddr, srv, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "camwire-recv: -live: %v\n", err)
+			return 1
+		}
+		defer stopLive()
 	}
 	if console != nil {
 		cctx, cancel := context.WithCancel(ctx)
@@ -105,7 +127,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		go console.Run(cctx, srv, time.Second)
 	}
 	if err := srv.ListenAndServe(ctx, *listen); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-		srv.Logger.Error("camwire-recv stopped", "err", err)
+		logger.Error("camwire-recv stopped", "err", err)
 		return 1
 	}
 	return 0

@@ -47,6 +47,7 @@ type proc struct {
 	addr string
 	mu   sync.Mutex
 	log  bytes.Buffer
+	grew chan struct{} // closed and replaced whenever log grows
 	exit chan struct{}
 }
 
@@ -56,7 +57,7 @@ var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // logs that it listens.
 func startRecv(t testing.TB, args ...string) *proc {
 	t.Helper()
-	p := &proc{exit: make(chan struct{})}
+	p := &proc{exit: make(chan struct{}), grew: make(chan struct{})}
 	p.cmd = exec.Command(binary, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -72,6 +73,8 @@ func startRecv(t testing.TB, args ...string) *proc {
 			line := sc.Text()
 			p.mu.Lock()
 			p.log.WriteString(line + "\n")
+			close(p.grew)
+			p.grew = make(chan struct{})
 			p.mu.Unlock()
 			if m := listenRE.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
@@ -101,6 +104,29 @@ func (p *proc) logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.String()
+}
+
+// waitLog waits until the log has a line matching re and returns its
+// submatches.
+func (p *proc) waitLog(t testing.TB, re *regexp.Regexp, timeout time.Duration) []string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		p.mu.Lock()
+		m := re.FindStringSubmatch(p.log.String())
+		grew := p.grew
+		p.mu.Unlock()
+		if m != nil {
+			return m
+		}
+		select {
+		case <-grew:
+		case <-p.exit:
+			t.Fatalf("camwire-recv exited before logging %q", re)
+		case <-deadline:
+			t.Fatalf("camwire-recv did not log %q within %v", re, timeout)
+		}
+	}
 }
 
 func (p *proc) signal(t testing.TB, sig os.Signal) {
@@ -177,7 +203,7 @@ func TestSIGKILLMidStream(t *testing.T) {
 			ends = append(ends, e.Seq)
 		}
 	}
-	p := startRecv(t, "-dir", dir)
+	p := startRecv(t, "-dir", dir, "-format", "h264")
 	var acked atomic.Uint64
 	var once sync.Once
 	killed := make(chan struct{})
@@ -208,7 +234,7 @@ func TestSIGKILLMidStream(t *testing.T) {
 		t.Fatalf("after the kill: partials %v, want 1 (the kill must land mid-segment)", ps)
 	}
 
-	p = startRecv(t, "-dir", dir)
+	p = startRecv(t, "-dir", dir, "-format", "h264")
 	res, err := st.Run(dial(t, p.addr), 30*time.Second)
 	if err != nil {
 		t.Fatalf("resume after restart: %v", err)
@@ -233,7 +259,7 @@ func TestSIGTERMKeepsPartial(t *testing.T) {
 	st := recvtest.Script("term-cam", 4, 1, 50, 2000, false, false)
 	first := *st
 	first.Records = st.Records[:20]
-	p := startRecv(t, "-dir", dir)
+	p := startRecv(t, "-dir", dir, "-format", "h264")
 	if _, err := first.Run(dial(t, p.addr), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +271,7 @@ func TestSIGTERMKeepsPartial(t *testing.T) {
 	if len(partials) != 1 {
 		t.Fatalf("partials after SIGTERM = %v, want 1", partials)
 	}
-	p = startRecv(t, "-dir", dir)
+	p = startRecv(t, "-dir", dir, "-format", "h264")
 	if _, err := st.Run(dial(t, p.addr), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +304,10 @@ func TestFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown format", []string{"-format", "avi"}, `-format "avi": supported formats are h264`},
+		{"unknown format", []string{"-format", "avi"}, `-format "avi": supported formats are h264, mp4`},
+		{"bad fps", []string{"-fps", "fast"}, `invalid value "fast" for flag -fps`},
+		{"zero fps", []string{"-fps", "0"}, `not a frame rate in (0, 1000]`},
+		{"too precise fps", []string{"-fps", "29.9700000000001"}, "too precise"},
 		{"empty key", []string{"-key", empty}, "is empty"},
 		{"missing key", []string{"-key", "/nonexistent/key"}, "no such file"},
 		{"stray argument", []string{"extra"}, "unexpected argument"},
