@@ -76,12 +76,15 @@ type run struct {
 // returns an error only when it cannot start watching (no netlink);
 // everything later is logged and retried on the next event.
 func (m *Manager) Run(ctx context.Context) error {
+	// Only the route family: with no families the handle opens XFRM and
+	// netfilter sockets too, and Debian's kernel has XFRM as a module
+	// that is not loaded on the camera (EPROTONOSUPPORT).
 	var h *netlink.Handle
 	var err error
 	if m.Netns != nil {
-		h, err = netlink.NewHandleAt(*m.Netns)
+		h, err = netlink.NewHandleAt(*m.Netns, unix.NETLINK_ROUTE)
 	} else {
-		h, err = netlink.NewHandle()
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		return fmt.Errorf("netlink.NewHandle: %v", err)

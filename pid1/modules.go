@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/u-root/u-root/pkg/kmodule"
 )
@@ -15,6 +16,11 @@ type Board struct {
 	Name    string   // short name for logs: "pi3", "pi3+", "zero2w", "pi4", "qemu-virt"
 	Modules []string // kernel modules to load, in order; dependencies come from modules.dep
 	BootDev []string // block devices (names under /dev) that may hold the FAT boot partition
+	// BootWait bounds the wait for BootDev; zero means Init's default
+	// (20 s: an SD card enumerates well after its driver loads). A
+	// virtio disk is there as soon as virtio_blk has loaded, so virt
+	// waits only briefly and a machine with no disk boots at once.
+	BootWait time.Duration
 }
 
 // Modules every board needs: the FAT boot partition (Debian builds vfat
@@ -60,7 +66,7 @@ func BoardFor(model, compatible string) Board {
 	case strings.Contains(compatible, "linux,dummy-virt"):
 		mods := append(append([]string{}, commonModules...),
 			"virtio_pci", "virtio_net", "virtio_blk", "virtio_input")
-		return Board{Name: "qemu-virt", Modules: mods, BootDev: []string{"vda1", "mmcblk0p1"}}
+		return Board{Name: "qemu-virt", Modules: mods, BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: 100 * time.Millisecond}
 	}
 	return pi("unknown", "smsc95xx", "lan78xx", "genet")
 }

@@ -10,7 +10,7 @@
 //     it arrives as SIGINT and shuts down cleanly instead.
 //  4. Load the board's kernel modules, chosen from the device tree's
 //     model (Pi 3, 3+, Zero 2 W, 4, QEMU virt), with their dependencies.
-//  5. Wait up to 20 s for the boot FAT partition to appear (the SD
+//  5. Wait up to Board.BootWait (20 s on a Pi) for the boot FAT partition to appear (the SD
 //     driver is a module that just loaded) and mount it read-only at /boot.
 //  6. Load the settings: defaults < /boot/camwire.txt < /proc/cmdline.
 //  7. Set the hostname to the camera name; load the modules= of the
@@ -70,7 +70,8 @@ type Init struct {
 	// logged; the camera keeps recording into its buffer.
 	Network func(ctx context.Context, c config.Config, logf func(string, ...any)) error
 
-	// BootWait bounds the wait for the boot partition; default 20 s.
+	// BootWait bounds the wait for the boot partition; default the
+	// board's (Board.BootWait), else 20 s.
 	BootWait time.Duration
 	// FatalDelay is how long the error pattern shows before a reboot;
 	// default 30 s.
@@ -134,7 +135,7 @@ func (in *Init) Run() {
 	}
 
 	cfgFile := ""
-	if dev, err := WaitBlock("/sys/class/block", board.BootDev, in.bootWait()); err != nil {
+	if dev, err := WaitBlock("/sys/class/block", board.BootDev, in.bootWait(board)); err != nil {
 		in.logf("boot partition: %v; settings from the kernel command line only", err)
 	} else if err := SysMount("/")(BootMount("/dev/" + dev)); err != nil {
 		in.logf("%v: %v; settings from the kernel command line only", BootMount("/dev/"+dev), err)
@@ -306,9 +307,12 @@ func (in *Init) pet() {
 // petInterval is a third of the bcm2835 watchdog's ~15 s maximum.
 func (in *Init) petInterval() time.Duration { return 5 * time.Second }
 
-func (in *Init) bootWait() time.Duration {
-	if in.BootWait > 0 {
+func (in *Init) bootWait(b Board) time.Duration {
+	switch {
+	case in.BootWait > 0:
 		return in.BootWait
+	case b.BootWait > 0:
+		return b.BootWait
 	}
 	return 20 * time.Second
 }
