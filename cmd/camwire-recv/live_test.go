@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camwire/camwire/mp4/mp4test"
+	"github.com/camwire/camwire/wire"
+)
+
+// liveRE finds the live view's address in camwire-recv's log.
+var liveRE = regexp.MustCompile(`msg="live view" url=http://(\S+)/ `)
+
+// camera is a framed camera under the test's control: each frame goes
+// out when the test says, unlike recvtest's scripted runs. Acks are read
+// and dropped.
+type camera struct {
+	c     net.Conn
+	hello wire.Hello
+	seq   uint64
+	hdr   []byte
+}
+
+func dialCamera(t testing.TB, addr, name string) *camera {
+	t.Helper()
+	cam := &camera{c: dial(t, addr), hello: wire.Hello{Name: name, Codec: "h264", Width: 640, Height: 360, FPSNum: clipFPS, FPSDen: 1}}
+	copy(cam.hello.StreamID[:], name)
+	t.Cleanup(func() { cam.c.Close() })
+	cam.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := cam.c.Write(wire.Append(wire.AppendPreamble(nil), cam.hello)); err != nil {
+		t.Fatal(err)
+	}
+	rd := wire.NewReader(bufio.NewReader(cam.c), wire.Limits{})
+	if r, err := rd.Next(); err != nil || r.Type() != wire.TypeChallenge {
+		t.Fatalf("handshake: got %v, %v; want a challenge", r, err)
+	}
+	if err := wire.Write(cam.c, wire.Auth{}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := rd.Next(); err != nil || r.Type() != wire.TypeWelcome {
+		t.Fatalf("handshake: got %v, %v; want a welcome", r, err)
+	}
+	cam.c.SetDeadline(time.Time{})
+	go func() {
+		for {
+			if _, err := rd.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	return cam
+}
+
+// send writes frame n of the looped clip, stamped n/30 s.
+func (cam *camera) send(n int, aus [][]byte, keys []bool) error {
+	cam.seq++
+	f := wire.Frame{Seq: cam.seq, TimeUS: int64(n) * 1e6 / clipFPS, Key: keys[n%len(aus)], Payload: aus[n%len(aus)]}
+	cam.hdr = wire.AppendFrameHeader(cam.hdr[:0], f)
+	if _, err := cam.c.Write(slices.Concat(cam.hdr, f.Payload)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func clipPayloads(t testing.TB) (aus [][]byte, keys []bool) {
+	_, split := clip(t)
+	for _, au := range split {
+		aus = append(aus, au.Data)
+		keys = append(keys, au.Key)
+	}
+	return aus, keys
+}
+
+// runCamera sends the clip in a loop at its real rate until the test
+// ends.
+func runCamera(t *testing.T, addr, name string) {
+	cam := dialCamera(t, addr, name)
+	aus, keys := clipPayloads(t)
+	if err := wire.Write(cam.c, wire.Stats{BufferUsed: 1 << 20, BufferSize: 64 << 20, TempMilliC: 47500}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second / clipFPS)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			if cam.send(n, aus, keys) != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); cam.c.Close(); wg.Wait() })
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestLiveFlag: with -live, a camera's page, status and recordings list
+// answer, and its stream URL is an H.264 stream that ffprobe (the demuxer
+// ffplay uses) opens and reads frames from without a word.
+func TestLiveFlag(t *testing.T) {
+	mp4test.NeedTools(t)
+	dir := t.TempDir()
+	p := startRecv(t, "-dir", dir, "-live", "127.0.0.1:0")
+	base := "http://" + p.waitLog(t, liveRE, 10*time.Second)[1]
+	runCamera(t, p.addr, "cam-live")
+	// The camera is known once its first frame is published: wait for
+	// its page's status to say the stream is live.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := get(t, base+"/cam/cam-live/status.json")
+		var st struct {
+			Receiver struct {
+				Connected  bool   `json:"connected"`
+				TempMilliC int32  `json:"temp_milli_c"`
+				BufferSize uint64 `json:"buffer_size"`
+			} `json:"receiver"`
+			Live struct {
+				Live bool `json:"live"`
+			} `json:"live"`
+		}
+		json.Unmarshal([]byte(body), &st)
+		if st.Live.Live && st.Receiver.Connected && st.Receiver.TempMilliC == 47500 && st.Receiver.BufferSize == 64<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status.json never showed a live, connected camera with its stats: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling over HTTP: no event reaches the test
+	}
+
+	for _, tt := range []struct {
+		path, want string
+	}{
+		{"/", `href="/cam/cam-live/"`},
+		{"/cam/cam-live/", "MediaSource"},
+		{"/cam/cam-live/recordings.json", `"name":"`},
+	} {
+		resp, body := get(t, base+tt.path)
+		if resp.StatusCode != 200 || !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s = %d, body lacks %s:\n%.500s", tt.path, resp.StatusCode, tt.want, body)
+		}
+	}
+
+	stream := base + "/cam/cam-live/stream.mp4"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const frames = 45
+	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-read_intervals", fmt.Sprintf("%%+#%d", frames),
+		"-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json", stream)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", stream, err, stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("ffprobe -v error %s printed:\n%s", stream, stderr.String())
+	}
+	var probe struct {
+		Streams []struct {
+			Codec  string `json:"codec_name"`
+			Width  int    `json:"width"`
+			Frames string `json:"nb_read_frames"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &probe); err != nil || len(probe.Streams) != 1 {
+		t.Fatalf("ffprobe %s: %v\n%s", stream, err, out)
+	}
+	if s := probe.Streams[0]; s.Codec != "h264" || s.Width != 640 || s.Frames != fmt.Sprint(frames) {
+		t.Errorf("ffprobe %s: %+v, want h264, 640 wide, %d frames read", stream, s, frames)
+	}
+}
