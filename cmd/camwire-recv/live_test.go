@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	be "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -198,4 +200,97 @@ func TestLiveFlag(t *testing.T) {
 	if s := probe.Streams[0]; s.Codec != "h264" || s.Width != 640 || s.Frames != fmt.Sprint(frames) {
 		t.Errorf("ffprobe %s: %+v, want h264, 640 wide, %d frames read", stream, s, frames)
 	}
+}
+
+// readFragment reads boxes from the stream up to and including the next
+// mdat: one frame, after the init segment for the first call.
+func readFragment(r io.Reader) error {
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return err
+		}
+		size := int64(be.BigEndian.Uint32(hdr[:4]))
+		if size < 8 {
+			return fmt.Errorf("box %q of size %d", hdr[4:], size)
+		}
+		if _, err := io.CopyN(io.Discard, r, size-8); err != nil {
+			return err
+		}
+		if string(hdr[4:]) == "mdat" {
+			return nil
+		}
+	}
+}
+
+// BenchmarkLiveLatency measures, through the binary, the time from a
+// frame arriving at camwire-recv to the fragment it releases being
+// readable on the live stream URL, with the camera sending at 30 fps.
+// A frame's own fragment goes out when its successor arrives (that fixes
+// its duration), so arrival to screen is this plus one frame interval
+// plus the player's buffer. Reported as ms and as a share of the 1.5 s
+// goal for arrival to screen.
+func BenchmarkLiveLatency(b *testing.B) {
+	dir := b.TempDir()
+	p := startRecv(b, "-dir", dir, "-live", "127.0.0.1:0")
+	base := "http://" + p.waitLog(b, liveRE, 10*time.Second)[1]
+	aus, keys := clipPayloads(b)
+	cam := dialCamera(b, p.addr, "cam-bench")
+	for n := range 2 { // frame 0 is released by frame 1
+		if err := cam.send(n, aus, keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get(base + "/cam/cam-bench/status.json")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `"frames_published":2`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("camera not live: %s", body)
+		}
+		time.Sleep(10 * time.Millisecond) // polling over HTTP
+	}
+	resp, err := http.Get(base + "/cam/cam-bench/stream.mp4")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := readFragment(resp.Body); err != nil { // init segment and frame 0
+		b.Fatal(err)
+	}
+
+	const frames = 90
+	var lat []time.Duration
+	n := 2
+	b.ResetTimer()
+	for range b.N {
+		tick := time.NewTicker(time.Second / clipFPS)
+		for range frames {
+			<-tick.C
+			start := time.Now()
+			if err := cam.send(n, aus, keys); err != nil {
+				b.Fatal(err)
+			}
+			n++
+			if err := readFragment(resp.Body); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		tick.Stop()
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	b.ReportMetric(ms(p50), "p50-ms")
+	b.ReportMetric(ms(p99), "p99-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+	b.ReportMetric((ms(p99)+1000.0/clipFPS)/1500, "x-goal-1.5s")
 }
