@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/image"
+	"github.com/camwire/camwire/image/imagetest"
+	"github.com/camwire/camwire/internal/qemu"
+	"github.com/camwire/camwire/recv"
+	"github.com/camwire/camwire/wire"
+)
+
+// TestRaspi3bSDCard boots the real image on QEMU's Raspberry Pi 3 B the
+// way a card boots a Pi: the kernel, initramfs and bcm2837-rpi-3-b.dtb
+// come from the image's FAT partition and the image itself is the SD
+// card. Its camwire.txt is edited in the built image first, as a user
+// would on a laptop, so the settings can only have come from the card:
+// the real camwire-init as PID 1 must load the Pi's modules (SD host,
+// vfat, dwc2, cdc_ether for QEMU's usb-net), mount the partition, read
+// the file, set the address and stream the test picture to a receiver on
+// the host's loopback. Ctrl-Alt-Del shuts it down cleanly: the summary
+// line shows nothing dropped and every acknowledged frame decodes.
+//
+// Emulated USB is slow (~0.1–0.3 MB/s), so the clip is the small
+// testsrc one (~400 kbit/s) and only a few seconds are recorded.
+func TestRaspi3bSDCard(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		imagetest.Require(t, err)
+	}
+	if _, err := exec.LookPath("fsck.vfat"); err != nil {
+		imagetest.Require(t, err)
+	}
+	init := imagetest.Init(t, "github.com/camwire/camwire/cmd/camwire-init")
+	b := buildImage(t, init, image.BootOptions{})
+
+	// The receiver, in process, on the host's loopback: the guest
+	// reaches it at 10.0.2.2 through QEMU's user network.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	recDir := t.TempDir()
+	var mu sync.Mutex
+	var files []string
+	cameras := map[string]bool{}
+	frames := make(chan struct{}, 1<<16)
+	srv := &recv.Server{
+		Dir: recDir,
+		OnFile: func(camera, path string) {
+			mu.Lock()
+			files = append(files, path)
+			cameras[camera] = true
+			mu.Unlock()
+		},
+		OnFrame: func(camera string, _ wire.Hello, _ wire.Frame) {
+			select {
+			case frames <- struct{}{}:
+			default:
+			}
+		},
+	}
+	srvCtx, srvStop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(srvCtx, ln) }()
+	var serveErr error
+	stopServer := sync.OnceFunc(func() {
+		srvStop()
+		serveErr = <-served
+	})
+	defer stopServer()
+
+	// Edit camwire.txt on the card, as a user would.
+	const name = "raspi-card"
+	txt, err := image.ReadDiskFile(b.Image, image.SettingsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver := "10.0.2.2:" + strconv.Itoa(port)
+	txt, err = image.SetSettings(txt, map[string]string{
+		"name": name, "address": "10.0.2.15/24", "receiver": receiver,
+		"source": "testsrc", "segment": "3s",
+		// QEMU's user network runs its own DHCP server.
+		"dhcp_server": "off",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteDiskFile(b.Image, image.SettingsName, txt); err != nil {
+		t.Fatal(err)
+	}
+	fsckImage(t, b.Image)
+	cfg := config.Default()
+	if got, err := image.ReadDiskFile(b.Image, image.SettingsName); err != nil {
+		t.Fatal(err)
+	} else if probs := cfg.ApplyFile(image.SettingsName, strings.NewReader(string(got))); len(probs) > 0 || cfg.Name != name {
+		t.Fatalf("camwire.txt on the card: name %q, problems %v", cfg.Name, probs)
+	}
+
+	// The kernel command line the firmware would pass (cmdline.txt),
+	// with QEMU's PL011 as the console and a crash ending QEMU.
+	cmdline, err := image.ReadDiskFile(b.Image, "cmdline.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	//
+	// QEMU 7.2's model of the Pi's power manager resets the machine at
+	// once when the watchdog is started (any RSTC write with the reset
+	// bit), instead of after its timeout: PID 1 opening /dev/watchdog
+	// would end the run. The kernel refuses to load bcm2835_wdt here, so
+	// PID 1 runs without a watchdog (as it does on a Pi whose watchdog
+	// fails) and power-off halts the CPUs instead of ending QEMU.
+	args := []string{"console=ttyAMA0", "panic=-1", "module_blacklist=bcm2835_wdt"}
+	for _, a := range strings.Fields(string(cmdline)) {
+		if !strings.HasPrefix(a, "console=") {
+			args = append(args, a)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	m := start(t, ctx, qemu.Config{
+		Board: qemu.Raspi3b, Kernel: b.Kernel, Initrd: b.Initrd, DTB: b.DTB, Disk: b.Image,
+		Append: strings.Join(args, " "),
+	})
+	var cur qemu.Cursor
+	wait := func(re string) qemu.Line {
+		t.Helper()
+		l, err := m.WaitFor(ctx, &cur, regexp.MustCompile(re))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	initLine := wait(`^camwire: init start`)
+	board := wait(`^camwire: board `)
+	if !strings.Contains(board.Text, "board pi3 ") {
+		t.Errorf("board line %q, want the Pi 3 module list", board.Text)
+	}
+	wait(`^camwire: mount -t vfat .* /dev/mmcblk0p1 /boot`)
+	rec := wait(`^camwire: recorder start `)
+	for _, want := range []string{"name=" + name, "source=testsrc", "receiver=" + receiver} {
+		if !strings.Contains(rec.Text, want) {
+			t.Errorf("recorder start line %q lacks %q: camwire.txt on the card did not take effect", rec.Text, want)
+		}
+	}
+	acked := wait(`^camwire: first frame acked`)
+	// The network step runs beside the recorder: look at the whole
+	// console for the address from camwire.txt.
+	if _, err := m.WaitFor(ctx, nil, regexp.MustCompile(`usb0 10\.0\.2\.15/24`)); err != nil {
+		t.Errorf("address from camwire.txt not set on usb0 (QEMU's usb-net, cdc_ether): %v", err)
+	}
+
+	// A few seconds of video, counted as the receiver gets it.
+	const want = 90
+	timeout := time.After(90 * time.Second)
+	for n := 0; n < want; n++ {
+		select {
+		case <-frames:
+		case <-timeout:
+			t.Fatalf("receiver got %d frames in 90 s, want %d", n, want)
+		}
+	}
+	if err := m.CtrlAltDel(); err != nil {
+		t.Fatal(err)
+	}
+	wait(`^camwire: shutdown`)
+	sum := wait(`^captured=\d+ sent=\d+ acked=\d+ dropped=\d+$`)
+	wait(`^camwire: power off`)
+	wait(`reboot: System halted`)
+	m.Close()
+	var captured, sent, ackedN, dropped int
+	for _, f := range strings.Fields(sum.Text) {
+		k, v, _ := strings.Cut(f, "=")
+		n, _ := strconv.Atoi(v)
+		switch k {
+		case "captured":
+			captured = n
+		case "sent":
+			sent = n
+		case "acked":
+			ackedN = n
+		case "dropped":
+			dropped = n
+		}
+	}
+	if dropped != 0 || ackedN != sent || sent < want {
+		t.Errorf("summary %q: want nothing dropped, every sent frame acked, at least %d", sum.Text, want)
+	}
+
+	// The receiver finishes the last file once the connection ends.
+	stopServer()
+	if serveErr != nil {
+		t.Errorf("receiver: %v", serveErr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !cameras[name] || len(cameras) != 1 {
+		t.Errorf("recordings for cameras %v, want only %q (the name in camwire.txt)", cameras, name)
+	}
+	total := 0
+	for _, f := range files {
+		if filepath.Base(filepath.Dir(f)) != name {
+			t.Errorf("%s: not in the camera's folder %q", f, name)
+		}
+		total += probeFrames(t, f)
+	}
+	if total != ackedN {
+		t.Errorf("ffprobe decoded %d frames in %d files, want the %d acknowledged (%s)", total, len(files), ackedN, sum.Text)
+	}
+	t.Logf("raspi3b: /init %v after qemu start, first frame acked %v after /init; %s; %d files, captured %d",
+		initLine.At.Sub(m.Started).Round(time.Millisecond), acked.At.Sub(initLine.At).Round(time.Millisecond),
+		sum.Text, len(files), captured)
+}
+
+// fsckImage runs fsck.vfat -n on the image's boot partition, extracted.
+func fsckImage(t *testing.T, img string) {
+	t.Helper()
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(t.TempDir(), "part.img")
+	if err := os.WriteFile(part, raw[image.PartitionOffset:], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("fsck.vfat", "-n", part).CombinedOutput(); err != nil {
+		t.Fatalf("fsck.vfat -n on the boot partition: %v\n%s", err, out)
+	}
+}
+
+// probeFrames decodes a recording with ffprobe and returns its frames.
+func probeFrames(t *testing.T, path string) int {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil {
+		t.Errorf("ffprobe %s: %v\n%s", path, err, out)
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(string(out)), ","))
+	if err != nil {
+		t.Errorf("ffprobe %s: frame count %q: %v", path, out, err)
+	}
+	return n
+}
