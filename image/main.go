@@ -74,6 +74,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s: %d MiB, kernel %s, initramfs %.1f MiB, built in %v\n",
 			r.Image, *size, r.Parts.KernelVersion, float64(r.InitramfsSize)/(1<<20), r.Took.Round(1e7))
+		fmt.Fprint(stdout, NextSteps(r.Image, r.ImageFiles[SettingsName]))
 		return nil
 	default:
 		fl.Usage()
