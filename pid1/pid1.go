@@ -22,7 +22,9 @@
 //     which is not PID 1 and so runs only the recorder, with
 //     -config /boot/camwire.txt -kernel-cmdline /proc/cmdline. Its
 //     "camwire: state …" lines drive the LED. See Supervisor for why the
-//     recorder is a child and not a goroutine (reaping).
+//     recorder is a child and not a goroutine (reaping). With
+//     debug=yes on an image that has /bin/gosh, also keep a shell on each
+//     console terminal (Shell), restarted when it exits.
 //  11. Main loop: pet the watchdog, show the state on the LED, recover
 //     from panics, until SIGTERM, SIGINT (ctrl-alt-del), SIGPWR or SIGUSR2.
 //  12. Shutdown: stop the recorder (it drains its sender to the receiver
@@ -179,13 +181,22 @@ func (in *Init) Run() {
 	if cfgFile != "" {
 		args = append([]string{"-config", cfgFile}, args...)
 	}
+	shells := in.debugShells(cfg)
 	sup := &Supervisor{
-		Path:        "/proc/self/exe",
-		Args:        append(args, in.RecorderArgs...),
-		Env:         append(os.Environ(), "CAMWIRE_SUPERVISED=1"),
-		Output:      in.out,
-		OnLine:      in.recorderLine,
-		OnExit:      in.recorderExit,
+		Path:   "/proc/self/exe",
+		Args:   append(args, in.RecorderArgs...),
+		Env:    append(os.Environ(), "CAMWIRE_SUPERVISED=1"),
+		Output: in.out,
+		OnLine: in.recorderLine,
+		OnExit: in.recorderExit,
+		OnReap: func(pid int, _ unix.WaitStatus) {
+			for _, sh := range shells {
+				if sh.Reaped(pid) {
+					return
+				}
+			}
+		},
+		Ready:       make(chan struct{}),
 		StopTimeout: in.stopTimeout(),
 		Logf:        in.logf,
 	}
@@ -196,6 +207,12 @@ func (in *Init) Run() {
 		recDone <- sup.Run(recCtx)
 		close(recFinished)
 	}()
+	for _, sh := range shells {
+		go func() {
+			<-sup.Ready // the reaper runs: the shell is collected when it ends
+			sh.Run(context.Background())
+		}()
+	}
 	in.logf("boot done after %dms (board %s)", time.Since(in.start).Milliseconds(), board.Name)
 
 	sig := in.mainLoop(recDone)
@@ -241,6 +258,28 @@ func (in *Init) mainLoop(recDone <-chan error) os.Signal {
 			return sig
 		}
 	}
+}
+
+// debugShells are the shells PID 1 keeps on its consoles when the
+// settings say debug=yes and the image carries one (a debug image, see
+// image.Options.Debug): PATH=/bin, where the image links u-root's tools.
+func (in *Init) debugShells(cfg config.Config) []*Shell {
+	if !cfg.Debug {
+		return nil
+	}
+	if _, err := os.Stat(ShellPath); err != nil {
+		in.logf("debug: no shell (%v); build the image with debug=yes", err)
+		return nil
+	}
+	env := []string{"PATH=/bin", "HOME=/", "TERM=linux"}
+	var shells []*Shell
+	for _, tty := range ShellTTYs("/dev", ConsoleNames("/sys")) {
+		shells = append(shells, &Shell{Path: ShellPath, TTY: tty, Env: env, Logf: in.logf})
+	}
+	if len(shells) == 0 {
+		in.logf("debug: no console terminal for a shell (active consoles %v)", ConsoleNames("/sys"))
+	}
+	return shells
 }
 
 // waitPetting waits for done (or d) while keeping the watchdog fed.

@@ -49,8 +49,13 @@ type Supervisor struct {
 	// describes how (nil for exit status 0).
 	OnExit func(err error)
 
-	// OnReap is called for every other process reaped (tests; logs).
+	// OnReap is called for every other process reaped: orphans, and
+	// PID 1's other children (the debug shell, see Shell.Reaped).
 	OnReap func(pid int, status unix.WaitStatus)
+
+	// Ready, if set, is closed once Run catches SIGCHLD: a child started
+	// after that is reaped (OnReap) however soon it ends.
+	Ready chan struct{}
 
 	RestartDelay time.Duration // pause before restarting a crashed recorder; default 2 s
 	StopTimeout  time.Duration // SIGTERM → SIGKILL at shutdown; default 15 s
@@ -82,6 +87,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, unix.SIGCHLD)
 	defer signal.Stop(sigchld)
+	if s.Ready != nil {
+		close(s.Ready)
+	}
 
 	exited := make(chan unix.WaitStatus, 1)
 	for first := true; ; first = false {
