@@ -51,6 +51,7 @@ var Modules = []Module{
 	{Name: "usbhid", Why: "USB keyboard: Ctrl-Alt-Del shuts down cleanly (also QEMU raspi3b's usb-kbd)"},
 	{Name: "hid-generic", Why: "USB keyboard's HID driver"},
 	{Name: "bcm2835_wdt", Why: "Pi: hardware watchdog and reboot"},
+	{Name: "leds-gpio", Why: "Pi: the ACT LED (status), a gpio-leds device"},
 	{Name: "vchiq", Why: "Pi: VideoCore message queue (camera)"},
 	{Name: "bcm2835-mmal-vchiq", Why: "Pi: MMAL over vchiq (camera)"},
 	{Name: "bcm2835-v4l2", Why: "Pi: the camera's V4L2 driver (H.264 from the GPU)"},

@@ -33,10 +33,12 @@ var commonModules = []string{"vfat", "nls_cp437", "nls_iso8859_1", "nls_ascii", 
 // main loop pets, USB (dwc2) and the legacy camera stack (vchiq →
 // bcm2835-mmal-vchiq → bcm2835-v4l2, which gives H.264 on /dev/video0).
 // cdc_ether is there for USB Ethernet adapters and QEMU's usb-net; a USB
-// keyboard (usbhid) lets ctrl-alt-del shut down cleanly. The list matches
-// what package image puts in the initramfs.
+// keyboard (usbhid) lets ctrl-alt-del shut down cleanly. leds-gpio makes
+// the ACT LED (a gpio-leds node in the device tree; Debian builds the
+// driver as a module) appear under /sys/class/leds. The list matches what
+// package image puts in the initramfs.
 var piModules = []string{
-	"bcm2835", "sdhci-iproc", "bcm2835_wdt", "dwc2", "phy-generic",
+	"bcm2835", "sdhci-iproc", "bcm2835_wdt", "leds-gpio", "dwc2", "phy-generic",
 	"vchiq", "bcm2835-mmal-vchiq", "bcm2835-v4l2",
 	"usbnet", "cdc_ether", "usbhid", "hid-generic",
 }
