@@ -148,7 +148,9 @@ func TestRaspi3bSDCard(t *testing.T) {
 	if !strings.Contains(board.Text, "board pi3 ") {
 		t.Errorf("board line %q, want the Pi 3 module list", board.Text)
 	}
-	wait(`^camwire: mount -t vfat .* /dev/mmcblk0p1 /boot`)
+	// Read-only: camwire never writes the card, so pulling power
+	// cannot corrupt it.
+	wait(`^camwire: mount -t vfat -o ro,\S* /dev/mmcblk0p1 /boot`)
 	rec := wait(`^camwire: recorder start `)
 	for _, want := range []string{"name=" + name, "source=testsrc", "receiver=" + receiver} {
 		if !strings.Contains(rec.Text, want) {
@@ -197,6 +199,12 @@ func TestRaspi3bSDCard(t *testing.T) {
 	}
 	if dropped != 0 || ackedN != sent || sent < want {
 		t.Errorf("summary %q: want nothing dropped, every sent frame acked, at least %d", sum.Text, want)
+	}
+
+	// The card after the run: still clean, settings unchanged.
+	fsckImage(t, b.Image)
+	if got, err := image.ReadDiskFile(b.Image, image.SettingsName); err != nil || string(got) != string(txt) {
+		t.Errorf("camwire.txt after the run: %d bytes, %v; want the %d bytes written before", len(got), err, len(txt))
 	}
 
 	// The receiver finishes the last file once the connection ends.
