@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -104,16 +105,12 @@ func TestRaspi3bSDCard(t *testing.T) {
 	cfg := config.Default()
 	if got, err := image.ReadDiskFile(b.Image, image.SettingsName); err != nil {
 		t.Fatal(err)
-	} else if probs := cfg.ApplyFile(image.SettingsName, strings.NewReader(string(got))); len(probs) > 0 || cfg.Name != name {
+	} else if probs := cfg.ApplyFile(image.SettingsName, bytes.NewReader(got)); len(probs) > 0 || cfg.Name != name {
 		t.Fatalf("camwire.txt on the card: name %q, problems %v", cfg.Name, probs)
 	}
 
 	// The kernel command line the firmware would pass (cmdline.txt),
 	// with QEMU's PL011 as the console and a crash ending QEMU.
-	cmdline, err := image.ReadDiskFile(b.Image, "cmdline.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
 	//
 	// QEMU 7.2's model of the Pi's power manager resets the machine at
 	// once when the watchdog is started (any RSTC write with the reset
@@ -121,6 +118,10 @@ func TestRaspi3bSDCard(t *testing.T) {
 	// would end the run. The kernel refuses to load bcm2835_wdt here, so
 	// PID 1 runs without a watchdog (as it does on a Pi whose watchdog
 	// fails) and power-off halts the CPUs instead of ending QEMU.
+	cmdline, err := image.ReadDiskFile(b.Image, "cmdline.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"console=ttyAMA0", "panic=-1", "module_blacklist=bcm2835_wdt"}
 	for _, a := range strings.Fields(string(cmdline)) {
 		if !strings.HasPrefix(a, "console=") {
@@ -203,7 +204,7 @@ func TestRaspi3bSDCard(t *testing.T) {
 
 	// The card after the run: still clean, settings unchanged.
 	fsckImage(t, b.Image)
-	if got, err := image.ReadDiskFile(b.Image, image.SettingsName); err != nil || string(got) != string(txt) {
+	if got, err := image.ReadDiskFile(b.Image, image.SettingsName); err != nil || !bytes.Equal(got, txt) {
 		t.Errorf("camwire.txt after the run: %d bytes, %v; want the %d bytes written before", len(got), err, len(txt))
 	}
 
