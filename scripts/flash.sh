@@ -5,7 +5,8 @@
 #
 # It refuses anything else before touching it: a missing path, a regular
 # file, a partition, a disk the kernel does not call removable (your
-# system disk), a disk with a mounted file system. It shows the model and
+# system disk), a disk with a mounted file system, a disk smaller than the
+# image. It shows the model and
 # size and asks you to type "yes". Then dd writes with conv=fsync
 # oflag=direct, so the card is complete when the script returns.
 #
@@ -36,6 +37,12 @@ fi
 
 mounted=$(lsblk -nro MOUNTPOINT "$real" 2>/dev/null | grep -v '^$' || true)
 [ -z "$mounted" ] || die "$dev has mounted file systems ($(echo $mounted)): unmount them first"
+
+devbytes=$(lsblk -bdno SIZE "$real" 2>/dev/null | tr -d ' ' || true)
+imgbytes=$(stat -c %s "$img")
+if [ -n "$devbytes" ] && [ "$devbytes" -lt "$imgbytes" ]; then
+	die "$dev holds $devbytes bytes, less than the $imgbytes of $img"
+fi
 
 model=$(lsblk -dno MODEL "$real" 2>/dev/null | sed 's/ *$//' || true)
 size=$(lsblk -dno SIZE "$real" 2>/dev/null | tr -d ' ' || true)
