@@ -6,9 +6,9 @@
 # It refuses anything else before touching it: a missing path, a regular
 # file, a partition, a disk the kernel does not call removable (your
 # system disk), a disk with a mounted file system, a disk smaller than the
-# image. It shows the model and
-# size and asks you to type "yes". Then dd writes with conv=fsync
-# oflag=direct, so the card is complete when the script returns.
+# image. It shows the model and size and asks you to type "yes". Then dd
+# writes with conv=fsync oflag=direct, so the card is complete when the
+# script returns.
 #
 # SD card slots built into some laptops report "not removable"; use a USB
 # card reader, or Raspberry Pi Imager / balenaEtcher (see the README).
