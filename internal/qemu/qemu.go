@@ -55,7 +55,20 @@ type Config struct {
 	Input bool
 	// Dir holds the monitor socket; default a new temporary directory.
 	Dir string
+	// Watchdog lets a raspi3b guest load bcm2835_wdt. By default Args
+	// adds module_blacklist=bcm2835_wdt to the kernel command line:
+	// QEMU 7.2's model of the Pi's power manager resets the machine the
+	// moment the watchdog starts (any RSTC write with the reset bit)
+	// instead of after its timeout, so camwire-init opening
+	// /dev/watchdog would end the run. Without the module the guest has
+	// no power-off either (bcm2835_wdt provides it): power-off halts
+	// ("reboot: System halted") and the caller closes the machine.
+	Watchdog bool
 }
+
+// NoWatchdog is the kernel argument Args adds on raspi3b; see
+// Config.Watchdog.
+const NoWatchdog = "module_blacklist=bcm2835_wdt"
 
 // Machine is a running emulator.
 type Machine struct {
@@ -95,7 +108,11 @@ func Args(c Config) ([]string, error) {
 	if netID == "" {
 		netID = "n0"
 	}
-	args := []string{"-display", "none", "-no-reboot", "-kernel", c.Kernel, "-append", c.Append}
+	appendArgs := c.Append
+	if c.Board == Raspi3b && !c.Watchdog {
+		appendArgs = strings.TrimSpace(appendArgs + " " + NoWatchdog)
+	}
+	args := []string{"-display", "none", "-no-reboot", "-kernel", c.Kernel, "-append", appendArgs}
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}

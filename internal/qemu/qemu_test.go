@@ -31,8 +31,12 @@ func TestArgsRaspi3b(t *testing.T) {
 			[]string{"-M raspi3b", "-dtb d.dtb", "-device usb-net,netdev=n0", "-netdev user,id=n0", "-device usb-kbd", "-drive if=sd,format=raw,file=" + good}, ""},
 		{"no disk", Config{Board: Raspi3b, Kernel: "k", DTB: "d.dtb", Initrd: "i"},
 			[]string{"-M raspi3b", "-initrd i"}, ""},
+		{"no watchdog", Config{Board: Raspi3b, Kernel: "k", DTB: "d.dtb", Append: "console=ttyAMA0 panic=-1"},
+			[]string{"-append console=ttyAMA0 panic=-1 " + NoWatchdog}, ""},
 		{"net id", Config{Board: Raspi3b, Kernel: "k", DTB: "d.dtb", NetID: "cam"},
 			[]string{"-device usb-net,netdev=cam", "-netdev user,id=cam"}, ""},
+		{"watchdog kept", Config{Board: Raspi3b, Kernel: "k", DTB: "d.dtb", Append: "quiet", Watchdog: true},
+			[]string{"-append quiet -dtb"}, ""},
 		{"no dtb", Config{Board: Raspi3b, Kernel: "k"}, nil, "device tree"},
 		{"odd size", Config{Board: Raspi3b, Kernel: "k", DTB: "d.dtb", Disk: bad}, nil, "power of two"},
 		{"missing disk", Config{Board: Raspi3b, Kernel: "k", DTB: "d.dtb", Disk: filepath.Join(dir, "none")}, nil, "no such file"},
@@ -50,6 +54,9 @@ func TestArgsRaspi3b(t *testing.T) {
 				t.Fatal(err)
 			}
 			line := strings.Join(args, " ")
+			if strings.Contains(line, NoWatchdog) == tc.c.Watchdog {
+				t.Errorf("Args() = %q: %s present = %v, want %v", line, NoWatchdog, !tc.c.Watchdog, tc.c.Watchdog)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(line, w) {
 					t.Errorf("Args() = %q, lacks %q", line, w)
