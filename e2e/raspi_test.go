@@ -178,8 +178,9 @@ func TestRaspi3bSDCard(t *testing.T) {
 	wait(`^camwire: shutdown`)
 	sum := wait(`^captured=\d+ sent=\d+ acked=\d+ dropped=\d+$`)
 	wait(`^camwire: power off`)
-	wait(`reboot: System halted`)
-	m.Close()
+	if err := m.WaitOff(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
 	var captured, sent, ackedN, dropped int
 	for _, f := range strings.Fields(sum.Text) {
 		k, v, _ := strings.Cut(f, "=")

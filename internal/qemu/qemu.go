@@ -410,3 +410,26 @@ func (m *Machine) Close() {
 		os.RemoveAll(m.tmpDir)
 	}
 }
+
+// haltedRE is the kernel's last line when it stops the CPUs without
+// powering off (printed at emergency level, so also with "quiet").
+var haltedRE = regexp.MustCompile(`reboot: (System halted|Power down)`)
+
+// WaitOff waits until the guest has shut down: QEMU exits (virt, or a
+// guest that can power off), or the kernel prints that it halted — a
+// raspi3b without bcm2835_wdt (see Config.Watchdog) has no power-off, so
+// its CPUs stop and QEMU would run on; WaitOff then ends the emulator.
+func (m *Machine) WaitOff(ctx context.Context) error {
+	var from Cursor
+	if _, err := m.WaitFor(ctx, &from, haltedRE); err != nil {
+		select {
+		case <-m.done: // exited without the line: powered off
+			return m.Wait(ctx)
+		default:
+			return err
+		}
+	}
+	m.cmd.Process.Kill()
+	<-m.done
+	return nil
+}
