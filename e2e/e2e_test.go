@@ -140,16 +140,20 @@ func TestVirtBootPath(t *testing.T) {
 	t.Logf("qemu start → /init %v, /init → done %v", startLine.At.Sub(m.Started).Round(time.Millisecond), done.At.Sub(startLine.At).Round(time.Millisecond))
 }
 
-// TestDebugShell: a debug image carries u-root's tools and a shell that
-// works on the serial console.
+// TestDebugShell: with debug=yes in camwire.txt, a debug image's
+// camwire-init keeps a shell on the serial console next to the recorder:
+// u-root's tools on PATH, the boot partition mounted, and a new shell
+// when the old one exits. The image is the virt machine's disk, so the
+// setting comes from the card's camwire.txt as on a Pi.
 func TestDebugShell(t *testing.T) {
-	init := imagetest.Init(t, "github.com/camwire/camwire/image/testdata/testinit")
+	init := imagetest.Init(t, "github.com/camwire/camwire/cmd/camwire-init")
 	imagetest.Require(t, qemu.Available())
 	parts := imagetest.Parts(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r, err := image.Build(ctx, image.Options{Out: filepath.Join(dir, "camwire.img"), Init: init, Debug: true, Log: t.Logf})
+	r, err := image.Build(ctx, image.Options{Out: filepath.Join(dir, "camwire.img"), Init: init, Debug: true, Log: t.Logf,
+		Boot: image.BootOptions{Settings: map[string]string{"debug": "yes", "source": "testsrc", "address": "10.0.2.15/24"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,35 +163,58 @@ func TestDebugShell(t *testing.T) {
 	os.WriteFile(kernel, r.ImageFiles["vmlinuz-"+parts.KernelVersion], 0o644)
 	os.WriteFile(initrd, r.ImageFiles[image.InitramfsName], 0o644)
 
-	m := start(t, ctx, qemu.Config{Board: qemu.Virt, Kernel: kernel, Initrd: initrd, Input: true,
-		Append: "console=ttyAMA0 rdinit=/bin/gosh panic=-1 quiet"})
+	m := start(t, ctx, qemu.Config{Board: qemu.Virt, Kernel: kernel, Initrd: initrd, Disk: r.Image, Input: true,
+		Append: "console=ttyAMA0 rdinit=/init panic=-1 quiet"})
 	var cur qemu.Cursor
-	// The shell prints no banner and input typed before it starts is
-	// cut; keep asking with a line that survives being cut until it
-	// answers.
-	answered := make(chan struct{})
-	go func() {
-		for {
-			m.Type("echo shell-ok\n")
-			select {
-			case <-answered:
-				return
-			case <-time.After(time.Second):
+	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(`^camwire: shell: /bin/gosh on /dev/ttyAMA0, pid \d+`)); err != nil {
+		t.Fatal(err)
+	}
+	// ask types a command until its answer shows: the shell prints no
+	// banner, input typed before it reads is lost, and the recorder's
+	// lines share the console.
+	ask := func(cmd string, answer *regexp.Regexp) {
+		t.Helper()
+		answered := make(chan struct{})
+		defer close(answered)
+		go func() {
+			for {
+				m.Type(cmd + "\n")
+				select {
+				case <-answered:
+					return
+				case <-time.After(time.Second):
+				}
 			}
+		}()
+		if _, err := m.WaitFor(ctx, &cur, answer); err != nil {
+			t.Fatal(err)
 		}
-	}()
-	_, err = m.WaitFor(ctx, &cur, regexp.MustCompile(`^(\$ )?shell-ok`))
-	close(answered)
-	if err != nil {
+	}
+	ask("echo shell-ok", regexp.MustCompile(`^(\$ )?shell-ok`))
+	// PATH=/bin from camwire-init; /boot is the card's partition.
+	ask("uname -m", regexp.MustCompile(`^(\$ )?aarch64`))
+	ask("ls /lib/modules", regexp.MustCompile(regexp.QuoteMeta(parts.KernelVersion)))
+	ask("grep ^debug= /boot/camwire.txt", regexp.MustCompile(`^(\$ )?debug=yes`))
+
+	// exit: camwire-init reaps the shell and starts another.
+	m.Type("exit\n")
+	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(`^camwire: shell: /bin/gosh on /dev/ttyAMA0, pid \d+`)); err != nil {
 		t.Fatal(err)
 	}
-	// The kernel starts init with no PATH; camwire-init sets one for the
-	// shell it starts, this bare shell has none.
-	m.Type("/bin/uname -m\n/bin/ls /lib/modules\n")
-	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(`^(\$ )?aarch64`)); err != nil {
-		t.Fatal(err)
+	ask("echo again-ok", regexp.MustCompile(`^(\$ )?again-ok`))
+	// No zombie: the exited shell was reaped (state Z in /proc/PID/stat).
+	from := cur
+	ask("cat /proc/[0-9]*/stat; echo stat-done", regexp.MustCompile(`^(\$ )?stat-done$`))
+	procs, zombie := 0, regexp.MustCompile(`^(\$ )?\d+ \(.*\) Z `)
+	for _, l := range m.Lines()[from:cur] {
+		if regexp.MustCompile(`^(\$ )?\d+ \(.*\) [A-Z] `).MatchString(l.Text) {
+			procs++
+		}
+		if zombie.MatchString(l.Text) {
+			t.Errorf("zombie after the shell exited: %s", l.Text)
+		}
 	}
-	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(regexp.QuoteMeta(parts.KernelVersion))); err != nil {
-		t.Fatal(err)
+	if procs < 3 {
+		t.Errorf("read %d process states, want ≥ 3 (init, recorder, shell)", procs)
 	}
 }

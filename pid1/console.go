@@ -43,18 +43,23 @@ func ConsoleNames(sysDir string) []string {
 // connected to /dev/console) is used so a log line is never lost for the
 // want of a device node.
 func OpenConsoles(devDir string, names []string, fallback io.Writer) io.Writer {
-	var ws []io.Writer
+	m := &multiConsole{}
 	for _, n := range names {
-		f, err := os.OpenFile(filepath.Join(devDir, n), os.O_WRONLY|unix.O_NOCTTY, 0)
+		path := filepath.Join(devDir, n)
+		f, err := openConsole(path)
 		if err != nil {
 			continue
 		}
-		ws = append(ws, f)
+		m.cs = append(m.cs, &console{path: path, f: f})
 	}
-	if len(ws) == 0 {
+	if len(m.cs) == 0 {
 		return fallback
 	}
-	return &multiConsole{ws: ws}
+	return m
+}
+
+func openConsole(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY|os.O_APPEND, 0)
 }
 
 // multiConsole writes each line to every console and never fails: a
@@ -63,14 +68,30 @@ func OpenConsoles(devDir string, names []string, fallback io.Writer) io.Writer {
 // and from the recorder's output do not interleave mid-line.
 type multiConsole struct {
 	mu sync.Mutex
-	ws []io.Writer
+	cs []*console
+}
+
+type console struct {
+	path string
+	f    *os.File
 }
 
 func (m *multiConsole) Write(p []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, w := range m.ws {
-		w.Write(p)
+	for _, c := range m.cs {
+		if _, err := c.f.Write(p); err != nil {
+			// When a debug shell that had this terminal as its
+			// controlling terminal exits, the kernel hangs the
+			// terminal up: every file open on it fails with EIO from
+			// then on. A fresh open works again, so reopen and retry
+			// once instead of going silent for the rest of the boot.
+			if f, oerr := openConsole(c.path); oerr == nil {
+				c.f.Close()
+				c.f = f
+				c.f.Write(p)
+			}
+		}
 	}
 	return len(p), nil
 }
