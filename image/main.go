@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 const usage = `usage:
@@ -14,6 +15,9 @@ const usage = `usage:
       download (cached), verify and unpack the boot packages; print where
   camwire-image [flags] build
       write the SD card image
+  camwire-image [flags] demo
+      build a demo image (test picture), run camwire-recv here and the image
+      on QEMU's virt machine, record -record long, shut down, report
 
 build flags:
 `
@@ -32,6 +36,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var sets, cmdline multiFlag
 	fl.Var(&sets, "set", "camwire.txt setting `key=value` (repeatable); empty values are skipped")
 	fl.Var(&cmdline, "cmdline", "extra kernel argument (repeatable)")
+	recvPath := fl.String("recv", "out/camwire-recv", "demo: camwire-recv binary for this machine")
+	demoDir := fl.String("dir", "", "demo: folder for the recordings (default: demo-recv beside -o)")
+	record := fl.Duration("record", 20*time.Second, "demo: how long to record")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -76,6 +83,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			r.Image, *size, r.Parts.KernelVersion, float64(r.InitramfsSize)/(1<<20), r.Took.Round(1e7))
 		fmt.Fprint(stdout, NextSteps(r.Image, r.ImageFiles[SettingsName]))
 		return nil
+	case "demo":
+		return Demo(ctx, DemoOptions{Init: *initPath, Recv: *recvPath, Image: *out, Dir: *demoDir,
+			Record: *record, Settings: sets, Debug: *debug}, stdout, stderr)
 	default:
 		fl.Usage()
 		return fmt.Errorf("unknown command %q", fl.Arg(0))

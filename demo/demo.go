@@ -1,0 +1,290 @@
+// Package demo runs the whole camwire system on this machine, the way
+// `make demo` shows it: a camwire-recv process on the loopback, and the
+// demo SD image booted on QEMU's virt machine as the camera (the image as
+// its disk, so camwire-init reads camwire.txt from the boot partition as
+// on a Pi; QEMU's user network puts the host at 10.0.2.2). It records for
+// a while, shuts the camera down with Ctrl-Alt-Del (the clean path: the
+// recorder drains to the receiver and prints its summary), stops the
+// receiver and reports what landed, checked with ffprobe.
+//
+// It does not build the image (package image does, and calls Run), so it
+// imports nothing of camwire's but the emulator driver.
+package demo
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/camwire/camwire/internal/qemu"
+)
+
+// Config is one demo run.
+type Config struct {
+	// Kernel, Initrd and Disk are the demo image's kernel, initramfs and
+	// the image itself (the camera's disk, holding camwire.txt).
+	Kernel, Initrd, Disk string
+	// Recv is the camwire-recv binary, Listen its address (the image's
+	// receiver setting is 10.0.2.2 with the same port).
+	Recv, Listen string
+	// Dir is where the recordings land (camwire-recv -dir).
+	Dir string
+	// Record is how long to record once the first frame is acknowledged;
+	// zero means 20 s.
+	Record time.Duration
+	// Out gets the progress (the camera's console, the receiver's log)
+	// and the report.
+	Out io.Writer
+}
+
+// Report is what a demo run recorded.
+type Report struct {
+	Summary                  string // the camera's last line: captured=N sent=N acked=N dropped=N
+	Captured, Acked, Dropped int
+	Files                    []File // new recordings, in name order
+	Took                     time.Duration
+}
+
+// File is one recording, as ffprobe reads it.
+type File struct {
+	Path     string
+	Frames   int
+	Duration time.Duration // zero when ffprobe cannot tell (a raw .h264)
+	Err      error         // ffprobe's complaint; nil when the file decodes
+}
+
+var (
+	reAcked   = regexp.MustCompile(`^camwire: first frame acked after`)
+	reSummary = regexp.MustCompile(`^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
+)
+
+// Run performs the demo. Cancelling ctx (Ctrl-C) ends the recording
+// early but still shuts the camera down cleanly and reports.
+func Run(ctx context.Context, c Config) (Report, error) {
+	start := time.Now()
+	if c.Record == 0 {
+		c.Record = 20 * time.Second
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if err := qemu.Available(); err != nil {
+		return Report{}, fmt.Errorf("%v: run scripts/deps.sh", err)
+	}
+	out := &lockedWriter{w: c.Out}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return Report{}, err
+	}
+	before := videoFiles(c.Dir)
+
+	// The receiver first, so the camera finds it at once.
+	recv := exec.Command(c.Recv, "-listen", c.Listen, "-dir", c.Dir, "-diagnose-after", "0")
+	rout, err := recv.StderrPipe()
+	if err != nil {
+		return Report{}, err
+	}
+	if err := recv.Start(); err != nil {
+		return Report{}, fmt.Errorf("camwire-recv: %w", err)
+	}
+	listening := make(chan struct{})
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		var once sync.Once
+		sc := bufio.NewScanner(rout)
+		for sc.Scan() {
+			fmt.Fprintf(out, "recv | %s\n", sc.Text())
+			if strings.Contains(sc.Text(), "listening") {
+				once.Do(func() { close(listening) })
+			}
+		}
+	}()
+	stopRecv := sync.OnceFunc(func() {
+		recv.Process.Signal(syscall.SIGTERM) // fsyncs and finishes what arrived
+		<-recvDone
+		recv.Wait()
+	})
+	defer stopRecv()
+	select {
+	case <-listening:
+	case <-recvDone:
+		return Report{}, errors.New("camwire-recv exited before it listened (see its lines above)")
+	case <-time.After(10 * time.Second):
+		return Report{}, errors.New("camwire-recv did not start listening within 10 s")
+	}
+
+	// The camera. Its own deadline: a Ctrl-C must not kill it before
+	// the clean shutdown.
+	mctx, mcancel := context.WithTimeout(context.Background(), c.Record+3*time.Minute)
+	defer mcancel()
+	m, err := qemu.Start(mctx, qemu.Config{
+		Board: qemu.Virt, Kernel: c.Kernel, Initrd: c.Initrd, Disk: c.Disk,
+		Append:  "console=ttyAMA0 rdinit=/init panic=-1 quiet",
+		Console: prefixWriter{out, "pi   | "},
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	defer m.Close()
+	var cur qemu.Cursor
+	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)
+	_, err = m.WaitFor(waitCtx, &cur, reAcked)
+	waitCancel()
+	if err != nil {
+		return Report{}, fmt.Errorf("the camera never got a frame to the receiver: %w", err)
+	}
+	fmt.Fprintf(out, "demo | recording for %v (Ctrl-C stops early)\n", c.Record)
+	select {
+	case <-time.After(c.Record):
+	case <-ctx.Done():
+	}
+	fmt.Fprintf(out, "demo | Ctrl-Alt-Del: clean shutdown\n")
+	if err := m.CtrlAltDel(); err != nil {
+		return Report{}, err
+	}
+	sum, err := m.WaitFor(mctx, &cur, reSummary)
+	if err != nil {
+		return Report{}, fmt.Errorf("no summary line from the camera: %w", err)
+	}
+	if err := m.Wait(mctx); err != nil {
+		return Report{}, fmt.Errorf("qemu: %w", err)
+	}
+	stopRecv()
+
+	r := Report{Summary: sum.Text, Took: time.Since(start)}
+	f := reSummary.FindStringSubmatch(sum.Text)
+	r.Captured, _ = strconv.Atoi(f[1])
+	r.Acked, _ = strconv.Atoi(f[3])
+	r.Dropped, _ = strconv.Atoi(f[4])
+	for p := range videoFiles(c.Dir) {
+		if !before[p] {
+			r.Files = append(r.Files, probe(p))
+		}
+	}
+	sort.Slice(r.Files, func(i, j int) bool { return r.Files[i].Path < r.Files[j].Path })
+	return r, nil
+}
+
+// Print writes the report for a person: where the files are, each one's
+// frames and length, and whether the totals match what the camera
+// captured.
+func (r Report) Print(w io.Writer, dir string) {
+	fmt.Fprintf(w, "\ncamwire demo: %d recordings in %s\n", len(r.Files), dir)
+	var frames int
+	var dur time.Duration
+	for _, f := range r.Files {
+		rel, err := filepath.Rel(dir, f.Path)
+		if err != nil {
+			rel = f.Path
+		}
+		switch {
+		case f.Err != nil:
+			fmt.Fprintf(w, "  %-60s  does not decode: %v\n", rel, f.Err)
+		case f.Duration > 0:
+			fmt.Fprintf(w, "  %-60s  %5d frames  %6.2f s\n", rel, f.Frames, f.Duration.Seconds())
+		default:
+			fmt.Fprintf(w, "  %-60s  %5d frames\n", rel, f.Frames)
+		}
+		frames += f.Frames
+		dur += f.Duration
+	}
+	fmt.Fprintf(w, "  total %d frames, %.2f s of video\n", frames, dur.Seconds())
+	fmt.Fprintf(w, "camera: %s\n", r.Summary)
+	if frames == r.Captured && r.Acked == r.Captured && r.Dropped == 0 {
+		fmt.Fprintf(w, "every frame the camera captured is in a file, none twice, none dropped.\n")
+	} else {
+		fmt.Fprintf(w, "MISMATCH: files hold %d frames, the camera captured %d (acked %d, dropped %d)\n",
+			frames, r.Captured, r.Acked, r.Dropped)
+	}
+	if len(r.Files) > 0 {
+		fmt.Fprintf(w, "play one: ffplay %s\n", r.Files[0].Path)
+	}
+}
+
+// OK says whether the recordings match the camera's count exactly.
+func (r Report) OK() bool {
+	frames := 0
+	for _, f := range r.Files {
+		if f.Err != nil {
+			return false
+		}
+		frames += f.Frames
+	}
+	return len(r.Files) > 0 && frames == r.Captured && r.Acked == r.Captured && r.Dropped == 0
+}
+
+// videoFiles lists the finished recordings under dir.
+func videoFiles(dir string) map[string]bool {
+	files := map[string]bool{}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".mp4") || strings.HasSuffix(p, ".h264")) {
+			files[p] = true
+		}
+		return nil
+	})
+	return files
+}
+
+// probe decodes a file with ffprobe: frames counted by decoding, and the
+// container's duration (an MP4 has one; a raw .h264 does not).
+func probe(path string) File {
+	f := File{Path: path}
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames:format=duration", "-of", "default=noprint_wrappers=1", path).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("ffprobe: %s", strings.TrimSpace(string(ee.Stderr)))
+		}
+		f.Err = err
+		return f
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
+		switch k {
+		case "nb_read_frames":
+			f.Frames, _ = strconv.Atoi(v)
+		case "duration":
+			if s, err := strconv.ParseFloat(v, 64); err == nil {
+				f.Duration = time.Duration(s * float64(time.Second))
+			}
+		}
+	}
+	return f
+}
+
+// lockedWriter serialises whole lines from the console and the receiver.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix+string(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

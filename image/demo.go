@@ -1,0 +1,117 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/camwire/camwire/demo"
+	"github.com/camwire/camwire/wire"
+)
+
+// DemoOptions are `camwire-image demo`'s inputs.
+type DemoOptions struct {
+	Init, Recv string // camwire-init (linux/arm64) and camwire-recv (this machine) binaries
+	Image      string // the demo image to write, e.g. out/demo.img
+	Dir        string // recordings; "" means demo-recv beside Image
+	Record     time.Duration
+	Settings   []string // extra camwire.txt key=value
+	Debug      bool
+}
+
+// Demo builds an image whose camwire.txt makes it a camera of the test
+// picture on QEMU's user network (10.0.2.15/24, receiver at the host's
+// 10.0.2.2), then runs it with package demo and prints the report. It
+// fails when the recordings do not hold exactly the frames the camera
+// captured.
+func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
+	init, err := os.ReadFile(o.Init)
+	if err != nil {
+		return fmt.Errorf("-init: %w (make init builds it)", err)
+	}
+	if _, err := os.Stat(o.Recv); err != nil {
+		return fmt.Errorf("-recv: %w (make demo builds it)", err)
+	}
+	if o.Dir == "" {
+		o.Dir = filepath.Join(filepath.Dir(o.Image), "demo-recv")
+	}
+	listen, err := demoListen()
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(listen)
+	settings := map[string]string{
+		"name":     "demo",
+		"source":   "testsrc",
+		"address":  "10.0.2.15/24",
+		"receiver": "10.0.2.2:" + port,
+		"segment":  "5s",
+	}
+	for _, s := range o.Settings {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("-set %q: want key=value", s)
+		}
+		if v != "" {
+			settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if o.Debug {
+		settings["debug"] = "yes"
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	r, err := Build(ctx, Options{Out: o.Image, Init: init, Debug: o.Debug, Boot: BootOptions{Settings: settings}, Log: logf})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "demo | image %s (camwire.txt: name=demo source=testsrc address=10.0.2.15/24 receiver=10.0.2.2:%s segment=%s)\n",
+		r.Image, port, settings["segment"])
+
+	// QEMU boots the kernel and initramfs directly (virt has no Pi
+	// firmware); the image is its disk, so the settings come from the
+	// boot partition as on a Pi.
+	tmp, err := os.MkdirTemp("", "camwire-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	kernel, initrd := filepath.Join(tmp, "vmlinuz"), filepath.Join(tmp, "initrd")
+	if err := os.WriteFile(kernel, r.ImageFiles["vmlinuz-"+r.Parts.KernelVersion], 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(initrd, r.ImageFiles[InitramfsName], 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "demo | camwire-recv on %s → %s; camera: qemu-system-aarch64 -M virt\n", listen, o.Dir)
+	rep, err := demo.Run(ctx, demo.Config{Kernel: kernel, Initrd: initrd, Disk: r.Image,
+		Recv: o.Recv, Listen: listen, Dir: o.Dir, Record: o.Record, Out: stdout})
+	if err != nil {
+		return err
+	}
+	rep.Print(stdout, o.Dir)
+	if !rep.OK() {
+		return errors.New("demo: the recordings do not match what the camera captured")
+	}
+	return nil
+}
+
+// demoListen picks the receiver's loopback address: camwire's usual port
+// when it is free, else any free one (the image is built for it).
+func demoListen() (string, error) {
+	for _, a := range []string{"127.0.0.1:" + strconv.Itoa(wire.DefaultPort), "127.0.0.1:0"} {
+		ln, err := net.Listen("tcp", a)
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("demo: no free port on 127.0.0.1")
+}
