@@ -47,6 +47,9 @@ type Config struct {
 	// Out gets the progress (the camera's console, the receiver's log)
 	// and the report.
 	Out io.Writer
+	// Stdin, if set, is typed into the camera's serial console: with a
+	// debug image, camwire-init's shell answers there.
+	Stdin io.Reader
 }
 
 // Report is what a demo run recorded.
@@ -65,9 +68,11 @@ type File struct {
 	Err      error         // ffprobe's complaint; nil when the file decodes
 }
 
+// Console markers, not anchored at the line start: with a debug image
+// the shell's prompt may precede them on the same line.
 var (
-	reAcked   = regexp.MustCompile(`^camwire: first frame acked after`)
-	reSummary = regexp.MustCompile(`^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
+	reAcked   = regexp.MustCompile(`camwire: first frame acked after`)
+	reSummary = regexp.MustCompile(`captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
 )
 
 // Run performs the demo. Cancelling ctx (Ctrl-C) ends the recording
@@ -133,11 +138,26 @@ func Run(ctx context.Context, c Config) (Report, error) {
 		Board: qemu.Virt, Kernel: c.Kernel, Initrd: c.Initrd, Disk: c.Disk,
 		Append:  "console=ttyAMA0 rdinit=/init panic=-1 quiet",
 		Console: prefixWriter{out, "pi   | "},
+		Input:   c.Stdin != nil,
 	})
 	if err != nil {
 		return Report{}, err
 	}
 	defer m.Close()
+	if c.Stdin != nil {
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := c.Stdin.Read(buf)
+				if n > 0 && m.Type(string(buf[:n])) != nil {
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
 	var cur qemu.Cursor
 	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)
 	_, err = m.WaitFor(waitCtx, &cur, reAcked)
@@ -163,8 +183,8 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	}
 	stopRecv()
 
-	r := Report{Summary: sum.Text, Took: time.Since(start)}
 	f := reSummary.FindStringSubmatch(sum.Text)
+	r := Report{Summary: f[0], Took: time.Since(start)}
 	r.Captured, _ = strconv.Atoi(f[1])
 	r.Acked, _ = strconv.Atoi(f[3])
 	r.Dropped, _ = strconv.Atoi(f[4])

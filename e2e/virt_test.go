@@ -294,29 +294,33 @@ func (r *recvProc) start() {
 	}(r.exited)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.waitFor(ctx, "listening"); err != nil {
+	if err := r.waitFor(ctx, "listening", 1); err != nil {
 		r.t.Fatal(err)
 	}
 }
 
-// waitFor waits until the current run prints a line containing s.
-func (r *recvProc) waitFor(ctx context.Context, s string) error {
+// waitFor waits until the current run has printed n lines containing s.
+func (r *recvProc) waitFor(ctx context.Context, s string, n int) error {
 	for {
 		r.mu.Lock()
+		seen := 0
 		for _, l := range r.out[r.run:] {
 			if strings.Contains(l, s) {
-				r.mu.Unlock()
-				return nil
+				seen++
 			}
+		}
+		if seen >= n {
+			r.mu.Unlock()
+			return nil
 		}
 		ch := r.changed
 		r.mu.Unlock()
 		select {
 		case <-ch:
 		case <-r.exited:
-			return fmt.Errorf("camwire-recv exited before printing %q", s)
+			return fmt.Errorf("camwire-recv exited before printing %q %d times", s, n)
 		case <-ctx.Done():
-			return fmt.Errorf("camwire-recv did not print %q: %w", s, ctx.Err())
+			return fmt.Errorf("camwire-recv did not print %q %d times: %w", s, n, ctx.Err())
 		}
 	}
 }
@@ -384,14 +388,19 @@ func TestVirtFaults(t *testing.T) {
 
 	// Receiver killed mid-segment and started again on the same folder.
 	r.stop(syscall.SIGKILL)
-	t.Log("camwire-recv killed")
+	partial, _ := filepath.Glob(filepath.Join(r.dir, "virt", "*.partial"))
+	t.Logf("camwire-recv killed; unfinished: %d", len(partial))
+	if len(partial) != 1 {
+		t.Errorf("after the kill: unfinished files %v, want 1 (the kill lands mid-segment)", partial)
+	}
 	r.start()
-	// The camera finds the new receiver, which then finishes a segment
-	// (the one the kill interrupted, resumed from its journal).
-	for _, s := range []string{"camera connected", "segment complete"} {
-		if err := r.waitFor(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+	// The camera finds the new receiver, which finishes the segment the
+	// kill interrupted (resumed from its journal) and records on.
+	if err := r.waitFor(ctx, "camera connected", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.waitFor(ctx, "segment complete", 2); err != nil {
+		t.Fatal(err)
 	}
 
 	sum := shutdown(t, ctx, m, &cur)

@@ -90,8 +90,15 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "demo | camwire-recv on %s → %s; camera: qemu-system-aarch64 -M virt\n", listen, o.Dir)
-	rep, err := demo.Run(ctx, demo.Config{Kernel: kernel, Initrd: initrd, Disk: r.Image,
-		Recv: o.Recv, Listen: listen, Dir: o.Dir, Record: o.Record, Out: stdout})
+	dc := demo.Config{Kernel: kernel, Initrd: initrd, Disk: r.Image,
+		Recv: o.Recv, Listen: listen, Dir: o.Dir, Record: o.Record, Out: stdout}
+	if o.Debug {
+		// The debug image's shell is on the serial console: what is
+		// typed here goes there.
+		dc.Stdin = os.Stdin
+		fmt.Fprintf(stdout, "demo | debug image: type commands for the camera's shell (gosh), e.g. ps, ip a, dmesg\n")
+	}
+	rep, err := demo.Run(ctx, dc)
 	if err != nil {
 		return err
 	}
