@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("PID1_SUPERVISOR_HELPER"); mode != "" {
 		os.Exit(supervisorHelper(mode))
 	}
+	if os.Getenv("PID1_SHELL_HELPER") != "" {
+		os.Exit(shellHelper())
+	}
 	os.Exit(m.Run())
 }
 
