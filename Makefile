@@ -57,7 +57,7 @@ image: deps init
 demo: deps init
 	@mkdir -p $(OUT)
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -o $(OUT)/camwire-recv ./cmd/camwire-recv
-	$(GO) run ./cmd/camwire-image -init $(OUT)/camwire-init -recv $(OUT)/camwire-recv -o $(OUT)/demo.img demo
+	$(GO) run ./cmd/camwire-image -init $(OUT)/camwire-init -recv $(OUT)/camwire-recv -o $(OUT)/demo.img $(if $(DEBUG),-debug) demo
 
 clean:
 	rm -rf $(OUT)

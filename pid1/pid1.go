@@ -40,6 +40,7 @@
 //	camwire: init start
 //	camwire: boot done after 1234ms (board pi3)
 //	camwire: shutdown (signal terminated)
+//	camwire: shell: /bin/gosh on /dev/ttyAMA0, pid 95   (debug=yes; again after each exit)
 //	camwire: power off
 //	camwire: fatal: … (rebooting in 30s)
 package pid1
