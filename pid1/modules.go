@@ -18,8 +18,10 @@ type Board struct {
 	BootDev []string // block devices (names under /dev) that may hold the FAT boot partition
 	// BootWait bounds the wait for BootDev; zero means Init's default
 	// (20 s: an SD card enumerates well after its driver loads). A
-	// virtio disk is there as soon as virtio_blk has loaded, so virt
-	// waits only briefly and a machine with no disk boots at once.
+	// virtio disk and its partitions are there as soon as virtio_blk
+	// has loaded (its probe and partition scan run inside the module
+	// load), so virt only looks once and a machine with no disk boots
+	// at once.
 	BootWait time.Duration
 }
 
@@ -68,7 +70,7 @@ func BoardFor(model, compatible string) Board {
 	case strings.Contains(compatible, "linux,dummy-virt"):
 		mods := append(append([]string{}, commonModules...),
 			"virtio_pci", "virtio_net", "virtio_blk", "virtio_input")
-		return Board{Name: "qemu-virt", Modules: mods, BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: 100 * time.Millisecond}
+		return Board{Name: "qemu-virt", Modules: mods, BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: time.Millisecond}
 	}
 	return pi("unknown", "smsc95xx", "lan78xx", "genet")
 }

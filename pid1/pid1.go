@@ -421,9 +421,10 @@ func WaitBlock(sysBlock string, names []string, timeout time.Duration) (string, 
 				return n, nil
 			}
 		}
-		if time.Now().After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return "", fmt.Errorf("none of %s appeared within %v", strings.Join(names, ", "), timeout)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(min(left, 50*time.Millisecond))
 	}
 }
