@@ -56,7 +56,8 @@ type Config struct {
 type Report struct {
 	Summary                  string // the camera's last line: captured=N sent=N acked=N dropped=N
 	Captured, Acked, Dropped int
-	Files                    []File // new recordings, in name order
+	Files                    []File        // new recordings, in name order
+	FirstAck                 time.Duration // QEMU start → first frame acknowledged (stored) by the receiver
 	Took                     time.Duration
 }
 
@@ -160,12 +161,14 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	}
 	var cur qemu.Cursor
 	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)
-	_, err = m.WaitFor(waitCtx, &cur, reAcked)
+	acked, err := m.WaitFor(waitCtx, &cur, reAcked)
 	waitCancel()
 	if err != nil {
 		return Report{}, fmt.Errorf("the camera never got a frame to the receiver: %w", err)
 	}
-	fmt.Fprintf(out, "demo | recording for %v (Ctrl-C stops early)\n", c.Record)
+	r := Report{FirstAck: acked.At.Sub(m.Started)}
+	fmt.Fprintf(out, "demo | first frame on the receiver's disk %.1f s after power on; recording for %v (Ctrl-C stops early)\n",
+		r.FirstAck.Seconds(), c.Record)
 	select {
 	case <-time.After(c.Record):
 	case <-ctx.Done():
@@ -184,7 +187,7 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	stopRecv()
 
 	f := reSummary.FindStringSubmatch(sum.Text)
-	r := Report{Summary: f[0], Took: time.Since(start)}
+	r.Summary, r.Took = f[0], time.Since(start)
 	r.Captured, _ = strconv.Atoi(f[1])
 	r.Acked, _ = strconv.Atoi(f[3])
 	r.Dropped, _ = strconv.Atoi(f[4])
