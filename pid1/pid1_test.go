@@ -43,3 +43,36 @@ func TestRecorderLineDrivesLED(t *testing.T) {
 		}
 	}
 }
+
+func TestBootWait(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		init  time.Duration
+		board Board
+		want  time.Duration
+	}{
+		{"pi: the SD card's 20 s", 0, BoardFor("Raspberry Pi 3 Model B Rev 1.2", ""), 20 * time.Second},
+		{"virt: one look", 0, BoardFor("", "linux,dummy-virt"), time.Millisecond},
+		{"Init's setting wins", 3 * time.Second, BoardFor("", "linux,dummy-virt"), 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &Init{BootWait: tc.init}
+			if got := in.bootWait(tc.board); got != tc.want {
+				t.Errorf("bootWait(%s) = %v, want %v", tc.board.Name, got, tc.want)
+			}
+		})
+	}
+}
+
+// A wait shorter than the poll interval still looks (twice) and then
+// gives up: virt's one look at its disk.
+func TestWaitBlockOneLook(t *testing.T) {
+	sys := t.TempDir()
+	os.Mkdir(filepath.Join(sys, "vda1"), 0o755)
+	if got, err := WaitBlock(sys, []string{"vda1"}, time.Millisecond); err != nil || got != "vda1" {
+		t.Errorf("WaitBlock(present, 1ms) = %q, %v, want vda1", got, err)
+	}
+	if _, err := WaitBlock(t.TempDir(), []string{"vda1"}, time.Millisecond); err == nil {
+		t.Errorf("WaitBlock(absent, 1ms) = nil error, want one naming vda1")
+	}
+}
