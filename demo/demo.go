@@ -225,9 +225,18 @@ func (r Report) Print(w io.Writer, dir string) {
 	}
 	fmt.Fprintf(w, "  total %d frames, %.2f s of video\n", frames, dur.Seconds())
 	fmt.Fprintf(w, "camera: %s\n", r.Summary)
-	if frames == r.Captured && r.Acked == r.Captured && r.Dropped == 0 {
+	bad := 0
+	for _, f := range r.Files {
+		if f.Err != nil {
+			bad++
+		}
+	}
+	switch {
+	case r.OK():
 		fmt.Fprintf(w, "every frame the camera captured is in a file, none twice, none dropped.\n")
-	} else {
+	case bad > 0:
+		fmt.Fprintf(w, "PROBLEM: %d recordings do not decode\n", bad)
+	default:
 		fmt.Fprintf(w, "MISMATCH: files hold %d frames, the camera captured %d (acked %d, dropped %d)\n",
 			frames, r.Captured, r.Acked, r.Dropped)
 	}

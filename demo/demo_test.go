@@ -1,0 +1,63 @@
+package demo
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProbe(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skipf("ffprobe not installed (scripts/deps.sh installs ffmpeg): %v", err)
+	}
+	f := probe("../capture/testclip.h264")
+	if f.Err != nil || f.Frames != 120 || f.Duration != 0 {
+		t.Errorf("probe(testclip.h264) = %d frames, %v, err %v; want 120 frames, no duration (raw H.264), no error", f.Frames, f.Duration, f.Err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.mp4")
+	os.WriteFile(bad, []byte("not a video"), 0o644)
+	if f := probe(bad); f.Err == nil {
+		t.Errorf("probe(garbage) = %d frames, no error; want an error", f.Frames)
+	}
+}
+
+func TestReport(t *testing.T) {
+	files := []File{
+		{Path: "/r/demo/a.mp4", Frames: 150, Duration: 5 * time.Second},
+		{Path: "/r/demo/b.mp4", Frames: 17, Duration: 567 * time.Millisecond},
+	}
+	for _, tc := range []struct {
+		name   string
+		r      Report
+		ok     bool
+		inText string
+	}{
+		{"all there", Report{Summary: "captured=167 sent=167 acked=167 dropped=0", Captured: 167, Acked: 167, Files: files},
+			true, "every frame the camera captured is in a file"},
+		{"one frame short", Report{Summary: "captured=168 sent=168 acked=168 dropped=0", Captured: 168, Acked: 168, Files: files},
+			false, "MISMATCH: files hold 167 frames, the camera captured 168"},
+		{"dropped", Report{Summary: "captured=167 sent=160 acked=160 dropped=7", Captured: 167, Acked: 160, Dropped: 7, Files: files},
+			false, "MISMATCH"},
+		{"a file that does not decode", Report{Captured: 167, Acked: 167, Files: append([]File{{Path: "/r/demo/c.mp4", Err: os.ErrInvalid}}, files...)},
+			false, "PROBLEM: 1 recordings do not decode"},
+		{"nothing recorded", Report{}, false, "0 recordings in /r"},
+		{"nothing captured either", Report{Summary: "captured=0 sent=0 acked=0 dropped=0"}, false, "MISMATCH"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.OK(); got != tc.ok {
+				t.Errorf("OK() = %v, want %v", got, tc.ok)
+			}
+			var b strings.Builder
+			tc.r.Print(&b, "/r")
+			if !strings.Contains(b.String(), tc.inText) {
+				t.Errorf("Print lacks %q:\n%s", tc.inText, b.String())
+			}
+			if tc.r.Files != nil && !strings.Contains(b.String(), "demo/a.mp4") {
+				t.Errorf("Print does not list demo/a.mp4 relative to the folder:\n%s", b.String())
+			}
+		})
+	}
+}
