@@ -234,6 +234,8 @@ func (r Report) Print(w io.Writer, dir string) {
 	switch {
 	case r.OK():
 		fmt.Fprintf(w, "every frame the camera captured is in a file, none twice, none dropped.\n")
+	case len(r.Files) == 0:
+		fmt.Fprintf(w, "PROBLEM: nothing was recorded\n")
 	case bad > 0:
 		fmt.Fprintf(w, "PROBLEM: %d recordings do not decode\n", bad)
 	default:

@@ -44,7 +44,7 @@ func TestReport(t *testing.T) {
 		{"a file that does not decode", Report{Captured: 167, Acked: 167, Files: append([]File{{Path: "/r/demo/c.mp4", Err: os.ErrInvalid}}, files...)},
 			false, "PROBLEM: 1 recordings do not decode"},
 		{"nothing recorded", Report{}, false, "0 recordings in /r"},
-		{"nothing captured either", Report{Summary: "captured=0 sent=0 acked=0 dropped=0"}, false, "MISMATCH"},
+		{"nothing captured either", Report{Summary: "captured=0 sent=0 acked=0 dropped=0"}, false, "PROBLEM: nothing was recorded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.r.OK(); got != tc.ok {
