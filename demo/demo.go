@@ -97,6 +97,9 @@ func Run(ctx context.Context, c Config) (Report, error) {
 
 	// The receiver first, so the camera finds it at once.
 	recv := exec.Command(c.Recv, "-listen", c.Listen, "-dir", c.Dir, "-diagnose-after", "0")
+	// Its own process group, like the emulator's: a Ctrl-C in the
+	// terminal reaches only the demo, which then stops both in order.
+	recv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	rout, err := recv.StderrPipe()
 	if err != nil {
 		return Report{}, err
@@ -137,9 +140,10 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	defer mcancel()
 	m, err := qemu.Start(mctx, qemu.Config{
 		Board: qemu.Virt, Kernel: c.Kernel, Initrd: c.Initrd, Disk: c.Disk,
-		Append:  "console=ttyAMA0 rdinit=/init panic=-1 quiet",
-		Console: prefixWriter{out, "pi   | "},
-		Input:   c.Stdin != nil,
+		Append:   "console=ttyAMA0 rdinit=/init panic=-1 quiet",
+		Console:  prefixWriter{out, "pi   | "},
+		Input:    c.Stdin != nil,
+		OwnGroup: true,
 	})
 	if err != nil {
 		return Report{}, err
@@ -177,11 +181,14 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	if err := m.CtrlAltDel(); err != nil {
 		return Report{}, err
 	}
-	sum, err := m.WaitFor(mctx, &cur, reSummary)
+	// The drain takes at most the recorder's deadlines (~20 s).
+	sctx, scancel := context.WithTimeout(mctx, time.Minute)
+	defer scancel()
+	sum, err := m.WaitFor(sctx, &cur, reSummary)
 	if err != nil {
 		return Report{}, fmt.Errorf("no summary line from the camera: %w", err)
 	}
-	if err := m.Wait(mctx); err != nil {
+	if err := m.Wait(sctx); err != nil {
 		return Report{}, fmt.Errorf("qemu: %w", err)
 	}
 	stopRecv()

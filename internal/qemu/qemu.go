@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +65,11 @@ type Config struct {
 	// no power-off either (bcm2835_wdt provides it): power-off halts
 	// ("reboot: System halted") and the caller closes the machine.
 	Watchdog bool
+	// OwnGroup runs the emulator in its own process group, so a Ctrl-C
+	// typed in the terminal does not kill it: the caller shuts the guest
+	// down cleanly instead (make demo). Tests leave it off, so a Ctrl-C
+	// of go test also ends the emulator.
+	OwnGroup bool
 }
 
 // NoWatchdog is the kernel argument Args adds on raspi3b; see
@@ -178,6 +184,9 @@ func Start(ctx context.Context, c Config) (*Machine, error) {
 	m.monPath = filepath.Join(dir, "mon.sock")
 	args = append(args, "-monitor", "unix:"+m.monPath+",server,nowait", "-serial", "stdio")
 	m.cmd = exec.CommandContext(ctx, Binary, args...)
+	if c.OwnGroup {
+		m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	if c.Input {
 		if m.stdin, err = m.cmd.StdinPipe(); err != nil {
 			return nil, err
