@@ -166,7 +166,7 @@ func TestDebugShell(t *testing.T) {
 	m := start(t, ctx, qemu.Config{Board: qemu.Virt, Kernel: kernel, Initrd: initrd, Disk: r.Image, Input: true,
 		Append: "console=ttyAMA0 rdinit=/init panic=-1 quiet"})
 	var cur qemu.Cursor
-	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(`^camwire: shell: /bin/gosh on /dev/ttyAMA0, pid \d+`)); err != nil {
+	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(`^(\$ )?camwire: shell: /bin/gosh on /dev/ttyAMA0, pid \d+`)); err != nil {
 		t.Fatal(err)
 	}
 	// ask types a command until its answer shows: the shell prints no
@@ -198,7 +198,7 @@ func TestDebugShell(t *testing.T) {
 
 	// exit: camwire-init reaps the shell and starts another.
 	m.Type("exit\n")
-	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(`^camwire: shell: /bin/gosh on /dev/ttyAMA0, pid \d+`)); err != nil {
+	if _, err := m.WaitFor(ctx, &cur, regexp.MustCompile(`^(\$ )?camwire: shell: /bin/gosh on /dev/ttyAMA0, pid \d+`)); err != nil {
 		t.Fatal(err)
 	}
 	ask("echo again-ok", regexp.MustCompile(`^(\$ )?again-ok`))
