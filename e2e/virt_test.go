@@ -84,20 +84,21 @@ func shutdown(t *testing.T, ctx context.Context, m *qemu.Machine, cur *qemu.Curs
 	if err := m.CtrlAltDel(); err != nil {
 		t.Fatal(err)
 	}
+	var sum qemu.Line
 	for _, re := range []*regexp.Regexp{reShutdown, reSummary, rePowerOff} {
 		l, err := m.WaitFor(ctx, cur, re)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if re == reSummary {
-			defer func() { t.Logf("guest: %s", l.Text) }()
-			if err := m.Wait(ctx); err != nil {
-				t.Fatalf("qemu after power off: %v", err)
-			}
-			return parseGuestSummary(t, l)
+			sum = l
 		}
 	}
-	panic("unreachable")
+	if err := m.Wait(ctx); err != nil {
+		t.Fatalf("qemu after power off: %v", err)
+	}
+	t.Logf("guest: %s", sum.Text)
+	return parseGuestSummary(t, sum)
 }
 
 // ffprobeFrames decodes a recording and returns its frame count.
