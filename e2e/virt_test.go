@@ -409,6 +409,16 @@ func TestVirtFaults(t *testing.T) {
 	if out := r.output(); strings.Contains(out, "gap") {
 		t.Errorf("the receiver logged a gap (frames the camera dropped):\n%s", out)
 	}
+	// The receiver's journal counts Gap records ("gaps", left out at 0).
+	journals, _ := filepath.Glob(filepath.Join(r.dir, "virt", ".camwire", "*.journal"))
+	if len(journals) == 0 {
+		t.Errorf("no receiver journal in %s", filepath.Join(r.dir, "virt", ".camwire"))
+	}
+	for _, j := range journals {
+		if b, err := os.ReadFile(j); err != nil || strings.Contains(string(b), `"gaps":`) {
+			t.Errorf("journal %s: gaps recorded (or unreadable: %v)", j, err)
+		}
+	}
 	files, frames := recordedFrames(t, r.dir)
 	checkFrames(t, sum, files, frames, 3)
 }
