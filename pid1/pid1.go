@@ -6,10 +6,11 @@
 //     /dev/pts, /tmp, /run (best-effort), from the table BaseMounts.
 //  2. Log to every active console (serial and screen), print
 //     "camwire: init start".
-//  3. LED steady on; disable the kernel's instant ctrl-alt-del reboot so
-//     it arrives as SIGINT and shuts down cleanly instead.
+//  3. Disable the kernel's instant ctrl-alt-del reboot so it arrives as
+//     SIGINT and shuts down cleanly instead.
 //  4. Load the board's kernel modules, chosen from the device tree's
-//     model (Pi 3, 3+, Zero 2 W, 4, QEMU virt), with their dependencies.
+//     model (Pi 3, 3+, Zero 2 W, 4, QEMU virt), with their dependencies;
+//     then the ACT LED (its driver, leds-gpio, is one of them) steady on.
 //  5. Wait up to Board.BootWait (20 s on a Pi) for the boot FAT partition to appear (the SD
 //     driver is a module that just loaded) and mount it read-only at /boot.
 //  6. Load the settings: defaults < /boot/camwire.txt < /proc/cmdline.
@@ -116,16 +117,6 @@ func (in *Init) Run() {
 		in.logf("%v", m) // the table again, now that the log reaches every screen
 	}
 
-	if l, err := FindLED("/sys/class/leds"); err == nil {
-		in.led = l
-		go func() {
-			if err := l.Run(context.Background()); err != nil {
-				in.logf("led: %v", err)
-			}
-		}()
-	} else {
-		in.logf("%v (no status LED)", err)
-	}
 	// Ctrl-alt-del becomes SIGINT to PID 1 instead of an instant reboot.
 	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
 		in.logf("ctrl-alt-del off: %v", err)
@@ -135,6 +126,19 @@ func (in *Init) Run() {
 	in.logf("board %s (%q), loading %d modules", board.Name, model, len(board.Modules))
 	for _, err := range LoadModules(board.Modules, kmodule.ProbeOpts{}) {
 		in.logf("%v", err)
+	}
+
+	// The LED driver (leds-gpio) is one of the board's modules: look
+	// for the LED only now.
+	if l, err := FindLED("/sys/class/leds"); err == nil {
+		in.led = l
+		go func() {
+			if err := l.Run(context.Background()); err != nil {
+				in.logf("led: %v", err)
+			}
+		}()
+	} else {
+		in.logf("%v (no status LED)", err)
 	}
 
 	cfgFile := ""
