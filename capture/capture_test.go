@@ -9,10 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/internal/ffprobe"
 
 	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/segment"
@@ -22,22 +23,16 @@ import (
 // how many frames it read; the test skips when ffprobe is missing.
 func ffprobeFrames(t *testing.T, data []byte) int {
 	t.Helper()
-	ffprobe, err := exec.LookPath("ffprobe")
-	if err != nil {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Skip("ffprobe not installed (package ffmpeg): cannot check that the video decodes")
 	}
 	name := filepath.Join(t.TempDir(), "v.h264")
 	if err := os.WriteFile(name, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", name).CombinedOutput()
+	n, err := ffprobe.Frames(name)
 	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, out)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("ffprobe printed %q, want a frame count", out)
+		t.Fatal(err)
 	}
 	return n
 }

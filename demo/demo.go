@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camwire/camwire/internal/ffprobe"
+
 	"github.com/camwire/camwire/internal/qemu"
 )
 
@@ -281,29 +283,8 @@ func videoFiles(dir string) map[string]bool {
 // probe decodes a file with ffprobe: frames counted by decoding, and the
 // container's duration (an MP4 has one; a raw .h264 does not).
 func probe(path string) File {
-	f := File{Path: path}
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames:format=duration", "-of", "default=noprint_wrappers=1", path).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("ffprobe: %s", strings.TrimSpace(string(ee.Stderr)))
-		}
-		f.Err = err
-		return f
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
-		switch k {
-		case "nb_read_frames":
-			f.Frames, _ = strconv.Atoi(v)
-		case "duration":
-			if s, err := strconv.ParseFloat(v, 64); err == nil {
-				f.Duration = time.Duration(s * float64(time.Second))
-			}
-		}
-	}
-	return f
+	in, err := ffprobe.Probe(path)
+	return File{Path: path, Frames: in.Frames, Duration: in.Duration, Err: err}
 }
 
 // lockedWriter serialises whole lines from the console and the receiver.

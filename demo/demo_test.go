@@ -2,27 +2,10 @@ package demo
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestProbe(t *testing.T) {
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skipf("ffprobe not installed (scripts/deps.sh installs ffmpeg): %v", err)
-	}
-	f := probe("../capture/testclip.h264")
-	if f.Err != nil || f.Frames != 120 || f.Duration != 0 {
-		t.Errorf("probe(testclip.h264) = %d frames, %v, err %v; want 120 frames, no duration (raw H.264), no error", f.Frames, f.Duration, f.Err)
-	}
-	bad := filepath.Join(t.TempDir(), "bad.mp4")
-	os.WriteFile(bad, []byte("not a video"), 0o644)
-	if f := probe(bad); f.Err == nil {
-		t.Errorf("probe(garbage) = %d frames, no error; want an error", f.Frames)
-	}
-}
 
 func TestReport(t *testing.T) {
 	files := []File{

@@ -221,7 +221,7 @@ func TestRaspi3bSDCard(t *testing.T) {
 		if filepath.Base(filepath.Dir(f)) != name {
 			t.Errorf("%s: not in the camera's folder %q", f, name)
 		}
-		total += probeFrames(t, f)
+		total += ffprobeFrames(t, f)
 	}
 	if total != ackedN {
 		t.Errorf("ffprobe decoded %d frames in %d files, want the %d acknowledged (%s)", total, len(files), ackedN, sum.Text)
@@ -245,20 +245,4 @@ func fsckImage(t *testing.T, img string) {
 	if out, err := exec.Command("fsck.vfat", "-n", part).CombinedOutput(); err != nil {
 		t.Fatalf("fsck.vfat -n on the boot partition: %v\n%s", err, out)
 	}
-}
-
-// probeFrames decodes a recording with ffprobe and returns its frames.
-func probeFrames(t *testing.T, path string) int {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		t.Errorf("ffprobe %s: %v\n%s", path, err, out)
-		return 0
-	}
-	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(string(out)), ","))
-	if err != nil {
-		t.Errorf("ffprobe %s: frame count %q: %v", path, out, err)
-	}
-	return n
 }

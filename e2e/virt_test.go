@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/internal/ffprobe"
+
 	"github.com/camwire/camwire/image"
 	"github.com/camwire/camwire/image/imagetest"
 	"github.com/camwire/camwire/internal/qemu"
@@ -104,16 +106,9 @@ func shutdown(t *testing.T, ctx context.Context, m *qemu.Machine, cur *qemu.Curs
 // ffprobeFrames decodes a recording and returns its frame count.
 func ffprobeFrames(t *testing.T, path string) int {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
+	n, err := ffprobe.Frames(path)
 	if err != nil {
-		t.Errorf("ffprobe %s: %v\n%s", path, err, out)
-		return 0
-	}
-	s := strings.TrimSuffix(strings.TrimSpace(string(out)), ",")
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Errorf("ffprobe %s: frame count %q: %v", path, s, err)
+		t.Error(err)
 	}
 	return n
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/internal/ffprobe"
+
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/internal/syncbuf"
@@ -106,7 +108,11 @@ func TestRecorderDeliversEverything(t *testing.T) {
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".h264") {
 			files++
-			total += ffprobeFrames(t, p)
+			n, err := ffprobe.Frames(p)
+			if err != nil {
+				t.Error(err)
+			}
+			total += n
 		}
 		return nil
 	})
@@ -118,21 +124,6 @@ func TestRecorderDeliversEverything(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
-}
-
-func ffprobeFrames(t *testing.T, path string) int {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		t.Errorf("ffprobe %s: %v\n%s", path, err, out)
-		return 0
-	}
-	n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(string(out)), ","))
-	if err != nil {
-		t.Errorf("ffprobe %s: %q: %v", path, out, err)
-	}
-	return n
 }
 
 // TestRecorderNoReceiver stops a recorder whose receiver never answers:

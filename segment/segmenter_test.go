@@ -6,10 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/internal/ffprobe"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
@@ -243,8 +244,7 @@ func stripParams(data []byte) []byte {
 // its very first frame, into 1-second segments, and has ffprobe decode
 // each segment file on its own: every frame of every segment must decode.
 func TestSegmentsDecode(t *testing.T) {
-	ffprobe, err := exec.LookPath("ffprobe")
-	if err != nil {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Skip("ffprobe not installed (package ffmpeg): cannot check that segments decode")
 	}
 	clip := splitAll(t, readClip(t))
@@ -277,14 +277,12 @@ func TestSegmentsDecode(t *testing.T) {
 		if err := os.WriteFile(name, files[e.Segment].Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
-			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", name).CombinedOutput()
+		got, err := ffprobe.Frames(name)
 		if err != nil {
-			t.Fatalf("ffprobe segment %d: %v\n%s", e.Segment, err, out)
+			t.Fatalf("segment %d: %v", e.Segment, err)
 		}
-		got, err := strconv.Atoi(strings.TrimSpace(string(out)))
-		if err != nil || got != int(e.Frames) {
-			t.Errorf("ffprobe decoded %q frames of segment %d, want %d", out, e.Segment, e.Frames)
+		if got != int(e.Frames) {
+			t.Errorf("ffprobe decoded %d frames of segment %d, want %d", got, e.Segment, e.Frames)
 		}
 	}
 }

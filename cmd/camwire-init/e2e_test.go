@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/internal/ffprobe"
 )
 
 // The host-mode end-to-end test builds the real binaries once, runs
@@ -106,23 +108,6 @@ func ParseSummary(out string) (Summary, error) {
 		return Summary{}, fmt.Errorf("%d summary lines in output, want exactly 1:\n%s", len(found), out)
 	}
 	return found[0], nil
-}
-
-// countFrames decodes a file with ffprobe and returns its frame count.
-func countFrames(tb testing.TB, path string) int {
-	tb.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		tb.Errorf("ffprobe %s: %v\n%s", path, err, out)
-		return 0
-	}
-	s := strings.TrimSpace(string(out))
-	n, err := strconv.Atoi(strings.TrimSuffix(s, ","))
-	if err != nil {
-		tb.Errorf("ffprobe %s: frame count %q: %v", path, s, err)
-	}
-	return n
 }
 
 // recordings lists the video files under dir.
@@ -278,7 +263,10 @@ func TestHostEndToEnd(t *testing.T) {
 	}
 	total := 0
 	for _, f := range files {
-		n := countFrames(t, f)
+		n, err := ffprobe.Frames(f)
+		if err != nil {
+			t.Error(err)
+		}
 		t.Logf("%s: %d frames", filepath.Base(f), n)
 		total += n
 	}

@@ -4,7 +4,6 @@ package mp4test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/camwire/camwire/internal/ffprobe"
 )
 
 // NeedTools skips the test when ffmpeg or ffprobe are missing (make test
@@ -117,37 +118,12 @@ type ProbeResult struct {
 // Probe runs ffprobe -v error -count_frames on path.
 func Probe(t testing.TB, path string) ProbeResult {
 	t.Helper()
-	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration",
-		"-of", "json", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	in, err := ffprobe.Probe(path)
 	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", path, err, stderr.Bytes())
+		t.Fatal(err)
 	}
-	var j struct {
-		Streams []struct {
-			CodecName    string `json:"codec_name"`
-			Width        int    `json:"width"`
-			Height       int    `json:"height"`
-			NbReadFrames string `json:"nb_read_frames"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &j); err != nil {
-		t.Fatalf("ffprobe %s: bad json: %v\n%s", path, err, out)
-	}
-	r := ProbeResult{Stderr: stderr.String()}
-	if len(j.Streams) == 1 {
-		s := j.Streams[0]
-		r.Codec, r.Width, r.Height = s.CodecName, s.Width, s.Height
-		r.Frames, _ = strconv.Atoi(s.NbReadFrames)
-	}
-	r.Duration, _ = strconv.ParseFloat(j.Format.Duration, 64)
-	return r
+	return ProbeResult{Codec: in.Codec, Width: in.Width, Height: in.Height, Frames: in.Frames,
+		Duration: in.Duration.Seconds(), Stderr: in.Stderr}
 }
 
 // FramePTS returns the presentation times ffprobe decodes from path, in
