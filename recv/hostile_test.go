@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -54,7 +53,7 @@ func TestHostile(t *testing.T) {
 	go func() {
 		// A camera that sends in small bursts, so it is mid-stream while
 		// the hostile peers come and go.
-		_, err := good.Run(&slowConn{Conn: ts.dial(t), every: 8 << 10, pause: 10 * time.Millisecond}, 30*time.Second)
+		_, err := good.Run(&recvtest.PacedConn{Conn: ts.dial(t), Every: 8 << 10, Pause: 10 * time.Millisecond}, 30*time.Second)
 		goodDone <- err
 	}()
 
@@ -169,27 +168,3 @@ func rejectIn(b []byte) string {
 		}
 	}
 }
-
-// slowConn writes in bursts of every bytes with a pause after each.
-type slowConn struct {
-	net.Conn
-	every int
-	pause time.Duration
-}
-
-func (c *slowConn) Write(b []byte) (int, error) {
-	var n int
-	for len(b) > 0 {
-		k := min(len(b), c.every)
-		m, err := c.Conn.Write(b[:k])
-		n += m
-		if err != nil {
-			return n, err
-		}
-		b = b[k:]
-		time.Sleep(c.pause)
-	}
-	return n, nil
-}
-
-var _ io.Writer = (*slowConn)(nil)

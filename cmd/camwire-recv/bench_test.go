@@ -207,7 +207,7 @@ func Benchmark64Streams(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c := &pacedConn{Conn: dial(b, p.addr), every: len(payload), pause: time.Second / fps}
+				c := &recvtest.PacedConn{Conn: dial(b, p.addr), Every: len(payload), Pause: time.Second / fps}
 				if _, err := st.Run(c, time.Minute); err != nil {
 					errs <- err
 				}

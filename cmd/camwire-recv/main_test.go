@@ -148,28 +148,6 @@ func dial(t testing.TB, addr string) net.Conn {
 	return c
 }
 
-// pacedConn writes at most every bytes, then pauses: a camera's rate.
-type pacedConn struct {
-	net.Conn
-	every int
-	pause time.Duration
-}
-
-func (c *pacedConn) Write(b []byte) (int, error) {
-	var n int
-	for len(b) > 0 {
-		k := min(len(b), c.every)
-		m, err := c.Conn.Write(b[:k])
-		n += m
-		if err != nil {
-			return n, err
-		}
-		b = b[k:]
-		time.Sleep(c.pause)
-	}
-	return n, nil
-}
-
 func checkSegments(t *testing.T, camDir string, want [][]byte) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(camDir, "*.h264"))
@@ -215,7 +193,7 @@ func TestSIGKILLMidStream(t *testing.T) {
 	}
 	runErr := make(chan error, 1)
 	go func() {
-		_, err := st.Run(&pacedConn{Conn: dial(t, p.addr), every: 4 << 10, pause: 5 * time.Millisecond}, 60*time.Second)
+		_, err := st.Run(&recvtest.PacedConn{Conn: dial(t, p.addr), Every: 4 << 10, Pause: 5 * time.Millisecond}, 60*time.Second)
 		runErr <- err
 	}()
 	select {

@@ -266,3 +266,27 @@ func (c *CutConn) Write(b []byte) (int, error) {
 	c.N -= n
 	return n, err
 }
+
+// PacedConn writes at most Every bytes at a time with Pause after each: a
+// camera's pace, or a slow link, for tests of what the receiver does while
+// a stream trickles in.
+type PacedConn struct {
+	net.Conn
+	Every int
+	Pause time.Duration
+}
+
+func (c *PacedConn) Write(b []byte) (int, error) {
+	var n int
+	for len(b) > 0 {
+		k := min(len(b), c.Every)
+		m, err := c.Conn.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+		time.Sleep(c.Pause)
+	}
+	return n, nil
+}
