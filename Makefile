@@ -14,8 +14,13 @@ all: recv init
 deps:
 	@scripts/deps.sh
 
+# The receiver's packages are vetted for every laptop OS, so a Windows or
+# macOS build break shows up in make test, not on a user's laptop.
+RECV_PKGS = ./cmd/camwire-recv/ ./recv/... ./live/ ./mp4/... ./sink/ ./wire/
 vet:
 	$(GO) vet ./...
+	GOOS=windows GOARCH=amd64 $(GO) vet $(RECV_PKGS)
+	GOOS=darwin GOARCH=arm64 $(GO) vet $(RECV_PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 # Every test: unit, fuzz seed corpora, netlink in namespaces, QEMU boards.
