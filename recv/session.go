@@ -466,6 +466,12 @@ func (ss *session) apply(it item) error {
 		if ss.open != nil {
 			open = fmt.Sprint(ss.open.Segment)
 		}
+		if ss.gaps > 0 {
+			// Expected after a gap: the camera dropped that segment's
+			// frames, and the gap was logged as a warning already.
+			ss.log.Info("segment-end for a segment whose frames the camera dropped", "segment", r.Segment, "open", open, "seq", r.Seq)
+			break
+		}
 		ss.log.Warn("segment-end for a segment that is not open; ignored", "segment", r.Segment, "open", open, "seq", r.Seq)
 	case wire.Gap:
 		ss.gaps++
