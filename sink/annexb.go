@@ -74,7 +74,18 @@ type annexBWriter struct {
 
 func (w *annexBWriter) WriteFrame(f wire.Frame) error {
 	// Errors from os name the file already.
-	n, err := w.w.Write(f.Payload)
+	if len(f.Payload) < w.w.Size()/4 {
+		n, err := w.w.Write(f.Payload)
+		w.size += int64(n)
+		return err
+	}
+	// A big frame (a camera's keyframe, or every frame at high bit
+	// rates) goes straight to the file: copying it through the buffer
+	// would cost a pass over its bytes and save no system call.
+	if err := w.w.Flush(); err != nil {
+		return err
+	}
+	n, err := w.f.Write(f.Payload)
 	w.size += int64(n)
 	return err
 }
