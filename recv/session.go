@@ -71,7 +71,7 @@ type session struct {
 	// to copy the next frames into: reusing them instead of allocating
 	// a copy of every frame is about a third of the receiver's CPU.
 	free chan []byte
-	rerr  error // reader's final error; read after items is closed
+	rerr error // reader's final error; read after items is closed
 
 	j        *journal
 	d        snapshot // last durable snapshot
