@@ -85,6 +85,7 @@ type LED struct {
 
 	mu      sync.Mutex
 	status  Status
+	warn    bool
 	changed chan struct{}
 }
 
@@ -116,6 +117,50 @@ func (l *LED) Set(s Status) {
 	}
 }
 
+// SetWarning marks that the camera records, but not as configured: a bad
+// value in camwire.txt fell back to its default. The LED then adds the
+// error flashes to the recording and no-receiver patterns (see
+// WarnPattern), so a typo does not go unnoticed on a camera with no
+// screen, yet the LED still tells whether the laptop is there.
+func (l *LED) SetWarning(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.init()
+	if l.warn == on {
+		return
+	}
+	l.warn = on
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// WarnPattern is Pattern(s) repeated for at least 2 s, then the error
+// pattern's flash group once, for a camera recording with a config
+// problem; other statuses keep their own pattern.
+func WarnPattern(s Status) []Step {
+	if s != StatusRecording && s != StatusNoReceiver {
+		return Pattern(s)
+	}
+	var steps []Step
+	var d time.Duration
+	for d < 2*time.Second {
+		for _, st := range Pattern(s) {
+			steps = append(steps, st)
+			d += st.Dur
+		}
+	}
+	return append(steps, Pattern(StatusError)...)
+}
+
+// Warning reports whether SetWarning(true) is in effect.
+func (l *LED) Warning() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.warn
+}
+
 // Status returns the current status.
 func (l *LED) Status() Status {
 	l.mu.Lock()
@@ -143,7 +188,12 @@ func (l *LED) Run(ctx context.Context) error {
 	}
 	defer l.write(false)
 	for {
-		steps := Pattern(l.Status())
+		l.mu.Lock()
+		steps := Pattern(l.status)
+		if l.warn {
+			steps = WarnPattern(l.status)
+		}
+		l.mu.Unlock()
 		for i := 0; ; i = (i + 1) % len(steps) {
 			if err := l.write(steps[i].On); err != nil {
 				return err

@@ -46,15 +46,23 @@ func TestFindLED(t *testing.T) {
 func TestLEDPatterns(t *testing.T) {
 	for _, tc := range []struct {
 		status Status
+		warn   bool   // SetWarning(true): a config problem
 		want   string // brightness@duration for the first steps
 	}{
-		{StatusRecording, "1@1s 0@1s 1@1s 0@1s"},
-		{StatusNoReceiver, "1@100ms 0@100ms 1@100ms 0@100ms"},
-		{StatusError, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms 0@150ms"},
-		{StatusBooting, "1@1h0m0s 1@1h0m0s"},
-		{StatusOff, "0@1h0m0s 0@1h0m0s"},
+		{StatusRecording, false, "1@1s 0@1s 1@1s 0@1s"},
+		{StatusNoReceiver, false, "1@100ms 0@100ms 1@100ms 0@100ms"},
+		{StatusError, false, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms 0@150ms"},
+		{StatusBooting, false, "1@1h0m0s 1@1h0m0s"},
+		{StatusOff, false, "0@1h0m0s 0@1h0m0s"},
+		{StatusRecording, true, "1@1s 0@1s 1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@1s"},
+		{StatusNoReceiver, true, strings.Repeat("1@100ms 0@100ms ", 10) + "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@100ms"},
+		{StatusError, true, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms"},
 	} {
-		t.Run(tc.status.String(), func(t *testing.T) {
+		name := tc.status.String()
+		if tc.warn {
+			name += "+config-problem"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "trigger"), []byte("[mmc0] none"), 0o644)
 			os.WriteFile(filepath.Join(dir, "brightness"), []byte("0"), 0o644)
@@ -64,6 +72,7 @@ func TestLEDPatterns(t *testing.T) {
 			defer cancel()
 			l := &LED{Dir: dir}
 			l.Set(tc.status)
+			l.SetWarning(tc.warn)
 			l.Sleep = func(ctx context.Context, d time.Duration) bool {
 				b, _ := os.ReadFile(filepath.Join(dir, "brightness"))
 				got = append(got, fmt.Sprintf("%s@%v", b, d))

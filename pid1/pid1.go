@@ -306,6 +306,9 @@ func (in *Init) waitPetting(done <-chan struct{}, d time.Duration) {
 }
 
 func (in *Init) recorderLine(line string) {
+	if strings.HasPrefix(line, "camwire: config: ") && in.led != nil {
+		in.led.SetWarning(true) // a setting fell back to its default
+	}
 	if s, ok := strings.CutPrefix(line, "camwire: state "); ok {
 		if st, ok := ParseStatus(strings.Fields(s + " ")[0]); ok {
 			in.setLED(st)

@@ -42,6 +42,13 @@ func TestRecorderLineDrivesLED(t *testing.T) {
 			t.Errorf("after %q LED = %v, want %v", tc.line, got, tc.want)
 		}
 	}
+	if in.led.Warning() {
+		t.Errorf("LED warns before any config problem")
+	}
+	in.recorderLine("camwire: config: camwire.txt:3: fps: bad value")
+	if !in.led.Warning() || in.led.Status() != StatusError {
+		t.Errorf("after a config line: warning %v, status %v; want the warning on and the status kept", in.led.Warning(), in.led.Status())
+	}
 }
 
 func TestBootWait(t *testing.T) {
