@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/u-root/u-root/pkg/kmodule"
@@ -80,10 +81,17 @@ func TestLoadModules(t *testing.T) {
 	}, "\n") + "\n"
 	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644)
 
+	// u-root loads a module's dependencies in parallel goroutines, so
+	// the callback runs concurrently: guard the list.
+	var mu sync.Mutex
 	var loaded []string
 	errs := LoadModules([]string{"vfat", "bcm2835-v4l2", "nosuchmod", "bcm2835_wdt", "vchiq"}, kmodule.ProbeOpts{
 		RootDir: root, KVer: kver, IgnoreProcMods: true,
-		DryRunCB: func(p string) { loaded = append(loaded, strings.TrimSuffix(filepath.Base(p), ".ko")) },
+		DryRunCB: func(p string) {
+			mu.Lock()
+			defer mu.Unlock()
+			loaded = append(loaded, strings.TrimSuffix(filepath.Base(p), ".ko"))
+		},
 	})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "nosuchmod") {
 		t.Errorf("LoadModules errors = %v, want one naming nosuchmod", errs)
