@@ -780,6 +780,17 @@ func (ss *session) restore() (err error) {
 			return fmt.Errorf("truncate %s: %w", p, err)
 		}
 	}
+	if was, now := filepath.Ext(strings.TrimSuffix(o.File, partialExt)), ss.srv.sinkV.Ext(); was != now {
+		// camwire-recv restarted with another -format (or a new
+		// default): this sink cannot append to the other's file. The
+		// file stays, playable up to its durable size; the rest of the
+		// segment goes into a new file in the current format.
+		ss.log.Warn("segment was started in another file format; kept as it is, the segment continues in a new file",
+			"file", p, "format", was, "now", now)
+		ss.d.Open = nil
+		ss.dirty = true
+		return nil
+	}
 	w, err := ss.srv.sinkV.Reopen(p, ss.info(o), o.Size, o.State)
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", p, err)
