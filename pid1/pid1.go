@@ -273,7 +273,9 @@ func (in *Init) debugShells(cfg config.Config) []*Shell {
 		return nil
 	}
 	if _, err := os.Stat(ShellPath); err != nil {
-		in.logf("debug: no shell (%v); build the image with debug=yes", err)
+		// debug=yes is set; what is missing is the shell, which only a
+		// debug image carries.
+		in.logf("debug: no shell (%v); build a debug image: make image DEBUG=1 (camwire-image -debug)", err)
 		return nil
 	}
 	env := []string{"PATH=/bin", "HOME=/", "TERM=linux"}

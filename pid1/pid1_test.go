@@ -1,11 +1,14 @@
 package pid1
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/config"
 )
 
 func TestWaitBlock(t *testing.T) {
@@ -81,5 +84,21 @@ func TestWaitBlockOneLook(t *testing.T) {
 	}
 	if _, err := WaitBlock(t.TempDir(), []string{"vda1"}, time.Millisecond); err == nil {
 		t.Errorf("WaitBlock(absent, 1ms) = nil error, want one naming vda1")
+	}
+}
+
+// TestDebugShellsWithoutShell: debug=yes on an image with no shell says
+// what to build instead (the user already set debug=yes).
+func TestDebugShellsWithoutShell(t *testing.T) {
+	if _, err := os.Stat(ShellPath); err == nil {
+		t.Skipf("%s exists on this machine: cannot test its absence", ShellPath)
+	}
+	var out bytes.Buffer
+	in := &Init{out: &out}
+	if sh := in.debugShells(config.Config{Debug: true}); sh != nil {
+		t.Errorf("debugShells without %s = %d shells, want none", ShellPath, len(sh))
+	}
+	if got, want := out.String(), "make image DEBUG=1"; !strings.Contains(got, want) || strings.Contains(got, "debug=yes") {
+		t.Errorf("log = %q, want it to name %q and not repeat debug=yes", got, want)
 	}
 }
