@@ -16,11 +16,20 @@ const usage = `usage:
   camwire-image [flags] build
       write the SD card image
   camwire-image [flags] demo
-      build a demo image (test picture), run camwire-recv here and the image
-      on QEMU's virt machine, record -record long, shut down, report
+      build a demo image (test picture; out/demo.img unless -o), run
+      camwire-recv here and the image on QEMU's virt machine, record
+      -record long, shut down, report
 
 build flags:
 `
+
+// The images written when -o is not given. The demo has its own: its
+// camwire.txt (test picture, QEMU's addresses) must never overwrite the
+// user's real card image.
+const (
+	DefaultImage     = "out/camwire.img"
+	DefaultDemoImage = "out/demo.img"
+)
 
 // Main is camwire-image's whole command line, callable from tests.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -28,7 +37,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("camwire-image", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, usage); fl.PrintDefaults() }
-	out := fl.String("o", "out/camwire.img", "image file to write")
+	out := fl.String("o", DefaultImage, "image file to write (demo: "+DefaultDemoImage+")")
 	initPath := fl.String("init", "out/camwire-init", "static linux/arm64 camwire-init binary (/init)")
 	size := fl.Int64("size", DefaultDiskSize>>20, "image size in MiB, a power of two")
 	gpuMem := fl.Int("gpu-mem", 128, "GPU memory in MiB (config.txt gpu_mem)")
@@ -84,13 +93,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, NextSteps(r.Image, r.ImageFiles[SettingsName]))
 		return nil
 	case "demo":
-		return Demo(ctx, DemoOptions{Init: *initPath, Recv: *recvPath, Image: *out, Dir: *demoDir,
+		img := DefaultDemoImage
+		fl.Visit(func(f *flag.Flag) {
+			if f.Name == "o" {
+				img = *out
+			}
+		})
+		return runDemo(ctx, DemoOptions{Init: *initPath, Recv: *recvPath, Image: img, Dir: *demoDir,
 			Record: *record, Settings: sets, Debug: *debug}, stdout, stderr)
 	default:
 		fl.Usage()
 		return fmt.Errorf("unknown command %q", fl.Arg(0))
 	}
 }
+
+// runDemo is Demo; tests replace it to see the options Main chose
+// without booting QEMU.
+var runDemo = Demo
 
 type multiFlag []string
 

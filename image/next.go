@@ -32,7 +32,7 @@ func NextSteps(img string, camwireTxt []byte) string {
 		laptop = netip.PrefixFrom(a, c.Address.Bits()).String()
 	}
 	flash := "scripts/flash.sh /dev/sdX"
-	if img != "out/camwire.img" {
+	if img != DefaultImage {
 		flash += " " + img
 	}
 	fmt.Fprintf(&b, `Next:
