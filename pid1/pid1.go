@@ -206,10 +206,12 @@ func (in *Init) Run() {
 		Logf:        in.logf,
 	}
 	recCtx, recStop := context.WithCancel(context.Background())
-	recDone := make(chan error, 1)
 	recFinished := make(chan struct{})
 	go func() {
-		recDone <- sup.Run(recCtx)
+		// Run reaps until recCtx ends, even when the recorder cannot
+		// start (it then logs that and calls OnExit, which shows the
+		// error on the LED): the shells below rely on it.
+		sup.Run(recCtx)
 		close(recFinished)
 	}()
 	for _, sh := range shells {
@@ -220,7 +222,7 @@ func (in *Init) Run() {
 	}
 	in.logf("boot done after %dms (board %s)", time.Since(in.start).Milliseconds(), board.Name)
 
-	sig := in.mainLoop(recDone)
+	sig := in.mainLoop()
 
 	in.logf("shutdown (signal %v)", sig)
 	recStop()
@@ -232,7 +234,7 @@ func (in *Init) Run() {
 
 // mainLoop pets the watchdog until a shutdown signal arrives. A panic in
 // it is logged and the loop carries on: PID 1 must not exit.
-func (in *Init) mainLoop(recDone <-chan error) os.Signal {
+func (in *Init) mainLoop() os.Signal {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGUSR2)
 	for {
@@ -249,11 +251,6 @@ func (in *Init) mainLoop(recDone <-chan error) os.Signal {
 				select {
 				case s := <-sigs:
 					sig = s
-				case err := <-recDone:
-					// Supervisor.Run returns early only when the binary
-					// cannot be started at all.
-					in.setLED(StatusError)
-					in.logf("supervisor: %v", err)
 				case <-tick.C:
 					in.pet()
 				}

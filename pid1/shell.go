@@ -24,8 +24,10 @@ const ShellPath = "/bin/gosh"
 //
 // Shell does not wait(2) for its process: PID 1 reaps every child in one
 // place (Supervisor, see the rule there), which hands the shell's pid to
-// Reaped. A Shell started only after that reaper runs (Supervisor.Ready)
-// is never left a zombie.
+// Reaped. So start a Shell only after Supervisor.Ready: from then until
+// the Supervisor's ctx ends its Run reaps, even when the recorder cannot
+// be started, and a shell that exits is collected and started again. A
+// shell still running when that ctx ends (shutdown) is no longer reaped.
 type Shell struct {
 	Path string   // the shell; ShellPath on the image
 	TTY  string   // its terminal, e.g. /dev/ttyAMA0

@@ -53,8 +53,10 @@ type Supervisor struct {
 	// PID 1's other children (the debug shell, see Shell.Reaped).
 	OnReap func(pid int, status unix.WaitStatus)
 
-	// Ready, if set, is closed once Run catches SIGCHLD: a child started
-	// after that is reaped (OnReap) however soon it ends.
+	// Ready, if set, is closed once Run catches SIGCHLD. From then until
+	// ctx ends Run reaps every child, even when the recorder cannot be
+	// started at all, so a child started after Ready is reaped (OnReap)
+	// however soon it ends.
 	Ready chan struct{}
 
 	RestartDelay time.Duration // pause before restarting a crashed recorder; default 2 s
@@ -73,8 +75,14 @@ func (s *Supervisor) logf(format string, args ...any) {
 
 // Run supervises until ctx ends, then stops the recorder (SIGTERM, and
 // SIGKILL to its process group after StopTimeout) and returns once it has
-// been reaped. It returns an error only when the recorder cannot be
-// started at all on the first try (a missing binary).
+// been reaped. It never returns before ctx ends: PID 1 must go on reaping
+// whatever happens to the recorder.
+//
+// When the recorder cannot be started at all on the first try (a missing
+// binary), Run logs it, calls OnExit with the error and does not retry (a
+// binary that cannot run now will not run in two seconds either, and the
+// console would fill with the same line); it only reaps until ctx ends
+// and then returns that error.
 func (s *Supervisor) Run(ctx context.Context) error {
 	restart := s.RestartDelay
 	if restart == 0 {
@@ -100,6 +108,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		if err := s.start(); err != nil {
 			if first {
+				s.logf("supervisor: %v (not retrying; still reaping)", err)
+				if s.OnExit != nil {
+					s.OnExit(err)
+				}
+				// The debug shell and any orphan still need collecting:
+				// on a board whose recorder cannot start, the shell is
+				// what the user debugs it with.
+				s.reapUntil(ctx, sigchld, exited)
 				return err
 			}
 			s.logf("supervisor: %v", err)
@@ -127,6 +143,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			case <-pause.C:
 				waiting = false
 			}
+		}
+	}
+}
+
+// reapUntil reaps every child that ends until ctx ends.
+func (s *Supervisor) reapUntil(ctx context.Context, sigchld <-chan os.Signal, exited chan unix.WaitStatus) {
+	s.reap(exited)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sigchld:
+			s.reap(exited)
 		}
 	}
 }

@@ -37,6 +37,9 @@ type helperResult struct {
 }
 
 func supervisorHelper(mode string) int {
+	if mode == "missing" {
+		return missingHelper()
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "prctl:", err)
 		return 2
@@ -154,11 +157,91 @@ func TestSupervisorKillsRecorderIgnoringSIGTERM(t *testing.T) {
 	}
 }
 
+// missingHelper runs a Supervisor whose recorder cannot start, then, as
+// PID 1 does with the debug shell, starts another child after Ready and
+// reports whether the Supervisor reaped it.
+func missingHelper() int {
+	var res helperResult
+	err := func() error {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl: %v", err)
+		}
+		exits := make(chan error, 10)
+		reaped := make(chan int, 10)
+		s := &Supervisor{Path: "/nonexistent/camwire-init", RestartDelay: time.Hour, Ready: make(chan struct{}),
+			OnExit: func(err error) { exits <- err },
+			OnReap: func(pid int, _ unix.WaitStatus) { reaped <- pid },
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		runErr := make(chan error, 1)
+		go func() { runErr <- s.Run(ctx) }()
+		<-s.Ready
+		timeout := time.After(10 * time.Second)
+		select {
+		case err := <-exits:
+			if err != nil {
+				res.Exits = append(res.Exits, err.Error())
+			} else {
+				res.Exits = append(res.Exits, "")
+			}
+		case err := <-runErr:
+			return fmt.Errorf("Run returned %v before its context ended", err)
+		case <-timeout:
+			return fmt.Errorf("no OnExit for the recorder that cannot start")
+		}
+		// The debug shell's part: a child that ends at once.
+		cmd := exec.Command("/bin/sh", "-c", "exit 0")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		pid := cmd.Process.Pid
+		cmd.Process.Release()
+		for done := false; !done; {
+			select {
+			case p := <-reaped:
+				if p == pid {
+					res.Orphans++
+					done = true
+				}
+			case err := <-runErr:
+				return fmt.Errorf("Run returned %v before its context ended, child %d not reaped", err, pid)
+			case <-timeout:
+				res.Zombies = zombieChildren()
+				return fmt.Errorf("child %d started after Ready not reaped within 10s", pid)
+			}
+		}
+		res.Zombies = zombieChildren()
+		cancel()
+		if err := <-runErr; err != nil {
+			res.RunErr = err.Error()
+		}
+		return nil
+	}()
+	if err != nil {
+		res.Lines = append(res.Lines, "error: "+err.Error())
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+// TestSupervisorMissingBinary: a recorder that cannot start is reported
+// (OnExit, and Run's error once its context ends), and the Supervisor
+// still reaps PID 1's other children, such as the debug shell, instead of
+// returning and leaving them zombies.
 func TestSupervisorMissingBinary(t *testing.T) {
-	s := &Supervisor{Path: "/nonexistent/camwire-init"}
-	err := s.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "/nonexistent/camwire-init") {
-		t.Errorf("Run = %v, want an error naming the binary", err)
+	res := runHelper(t, "missing")
+	for _, l := range res.Lines {
+		t.Error(l)
+	}
+	if len(res.Exits) != 1 || !strings.Contains(res.Exits[0], "/nonexistent/camwire-init") {
+		t.Errorf("OnExit errors = %q, want one naming the binary", res.Exits)
+	}
+	if res.Orphans != 1 || res.Zombies != 0 {
+		t.Errorf("child started after Ready: reaped %d, zombies %d; want reaped 1, zombies 0", res.Orphans, res.Zombies)
+	}
+	if !strings.Contains(res.RunErr, "/nonexistent/camwire-init") {
+		t.Errorf("Run = %q after cancel, want an error naming the binary", res.RunErr)
 	}
 }
 
