@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -32,10 +33,21 @@ type Shell struct {
 	Path string   // the shell; ShellPath on the image
 	TTY  string   // its terminal, e.g. /dev/ttyAMA0
 	Env  []string // its whole environment
-	// RestartDelay is the pause before a new shell; default 1 s, so a
-	// shell that cannot start does not spin.
-	RestartDelay time.Duration
-	Logf         func(format string, args ...any)
+	// RestartDelay is the pause before a new shell; default 1 s. After
+	// each shell that fails quickly (cannot start, or exits within
+	// StableAfter) the pause doubles, up to MaxRestartDelay (default
+	// 1 min): a shell that can never run must not print a line on the
+	// console every second for the rest of the boot. A shell that lived
+	// StableAfter (default 5 s) or longer, the user typing "exit", brings
+	// the pause back to RestartDelay.
+	RestartDelay    time.Duration
+	MaxRestartDelay time.Duration
+	StableAfter     time.Duration
+	Logf            func(format string, args ...any)
+
+	// sleep pauses for d; false when ctx ended first. A seam for tests;
+	// nil means a timer.
+	sleep func(ctx context.Context, d time.Duration) bool
 
 	mu     sync.Mutex
 	pid    int
@@ -51,27 +63,64 @@ func (s *Shell) logf(format string, args ...any) {
 // Run keeps the shell running until ctx ends, then kills it (it is a
 // debugging aid; nothing in it needs a clean stop).
 func (s *Shell) Run(ctx context.Context) {
-	delay := s.RestartDelay
-	if delay == 0 {
-		delay = time.Second
+	b := backoff{
+		min:    cmp.Or(s.RestartDelay, time.Second),
+		max:    cmp.Or(s.MaxRestartDelay, time.Minute),
+		stable: cmp.Or(s.StableAfter, 5*time.Second),
+	}
+	sleep := s.sleep
+	if sleep == nil {
+		sleep = sleepCtx
 	}
 	for ctx.Err() == nil {
+		started := time.Now()
 		exited, err := s.start()
-		if err != nil {
-			s.logf("shell: %v", err)
-		} else {
+		var lived time.Duration // 0: it did not start, a quick failure
+		if err == nil {
 			select {
 			case <-exited:
+				lived = time.Since(started)
 			case <-ctx.Done():
 				s.kill()
 				return
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
+		delay := b.next(lived)
+		if err != nil {
+			s.logf("shell: %v (trying again in %v)", err, delay)
 		}
+		if !sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// backoff is the pause between shells: min after a shell that lived at
+// least stable, else twice the previous pause, at most max.
+type backoff struct {
+	min, max, stable time.Duration
+	cur              time.Duration // the last pause; 0 before the first
+}
+
+// next returns the pause after a shell that lived for lived (0 when it
+// could not start).
+func (b *backoff) next(lived time.Duration) time.Duration {
+	if b.cur == 0 || lived >= b.stable {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

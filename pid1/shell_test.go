@@ -213,3 +213,61 @@ func TestShellTTYs(t *testing.T) {
 		})
 	}
 }
+
+// TestBackoff: quick failures double the pause up to the cap; a shell
+// that lived long enough (the user typed "exit") resets it.
+func TestBackoff(t *testing.T) {
+	const s = time.Second
+	for _, tc := range []struct {
+		name  string
+		lived []time.Duration // how long each shell lived (0: did not start)
+		want  []time.Duration // the pause after each
+	}{
+		{"cannot start", []time.Duration{0, 0, 0, 0, 0, 0, 0, 0, 0},
+			[]time.Duration{1 * s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 60 * s, 60 * s, 60 * s}},
+		{"user exits", []time.Duration{30 * s, 10 * s, 5 * s}, []time.Duration{1 * s, 1 * s, 1 * s}},
+		{"quick exits", []time.Duration{s / 10, 2 * s, 4 * s}, []time.Duration{1 * s, 2 * s, 4 * s}},
+		{"reset after a stable shell", []time.Duration{0, 0, 0, 0, 20 * s, 0, 0},
+			[]time.Duration{1 * s, 2 * s, 4 * s, 8 * s, 1 * s, 2 * s, 4 * s}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := backoff{min: s, max: time.Minute, stable: 5 * s}
+			var got []time.Duration
+			for _, l := range tc.lived {
+				got = append(got, b.next(l))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("pauses after shells that lived %v = %v, want %v", tc.lived, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestShellCannotStartBacksOff: Run with a shell that cannot start waits
+// longer each time and says so, instead of a line every second forever.
+func TestShellCannotStartBacksOff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var pauses []time.Duration
+	var logs []string
+	sh := &Shell{Path: "/nonexistent/gosh", TTY: os.DevNull,
+		Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) },
+		sleep: func(_ context.Context, d time.Duration) bool {
+			pauses = append(pauses, d)
+			if len(pauses) == 8 {
+				cancel()
+				return false
+			}
+			return true
+		},
+	}
+	sh.Run(ctx) // returns when sleep cancels: Run runs on this goroutine
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		16 * time.Second, 32 * time.Second, time.Minute, time.Minute}
+	if fmt.Sprint(pauses) != fmt.Sprint(want) {
+		t.Errorf("pauses = %v, want %v", pauses, want)
+	}
+	if len(logs) != 8 || !strings.Contains(logs[0], "/nonexistent/gosh") || !strings.HasSuffix(logs[7], "(trying again in 1m0s)") {
+		t.Errorf("logs = %q, want 8 naming the shell, the last ending (trying again in 1m0s)", logs)
+	}
+}
