@@ -79,7 +79,10 @@ var (
 )
 
 // Run performs the demo. Cancelling ctx (Ctrl-C) ends the recording
-// early but still shuts the camera down cleanly and reports.
+// early, or before it started, but still shuts the camera down cleanly
+// (Ctrl-Alt-Del, then the camera's summary) and reports. Only a Ctrl-C
+// while the camera is still booting, before camwire-init is up, ends it
+// without a summary, and Run returns an error.
 func Run(ctx context.Context, c Config) (Report, error) {
 	start := time.Now()
 	if c.Record == 0 {
@@ -169,15 +172,23 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)
 	acked, err := m.WaitFor(waitCtx, &cur, reAcked)
 	waitCancel()
-	if err != nil {
+	var r Report
+	switch {
+	case err == nil:
+		r.FirstAck = acked.At.Sub(m.Started)
+		fmt.Fprintf(out, "demo | first frame on the receiver's disk %.1f s after power on; recording for %v (Ctrl-C stops early)\n",
+			r.FirstAck.Seconds(), c.Record)
+		select {
+		case <-time.After(c.Record):
+		case <-ctx.Done():
+		}
+	case ctx.Err() != nil:
+		// Ctrl-C before the first ack: the camera may already be
+		// capturing, so it is shut down the same clean way and what
+		// it captured is reported.
+		fmt.Fprintf(out, "demo | interrupted before the first frame reached the receiver\n")
+	default:
 		return Report{}, fmt.Errorf("the camera never got a frame to the receiver: %w", err)
-	}
-	r := Report{FirstAck: acked.At.Sub(m.Started)}
-	fmt.Fprintf(out, "demo | first frame on the receiver's disk %.1f s after power on; recording for %v (Ctrl-C stops early)\n",
-		r.FirstAck.Seconds(), c.Record)
-	select {
-	case <-time.After(c.Record):
-	case <-ctx.Done():
 	}
 	fmt.Fprintf(out, "demo | Ctrl-Alt-Del: clean shutdown\n")
 	if err := m.CtrlAltDel(); err != nil {
@@ -188,6 +199,11 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	defer scancel()
 	sum, err := m.WaitFor(sctx, &cur, reSummary)
 	if err != nil {
+		if ctx.Err() != nil && r.FirstAck == 0 {
+			// Still booting: before camwire-init turns the kernel's
+			// instant reboot off, Ctrl-Alt-Del reboots (here: exits).
+			return Report{}, fmt.Errorf("interrupted while the camera was booting, before it recorded: %w", err)
+		}
 		return Report{}, fmt.Errorf("no summary line from the camera: %w", err)
 	}
 	if err := m.Wait(sctx); err != nil {
