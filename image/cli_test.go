@@ -32,10 +32,16 @@ func TestMainBuild(t *testing.T) {
 		t.Fatalf("camwire-image build: %v\n%s", err, stderr.String())
 	}
 	for _, want := range []string{out, "name=garden", "address=10.9.8.7/16", "receiver=192.168.77.1:10401",
-		"scripts/flash.sh /dev/sdX " + out, "Use custom", "192.168.77.1/16", "camwire-recv"} {
+		"scripts/flash.sh /dev/sdX " + out, "Use custom", "camwire-recv",
+		// The default receiver is off the camera's 10.9.0.0/16 and no
+		// gateway is set: the output says what to change.
+		"problem: receiver 192.168.77.1 is not on the camera's network 10.9.0.0/16", "set receiver=", "or gateway="} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
+	}
+	if strings.Contains(stdout.String(), "192.168.77.1/16") {
+		t.Errorf("output tells the laptop to take 192.168.77.1/16, which the camera at 10.9.8.7/16 cannot reach:\n%s", stdout.String())
 	}
 	txt, err := image.ReadDiskFile(out, image.SettingsName)
 	if err != nil {

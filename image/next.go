@@ -3,7 +3,6 @@ package image
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -24,12 +23,34 @@ func NextSteps(img string, camwireTxt []byte) string {
 	for _, p := range probs {
 		fmt.Fprintf(&b, "  problem: %v (the default is used)\n", p)
 	}
-	laptop := c.Receiver
-	if h, _, err := net.SplitHostPort(c.Receiver); err == nil {
-		laptop = h
+	// Step 3 names the laptop's address: the receiver's, with the
+	// camera's prefix when both are on one network. A receiver off that
+	// network needs a gateway; without one the camera cannot reach it,
+	// and the user must be told what to change, not handed an address
+	// that cannot work.
+	const dhcp = "\n     (over a direct cable the Pi offers it by DHCP while dhcp_server=auto)"
+	laptop := "the address " + c.ReceiverHost() + " on that port" + dhcp
+	host, herr := netip.ParseAddr(c.ReceiverHost())
+	unreachable := false
+	if herr == nil && c.Address.IsValid() {
+		net := c.Address.Masked()
+		switch {
+		case net.Contains(host):
+			laptop = "the address " + netip.PrefixFrom(host, c.Address.Bits()).String() + " on that port" + dhcp
+		case c.Gateway.IsValid():
+			laptop = fmt.Sprintf("the address %s; the camera reaches it through gateway %s", host, c.Gateway)
+		default:
+			unreachable = true
+			laptop = fmt.Sprintf("an address on %s on that port, and receiver= set to it (see the problem above)", net)
+			fmt.Fprintf(&b, "  problem: receiver %s is not on the camera's network %s and no gateway is set, so the camera cannot reach it: "+
+				"set receiver= to the laptop's address on %s, or gateway= to a router there\n", host, net, net)
+		}
 	}
-	if a, err := netip.ParseAddr(laptop); err == nil && c.Address.IsValid() {
-		laptop = netip.PrefixFrom(a, c.Address.Bits()).String()
+	for _, p := range c.Check() {
+		if unreachable && p.Key == "receiver" {
+			continue // said above, with what to do
+		}
+		fmt.Fprintf(&b, "  problem: %v\n", p)
 	}
 	flash := "scripts/flash.sh /dev/sdX"
 	if img != DefaultImage {
@@ -39,8 +60,7 @@ func NextSteps(img string, camwireTxt []byte) string {
   1. Write it to an SD card: %s
      (or Raspberry Pi Imager: Choose OS → Use custom → %s; or balenaEtcher).
   2. Settings can be changed later in camwire.txt on the card's FAT partition, from any computer.
-  3. Connect the Pi's Ethernet to the laptop. The laptop needs the address %s on that port
-     (over a direct cable the Pi offers it by DHCP while dhcp_server=auto).
+  3. Connect the Pi's Ethernet to the laptop. The laptop needs %s.
   4. Run camwire-recv on the laptop (make recv builds it), then power the Pi.
 `, flash, img, laptop)
 	return b.String()
