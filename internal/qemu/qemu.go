@@ -164,7 +164,7 @@ func Args(c Config) ([]string, error) {
 }
 
 // Start boots the machine. ctx ending kills it. Call Close when done.
-func Start(ctx context.Context, c Config) (*Machine, error) {
+func Start(ctx context.Context, c Config) (_ *Machine, err error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
@@ -180,6 +180,13 @@ func Start(ctx context.Context, c Config) (*Machine, error) {
 			return nil, err
 		}
 		m.tmpDir = dir
+		// Close removes it once the emulator runs; before that, a
+		// failure has no Machine to Close.
+		defer func() {
+			if err != nil {
+				os.RemoveAll(dir)
+			}
+		}()
 	}
 	m.monPath = filepath.Join(dir, "mon.sock")
 	args = append(args, "-monitor", "unix:"+m.monPath+",server,nowait", "-serial", "stdio")

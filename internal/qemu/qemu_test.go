@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +64,27 @@ func TestArgsRaspi3b(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStartFailureCleansUp: a Start that fails after making its
+// temporary directory (here: the context is already cancelled, so the
+// emulator is never started) leaves no directory behind, as there is no
+// Machine the caller could Close.
+func TestStartFailureCleansUp(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skip(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m, err := Start(ctx, Config{Board: Virt, Kernel: "k"})
+	if err == nil {
+		m.Close()
+		t.Fatal("Start with a cancelled context succeeded, want an error")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("Start failed (%v) but left %v in TMPDIR", err, left)
 	}
 }
