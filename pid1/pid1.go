@@ -375,9 +375,19 @@ func (in *Init) stopTimeout() time.Duration {
 func (in *Init) powerOff() {
 	in.settle()
 	in.logf("power off")
+	in.flush()
 	err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	in.logf("power off failed: %v", err)
 	select {} // PID 1 must never return
+}
+
+// flush lets the consoles' writers catch up (they write asynchronously,
+// see Consoles) so the last lines are on screen before the power goes;
+// a stopped terminal delays the power off by at most 2 s.
+func (in *Init) flush() {
+	if c, ok := in.out.(*Consoles); ok {
+		c.Flush(2 * time.Second)
+	}
 }
 
 // settle syncs and unmounts what can be unmounted.
@@ -409,6 +419,7 @@ func (in *Init) fatal(err error) {
 	time.Sleep(d)
 	unix.Sync()
 	in.logf("reboot")
+	in.flush()
 	rerr := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	in.logf("reboot failed: %v", rerr)
 	select {}
