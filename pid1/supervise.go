@@ -78,11 +78,12 @@ func (s *Supervisor) logf(format string, args ...any) {
 // been reaped. It never returns before ctx ends: PID 1 must go on reaping
 // whatever happens to the recorder.
 //
-// When the recorder cannot be started at all on the first try (a missing
-// binary), Run logs it, calls OnExit with the error and does not retry (a
-// binary that cannot run now will not run in two seconds either, and the
-// console would fill with the same line); it only reaps until ctx ends
-// and then returns that error.
+// When the recorder cannot be started (fork failing for lack of memory,
+// say), Run logs it, calls OnExit with the error and tries again after
+// RestartDelay, doubling the pause after every failure in a row up to a
+// minute, so a passing shortage costs a little recording and a lasting
+// one does not fill the console. If ctx ends while the last try failed,
+// Run returns that error.
 func (s *Supervisor) Run(ctx context.Context) error {
 	restart := s.RestartDelay
 	if restart == 0 {
@@ -100,29 +101,24 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 
 	exited := make(chan unix.WaitStatus, 1)
-	for first := true; ; first = false {
+	var startErr error // the last try to start failed
+	fails := 0         // start failures in a row
+	for {
 		// Reap anything that ended before we start (SIGCHLD coalesces).
 		s.reap(exited)
 		if ctx.Err() != nil {
-			return nil
+			return startErr
 		}
-		if err := s.start(); err != nil {
-			if first {
-				s.logf("supervisor: %v (not retrying; still reaping)", err)
-				if s.OnExit != nil {
-					s.OnExit(err)
-				}
-				// The debug shell and any orphan still need collecting:
-				// on a board whose recorder cannot start, the shell is
-				// what the user debugs it with.
-				s.reapUntil(ctx, sigchld, exited)
-				return err
-			}
-			s.logf("supervisor: %v", err)
+		pause := restart
+		if startErr = s.start(); startErr != nil {
+			pause = min(restart<<min(fails, 10), max(restart, time.Minute))
+			fails++
+			s.logf("supervisor: %v (trying again in %v)", startErr, pause)
 			if s.OnExit != nil {
-				s.OnExit(err)
+				s.OnExit(startErr)
 			}
 		} else {
+			fails = 0
 			err := exitError(s.wait(ctx, sigchld, exited, stopTimeout))
 			if err != nil {
 				s.logf("supervisor: recorder %v", err)
@@ -131,31 +127,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				s.OnExit(err)
 			}
 		}
-		// Pause before a restart, still reaping: orphans keep ending.
-		pause := time.NewTimer(restart)
+		// Pause before a restart, still reaping: orphans and the debug
+		// shell keep ending.
+		t := time.NewTimer(pause)
 		for waiting := true; waiting; {
 			select {
 			case <-ctx.Done():
-				pause.Stop()
-				return nil
+				t.Stop()
+				return startErr
 			case <-sigchld:
 				s.reap(exited)
-			case <-pause.C:
+			case <-t.C:
 				waiting = false
 			}
-		}
-	}
-}
-
-// reapUntil reaps every child that ends until ctx ends.
-func (s *Supervisor) reapUntil(ctx context.Context, sigchld <-chan os.Signal, exited chan unix.WaitStatus) {
-	s.reap(exited)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sigchld:
-			s.reap(exited)
 		}
 	}
 }

@@ -40,6 +40,9 @@ func supervisorHelper(mode string) int {
 	if mode == "missing" {
 		return missingHelper()
 	}
+	if mode == "retry" {
+		return retryHelper()
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "prctl:", err)
 		return 2
@@ -242,6 +245,59 @@ func TestSupervisorMissingBinary(t *testing.T) {
 	}
 	if !strings.Contains(res.RunErr, "/nonexistent/camwire-init") {
 		t.Errorf("Run = %q after cancel, want an error naming the binary", res.RunErr)
+	}
+}
+
+// retryHelper runs a Supervisor whose recorder cannot start, with a
+// short RestartDelay, until it has tried five times.
+func retryHelper() int {
+	var res helperResult
+	var mu sync.Mutex
+	exits := make(chan error, 10)
+	s := &Supervisor{Path: "/nonexistent/camwire-init", RestartDelay: 5 * time.Millisecond,
+		OnExit: func(err error) { exits <- err },
+		Logf: func(format string, args ...any) {
+			mu.Lock()
+			res.Lines = append(res.Lines, fmt.Sprintf(format, args...))
+			mu.Unlock()
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	for range 5 {
+		if err := <-exits; err != nil {
+			res.Exits = append(res.Exits, err.Error())
+		}
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		res.RunErr = err.Error()
+	}
+	mu.Lock()
+	json.NewEncoder(os.Stdout).Encode(res)
+	mu.Unlock()
+	return 0
+}
+
+// TestSupervisorRetriesStart: a recorder that cannot start is tried again
+// (a shortage of memory passes), each pause twice the last.
+func TestSupervisorRetriesStart(t *testing.T) {
+	res := runHelper(t, "retry")
+	if len(res.Exits) != 5 {
+		t.Fatalf("OnExit errors = %q, want 5 (one a try)", res.Exits)
+	}
+	var pauses []string
+	for _, l := range res.Lines {
+		if _, p, ok := strings.Cut(l, "(trying again in "); ok {
+			pauses = append(pauses, strings.TrimSuffix(p, ")"))
+		}
+	}
+	if got := strings.Join(pauses[:min(5, len(pauses))], " "); got != "5ms 10ms 20ms 40ms 80ms" {
+		t.Errorf("pauses between tries = %s, want 5ms 10ms 20ms 40ms 80ms; log:\n%s", got, strings.Join(res.Lines, "\n"))
+	}
+	if !strings.Contains(res.RunErr, "/nonexistent/camwire-init") {
+		t.Errorf("Run = %q after cancel, want the last start error", res.RunErr)
 	}
 }
 
