@@ -467,20 +467,28 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// demoSetup checks the demo's tools and writes camwire-init into a new
+// test folder, for `camwire-image demo -init`.
+func demoSetup(t *testing.T) (dir, initPath string) {
+	t.Helper()
+	imagetest.Require(t, lookPath("ffprobe"))
+	imagetest.Require(t, qemu.Available())
+	imagetest.Parts(t)
+	dir = t.TempDir()
+	initPath = filepath.Join(dir, "camwire-init")
+	if err := os.WriteFile(initPath, imagetest.Init(t, camwireInit), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, initPath
+}
+
 // TestDemo runs `camwire-image demo` (what `make demo` runs) for a few
 // seconds: the demo image boots with the image as its disk, so its
 // settings come from camwire.txt on the boot partition, and the demo
 // fails unless the recordings hold exactly the frames the camera
 // captured.
 func TestDemo(t *testing.T) {
-	imagetest.Require(t, lookPath("ffprobe"))
-	imagetest.Require(t, qemu.Available())
-	imagetest.Parts(t)
-	dir := t.TempDir()
-	initPath := filepath.Join(dir, "camwire-init")
-	if err := os.WriteFile(initPath, imagetest.Init(t, camwireInit), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, initPath := demoSetup(t)
 	var out strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -510,14 +518,7 @@ func TestDemo(t *testing.T) {
 // the camera's summary) and report recordings holding every frame it
 // captured, as the README promises, not kill the emulator.
 func TestDemoInterrupted(t *testing.T) {
-	imagetest.Require(t, lookPath("ffprobe"))
-	imagetest.Require(t, qemu.Available())
-	imagetest.Parts(t)
-	dir := t.TempDir()
-	initPath := filepath.Join(dir, "camwire-init")
-	if err := os.WriteFile(initPath, imagetest.Init(t, camwireInit), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, initPath := demoSetup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ctrlC, pressCtrlC := context.WithCancel(ctx)
