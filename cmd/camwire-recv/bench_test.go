@@ -113,17 +113,7 @@ func runRecvRaw(b *testing.B, dir string) result {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	wall := time.Since(start)
-	p.signal(b, syscall.SIGTERM)
-	files, _ := filepath.Glob(filepath.Join(dir, "raw-127.0.0.1", "*.h264"))
-	if len(files) != 1 {
-		b.Fatalf("raw files = %v, want 1", files)
-	}
-	if fi, _ := os.Stat(files[0]); fi.Size() != benchBytes {
-		b.Fatalf("camwire-recv stored %d bytes, want %d", fi.Size(), benchBytes)
-	}
-	os.RemoveAll(filepath.Join(dir, "raw-127.0.0.1"))
-	return result{wall: wall, cpu: cpu(p.cmd.ProcessState)}
+	return stopAndCheck(b, p, time.Since(start), filepath.Join(dir, "raw-127.0.0.1"))
 }
 
 // bigStream is benchBytes of 64 KiB frames in one segment; the frames
@@ -149,16 +139,22 @@ func runRecvFramed(b *testing.B, dir string) result {
 	if _, err := st.Run(dial(b, p.addr), 5*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	wall := time.Since(start)
+	return stopAndCheck(b, p, time.Since(start), filepath.Join(dir, "bench"))
+}
+
+// stopAndCheck stops camwire-recv, checks that folder holds one finished
+// .h264 of benchBytes, removes it for the next round and returns the
+// run's wall time and the receiver's CPU time.
+func stopAndCheck(b *testing.B, p *proc, wall time.Duration, folder string) result {
 	p.signal(b, syscall.SIGTERM)
-	files, _ := filepath.Glob(filepath.Join(dir, "bench", "*.h264"))
+	files, _ := filepath.Glob(filepath.Join(folder, "*.h264"))
 	if len(files) != 1 {
-		b.Fatalf("framed files = %v, want 1", files)
+		b.Fatalf("files in %s = %v, want 1", folder, files)
 	}
 	if fi, _ := os.Stat(files[0]); fi.Size() != benchBytes {
 		b.Fatalf("camwire-recv stored %d bytes, want %d", fi.Size(), benchBytes)
 	}
-	os.RemoveAll(filepath.Join(dir, "bench"))
+	os.RemoveAll(folder)
 	return result{wall: wall, cpu: cpu(p.cmd.ProcessState)}
 }
 
