@@ -3,7 +3,6 @@ package recv
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,21 +33,10 @@ func TestFormatChangeOnResume(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			st := recvtest.Script("cam", 11, 2, 40, 4000, false, false)
-			ts := startServer(t, dir, func(s *Server) { s.Sink = tc.before })
-			first := *st
-			first.Records = st.Records[:30] // inside the first segment
-			if _, err := first.Run(ts.dial(t), 10*time.Second); err != nil {
-				t.Fatalf("first connection: %v", err)
-			}
-			ts.stop(t)
-			camDir := filepath.Join(dir, "cam")
-			old := partials(t, camDir)
-			if len(old) != 1 {
-				t.Fatalf("partials after the cut = %v, want 1", old)
-			}
-			oldBytes, _ := os.ReadFile(old[0])
+			camDir, old := cutInFirstSegment(t, dir, st, func(s *Server) { s.Sink = tc.before })
+			oldBytes, _ := os.ReadFile(old)
 
-			ts = startServer(t, dir, func(s *Server) { s.Sink = tc.after })
+			ts := startServer(t, dir, func(s *Server) { s.Sink = tc.after })
 			res, err := st.Run(ts.dial(t), 10*time.Second)
 			if err != nil {
 				t.Fatalf("resume: %v (acked %d of %d)", err, res.Acked, st.Last())
@@ -58,7 +46,7 @@ func TestFormatChangeOnResume(t *testing.T) {
 			}
 			ts.stop(t)
 
-			if got, _ := os.ReadFile(old[0]); !bytes.Equal(got, oldBytes) {
+			if got, _ := os.ReadFile(old); !bytes.Equal(got, oldBytes) {
 				t.Errorf("the old file changed: %d bytes, was %d", len(got), len(oldBytes))
 			}
 			files := finished(t, camDir, tc.after.Ext())

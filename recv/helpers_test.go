@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/internal/syncbuf"
+	"github.com/camwire/camwire/recv/recvtest"
 )
 
 // testServer is an in-process receiver on a loopback port.
@@ -151,4 +152,24 @@ func firstDiff(a, b []byte) int {
 func readAll(c net.Conn, timeout time.Duration) ([]byte, error) {
 	c.SetReadDeadline(time.Now().Add(timeout))
 	return io.ReadAll(c)
+}
+
+// cutInFirstSegment sends camera "cam"'s first 30 records of st (inside its
+// first segment) to a server on dir made with mod, then stops the server;
+// it returns the camera's folder and the one .partial left.
+func cutInFirstSegment(t *testing.T, dir string, st *recvtest.Stream, mod func(*Server)) (camDir, partial string) {
+	t.Helper()
+	ts := startServer(t, dir, mod)
+	first := *st
+	first.Records = st.Records[:30]
+	if _, err := first.Run(ts.dial(t), 10*time.Second); err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	ts.stop(t)
+	camDir = filepath.Join(dir, "cam")
+	p := partials(t, camDir)
+	if len(p) != 1 {
+		t.Fatalf("partials after the cut = %v, want 1", p)
+	}
+	return camDir, p[0]
 }

@@ -161,27 +161,16 @@ func TestFramedResumeAtRandomCuts(t *testing.T) {
 func TestResumeAfterCrashLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	st := recvtest.Script("cam", 7, 2, 40, 4000, false, false)
-	ts := startServer(t, dir, nil)
-	first := *st
-	first.Records = st.Records[:30] // inside the first segment
-	if _, err := first.Run(ts.dial(t), 10*time.Second); err != nil {
-		t.Fatalf("first connection: %v", err)
-	}
-	ts.stop(t)
-	camDir := filepath.Join(dir, "cam")
-	p := partials(t, camDir)
-	if len(p) != 1 {
-		t.Fatalf("partials after cut = %v, want 1", p)
-	}
+	camDir, p := cutInFirstSegment(t, dir, st, nil)
 	junk := []byte("written but never acknowledged")
-	appendFile(t, p[0], junk)
+	appendFile(t, p, junk)
 	journals, _ := filepath.Glob(filepath.Join(camDir, stateDir, "*"+journalExt))
 	if len(journals) != 1 {
 		t.Fatalf("journals = %v, want 1", journals)
 	}
 	appendFile(t, journals[0], []byte{0, 0, 0, 40, 1, 2, 3})
 
-	ts = startServer(t, dir, nil)
+	ts := startServer(t, dir, nil)
 	if _, err := st.Run(ts.dial(t), 10*time.Second); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
