@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/internal/ffprobe"
-
 	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/segment"
 )

@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/internal/ffprobe"
-
 	"github.com/camwire/camwire/internal/qemu"
 )
 

@@ -19,10 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camwire/camwire/internal/ffprobe"
-
 	"github.com/camwire/camwire/image"
 	"github.com/camwire/camwire/image/imagetest"
+	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/qemu"
 	"github.com/camwire/camwire/recv"
 )

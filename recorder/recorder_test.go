@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camwire/camwire/internal/ffprobe"
-
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/sender"

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camwire/camwire/internal/ffprobe"
-
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/camwire/camwire/internal/ffprobe"
 )
 
 // frameSpec describes a synthetic access unit: 'K' keyframe with SPS/PPS,
