@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/bluenviron/mediacommon/v2 v2.5.1
 	github.com/diskfs/go-diskfs v1.9.4
+	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/hugelgupf/go-shlex v0.0.0-20200702092117-c80c9d0918fa
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
