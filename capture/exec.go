@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camwire/camwire/internal/backoff"
 	"github.com/camwire/camwire/segment"
 )
 
@@ -62,7 +63,7 @@ func (e *Exec) Run(ctx context.Context, emit func(segment.AU)) error {
 	if stable <= 0 {
 		stable = 10 * time.Second
 	}
-	backoff := minB
+	retry := backoff.Backoff{Min: minB, Max: maxB, Stable: stable}
 	for run := 1; ; run++ {
 		began := time.Now()
 		err := e.runOnce(ctx, log, emit)
@@ -72,18 +73,11 @@ func (e *Exec) Run(ctx context.Context, emit func(segment.AU)) error {
 		if errors.Is(err, errStart) {
 			return fmt.Errorf("exec capture: %w", err)
 		}
-		if time.Since(began) >= stable {
-			backoff = minB
-		}
-		log.Warn("camera command ended, restarting", "run", run, "err", err, "pause", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		pause := retry.Next(time.Since(began))
+		log.Warn("camera command ended, restarting", "run", run, "err", err, "pause", pause)
+		if !backoff.Sleep(ctx, pause) {
 			return ctx.Err()
-		case <-t.C:
 		}
-		backoff = min(2*backoff, maxB)
 	}
 }
 

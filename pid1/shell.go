@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camwire/camwire/internal/backoff"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,7 +47,7 @@ type Shell struct {
 	Logf            func(format string, args ...any)
 
 	// sleep pauses for d; false when ctx ended first. A seam for tests;
-	// nil means a timer.
+	// nil means backoff.Sleep.
 	sleep func(ctx context.Context, d time.Duration) bool
 
 	mu     sync.Mutex
@@ -63,14 +64,14 @@ func (s *Shell) logf(format string, args ...any) {
 // Run keeps the shell running until ctx ends, then kills it (it is a
 // debugging aid; nothing in it needs a clean stop).
 func (s *Shell) Run(ctx context.Context) {
-	b := backoff{
-		min:    cmp.Or(s.RestartDelay, time.Second),
-		max:    cmp.Or(s.MaxRestartDelay, time.Minute),
-		stable: cmp.Or(s.StableAfter, 5*time.Second),
+	b := backoff.Backoff{
+		Min:    cmp.Or(s.RestartDelay, time.Second),
+		Max:    cmp.Or(s.MaxRestartDelay, time.Minute),
+		Stable: cmp.Or(s.StableAfter, 5*time.Second),
 	}
 	sleep := s.sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = backoff.Sleep
 	}
 	for ctx.Err() == nil {
 		started := time.Now()
@@ -85,42 +86,13 @@ func (s *Shell) Run(ctx context.Context) {
 				return
 			}
 		}
-		delay := b.next(lived)
+		delay := b.Next(lived)
 		if err != nil {
 			s.logf("shell: %v (trying again in %v)", err, delay)
 		}
 		if !sleep(ctx, delay) {
 			return
 		}
-	}
-}
-
-// backoff is the pause between shells: min after a shell that lived at
-// least stable, else twice the previous pause, at most max.
-type backoff struct {
-	min, max, stable time.Duration
-	cur              time.Duration // the last pause; 0 before the first
-}
-
-// next returns the pause after a shell that lived for lived (0 when it
-// could not start).
-func (b *backoff) next(lived time.Duration) time.Duration {
-	if b.cur == 0 || lived >= b.stable {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

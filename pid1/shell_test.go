@@ -214,35 +214,6 @@ func TestShellTTYs(t *testing.T) {
 	}
 }
 
-// TestBackoff: quick failures double the pause up to the cap; a shell
-// that lived long enough (the user typed "exit") resets it.
-func TestBackoff(t *testing.T) {
-	const s = time.Second
-	for _, tc := range []struct {
-		name  string
-		lived []time.Duration // how long each shell lived (0: did not start)
-		want  []time.Duration // the pause after each
-	}{
-		{"cannot start", []time.Duration{0, 0, 0, 0, 0, 0, 0, 0, 0},
-			[]time.Duration{1 * s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 60 * s, 60 * s, 60 * s}},
-		{"user exits", []time.Duration{30 * s, 10 * s, 5 * s}, []time.Duration{1 * s, 1 * s, 1 * s}},
-		{"quick exits", []time.Duration{s / 10, 2 * s, 4 * s}, []time.Duration{1 * s, 2 * s, 4 * s}},
-		{"reset after a stable shell", []time.Duration{0, 0, 0, 0, 20 * s, 0, 0},
-			[]time.Duration{1 * s, 2 * s, 4 * s, 8 * s, 1 * s, 2 * s, 4 * s}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b := backoff{min: s, max: time.Minute, stable: 5 * s}
-			var got []time.Duration
-			for _, l := range tc.lived {
-				got = append(got, b.next(l))
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("pauses after shells that lived %v = %v, want %v", tc.lived, got, tc.want)
-			}
-		})
-	}
-}
-
 // TestShellCannotStartBacksOff: Run with a shell that cannot start waits
 // longer each time and says so, instead of a line every second forever.
 func TestShellCannotStartBacksOff(t *testing.T) {

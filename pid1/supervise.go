@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camwire/camwire/internal/backoff"
 	"golang.org/x/sys/unix"
 )
 
@@ -102,7 +103,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	exited := make(chan unix.WaitStatus, 1)
 	var startErr error // the last try to start failed
-	fails := 0         // start failures in a row
+	// Start failures in a row double the pause; a start resets it.
+	retry := backoff.Backoff{Min: restart, Max: max(restart, time.Minute)}
 	for {
 		// Reap anything that ended before we start (SIGCHLD coalesces).
 		s.reap(exited)
@@ -111,14 +113,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		pause := restart
 		if startErr = s.start(); startErr != nil {
-			pause = min(restart<<min(fails, 10), max(restart, time.Minute))
-			fails++
+			pause = retry.Next(0)
 			s.logf("supervisor: %v (trying again in %v)", startErr, pause)
 			if s.OnExit != nil {
 				s.OnExit(startErr)
 			}
 		} else {
-			fails = 0
+			retry.Reset()
 			err := exitError(s.wait(ctx, sigchld, exited, stopTimeout))
 			if err != nil {
 				s.logf("supervisor: recorder %v", err)

@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camwire/camwire/internal/backoff"
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
 )
@@ -205,7 +206,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	var err error
-	var delay time.Duration
+	retry := backoff.Backoff{Min: 5 * time.Millisecond, Max: time.Second}
 	for {
 		c, aerr := ln.Accept()
 		if aerr != nil {
@@ -217,12 +218,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				break
 			}
 			// Out of file descriptors and the like: back off, never spin.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			delay := retry.Next(0)
 			s.log.Warn("accept", "err", aerr, "retry_in", delay)
 			time.Sleep(delay)
 			continue
 		}
-		delay = 0
+		retry.Reset()
 		s.ever.Store(true)
 		if n := s.nconns.Add(1); n > int64(s.MaxConns) {
 			s.nconns.Add(-1)
