@@ -85,8 +85,11 @@ func (rd *Reader) Next() (Record, error) {
 	t := Type(hdr[0])
 	n := binary.BigEndian.Uint32(hdr[1:])
 	limit := rd.limits.MaxControl
-	if t == TypeFrame {
+	switch t {
+	case TypeFrame:
 		limit = rd.limits.MaxFrame + frameHeaderLen
+	case TypeBootReport:
+		limit = max(limit, 4+MaxReportLen)
 	}
 	if uint64(n) > uint64(limit) {
 		return nil, fmt.Errorf("%w: %s of %d bytes, limit %d", ErrTooLarge, t, n, limit)
@@ -152,10 +155,19 @@ func Decode(t Type, body []byte) (Record, error) {
 		r = s
 	case TypeLog:
 		r = Log{Level: d.u8(), Message: d.string16()}
+	case TypeBootReport:
+		n := d.u32()
+		if n > MaxReportLen && d.err == nil {
+			return nil, fmt.Errorf("%w: boot report of %d bytes, limit %d", ErrMalformed, n, MaxReportLen)
+		}
+		r = BootReport{Text: string(d.bytes(int(n)))}
 	case TypeChallenge:
 		var c Challenge
 		copy(c.Nonce[:], d.bytes(NonceLen))
 		c.AuthRequired = d.u8() != 0
+		if len(d.b) > 0 { // absent from a 1.0 receiver
+			c.Minor = d.u8()
+		}
 		r = c
 	case TypeWelcome:
 		r = Welcome{Acked: d.u64()}
@@ -165,6 +177,8 @@ func Decode(t Type, body []byte) (Record, error) {
 		r = Reject{Reason: d.string16()}
 	case TypeNotice:
 		r = Notice{Message: d.string16()}
+	case TypeReportStored:
+		r = ReportStored{File: d.string16()}
 	default:
 		return nil, fmt.Errorf("%w: 0x%02x", ErrUnknownType, uint8(t))
 	}

@@ -91,10 +91,24 @@ const (
 	LevelError = 2
 )
 
+// BootReport is the camera's plain-text hardware report, sent once per
+// boot after the Welcome, and only to a receiver whose Challenge.Minor is
+// at least 1. Its first line is a one-line summary; the rest is for a
+// person (board, kernel, modules, devices, link, temperature). The
+// receiver stores it and answers with ReportStored; until then the
+// sender sends it again on each new connection.
+type BootReport struct {
+	Text string // at most MaxReportLen bytes
+}
+
 // Challenge is the receiver's answer to Hello.
 type Challenge struct {
 	Nonce        [NonceLen]byte
 	AuthRequired bool
+	// Minor is the receiver's minor protocol version (a 1.0 receiver
+	// sends no such field, which decodes as 0). The sender sends a
+	// record type only if Minor is at least the version that added it.
+	Minor uint8
 }
 
 // Welcome accepts the stream. Acked is the highest sequence number already
@@ -122,18 +136,27 @@ type Notice struct {
 	Message string
 }
 
-func (Hello) Type() Type      { return TypeHello }
-func (Auth) Type() Type       { return TypeAuth }
-func (Frame) Type() Type      { return TypeFrame }
-func (SegmentEnd) Type() Type { return TypeSegmentEnd }
-func (Gap) Type() Type        { return TypeGap }
-func (Stats) Type() Type      { return TypeStats }
-func (Log) Type() Type        { return TypeLog }
-func (Challenge) Type() Type  { return TypeChallenge }
-func (Welcome) Type() Type    { return TypeWelcome }
-func (Ack) Type() Type        { return TypeAck }
-func (Reject) Type() Type     { return TypeReject }
-func (Notice) Type() Type     { return TypeNotice }
+// ReportStored says the receiver wrote the BootReport to disk (fsynced)
+// as File, a path relative to its recording folder, so the sender stops
+// sending it.
+type ReportStored struct {
+	File string
+}
+
+func (Hello) Type() Type        { return TypeHello }
+func (Auth) Type() Type         { return TypeAuth }
+func (Frame) Type() Type        { return TypeFrame }
+func (SegmentEnd) Type() Type   { return TypeSegmentEnd }
+func (Gap) Type() Type          { return TypeGap }
+func (Stats) Type() Type        { return TypeStats }
+func (Log) Type() Type          { return TypeLog }
+func (BootReport) Type() Type   { return TypeBootReport }
+func (Challenge) Type() Type    { return TypeChallenge }
+func (Welcome) Type() Type      { return TypeWelcome }
+func (Ack) Type() Type          { return TypeAck }
+func (Reject) Type() Type       { return TypeReject }
+func (Notice) Type() Type       { return TypeNotice }
+func (ReportStored) Type() Type { return TypeReportStored }
 
 // Validate checks a Hello's fields; both the sender (before it connects)
 // and the receiver (before it creates anything) call it.
@@ -223,18 +246,25 @@ func (l Log) appendBody(b []byte) []byte {
 	return appendString16(b, l.Message)
 }
 
-func (c Challenge) appendBody(b []byte) []byte {
-	b = append(b, c.Nonce[:]...)
-	if c.AuthRequired {
-		return append(b, 1)
-	}
-	return append(b, 0)
+func (r BootReport) appendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Text)))
+	return append(b, r.Text...)
 }
 
-func (w Welcome) appendBody(b []byte) []byte { return binary.BigEndian.AppendUint64(b, w.Acked) }
-func (a Ack) appendBody(b []byte) []byte     { return binary.BigEndian.AppendUint64(b, a.Seq) }
-func (r Reject) appendBody(b []byte) []byte  { return appendString16(b, r.Reason) }
-func (n Notice) appendBody(b []byte) []byte  { return appendString16(b, n.Message) }
+func (c Challenge) appendBody(b []byte) []byte {
+	b = append(b, c.Nonce[:]...)
+	var auth byte
+	if c.AuthRequired {
+		auth = 1
+	}
+	return append(b, auth, c.Minor)
+}
+
+func (w Welcome) appendBody(b []byte) []byte      { return binary.BigEndian.AppendUint64(b, w.Acked) }
+func (a Ack) appendBody(b []byte) []byte          { return binary.BigEndian.AppendUint64(b, a.Seq) }
+func (r Reject) appendBody(b []byte) []byte       { return appendString16(b, r.Reason) }
+func (n Notice) appendBody(b []byte) []byte       { return appendString16(b, n.Message) }
+func (r ReportStored) appendBody(b []byte) []byte { return appendString16(b, r.File) }
 
 // recordHeaderLen is the type byte plus the length.
 const recordHeaderLen = 1 + 4
@@ -251,6 +281,15 @@ func Append(b []byte, r Record) []byte {
 		r = v
 	case Log:
 		v.Message = clip(v.Message)
+		r = v
+	case ReportStored:
+		v.File = clip(v.File)
+		r = v
+	case BootReport:
+		if len(v.Text) > MaxReportLen {
+			const cut = "\n[report cut at the protocol's limit]\n"
+			v.Text = v.Text[:MaxReportLen-len(cut)] + cut
+		}
 		r = v
 	}
 	start := len(b)

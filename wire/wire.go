@@ -12,8 +12,10 @@
 //	receiver → sender: Challenge (nonce, whether a key is required)
 //	sender → receiver: Auth (HMAC-SHA256 over the nonce, or empty)
 //	receiver → sender: Welcome (highest durably stored Seq) or Reject
-//	sender → receiver: Frame, SegmentEnd, Gap (sequenced); Stats, Log
-//	receiver → sender: Ack (highest durably stored Seq), Notice
+//	sender → receiver: Frame, SegmentEnd, Gap (sequenced); Stats, Log,
+//	                   BootReport (1.1: once per boot, to a 1.1 receiver)
+//	receiver → sender: Ack (highest durably stored Seq), Notice,
+//	                   ReportStored (1.1)
 //
 // A connection whose first bytes are not Magic is a raw stream
 // (raspivid | nc) and never reaches this package's decoder.
@@ -32,11 +34,18 @@ import (
 const Magic = "CAMWIRE\n"
 
 // The protocol version this package speaks. A receiver refuses another
-// major version with a Reject whose reason the sender shows to the user;
-// minor versions only add trailing fields that older decoders skip.
+// major version with a Reject whose reason the sender shows to the user.
+// A minor version adds trailing fields, which older decoders skip, and
+// record types, which a peer sends only to a peer that announced that
+// minor version or later: the sender's is in its preamble, the
+// receiver's in its Challenge (Challenge.Minor). An old peer therefore
+// never sees a type it does not know.
+//
+// Minor versions: 0 the first; 1 adds Challenge.Minor, BootReport and
+// ReportStored.
 const (
 	Major = 1
-	Minor = 0
+	Minor = 1
 )
 
 // DefaultPort is the old `nc -lp 10401` port, so cameras and laptops set up
@@ -56,12 +65,14 @@ const (
 	TypeGap        Type = 0x05
 	TypeStats      Type = 0x06
 	TypeLog        Type = 0x07
+	TypeBootReport Type = 0x08 // minor 1
 
-	TypeChallenge Type = 0x81
-	TypeWelcome   Type = 0x82
-	TypeAck       Type = 0x83
-	TypeReject    Type = 0x84
-	TypeNotice    Type = 0x85
+	TypeChallenge    Type = 0x81
+	TypeWelcome      Type = 0x82
+	TypeAck          Type = 0x83
+	TypeReject       Type = 0x84
+	TypeNotice       Type = 0x85
+	TypeReportStored Type = 0x86 // minor 1
 )
 
 func (t Type) String() string {
@@ -80,6 +91,8 @@ func (t Type) String() string {
 		return "stats"
 	case TypeLog:
 		return "log"
+	case TypeBootReport:
+		return "boot-report"
 	case TypeChallenge:
 		return "challenge"
 	case TypeWelcome:
@@ -90,6 +103,8 @@ func (t Type) String() string {
 		return "reject"
 	case TypeNotice:
 		return "notice"
+	case TypeReportStored:
+		return "report-stored"
 	}
 	return fmt.Sprintf("type-0x%02x", uint8(t))
 }
@@ -113,9 +128,12 @@ const (
 	MaxNameLen    = 63 // bytes of a camera name; also a valid hostname label
 	MaxCodecLen   = 16
 	MaxMessageLen = 1024 // Reject, Notice and Log text
-	NonceLen      = 32
-	MACLen        = sha256.Size
-	StreamIDLen   = 16
+	// MaxReportLen bounds a BootReport's text: a few hundred lines, far
+	// more than a report holds, yet small for a hostile peer.
+	MaxReportLen = 32 << 10
+	NonceLen     = 32
+	MACLen       = sha256.Size
+	StreamIDLen  = 16
 )
 
 // Errors the decoder wraps; callers test them with errors.Is.

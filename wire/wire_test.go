@@ -24,7 +24,10 @@ func TestRoundTrip(t *testing.T) {
 		{"gap", Gap{Seq: 90, First: 80, Frames: 10}},
 		{"stats", Stats{Captured: 1, Sent: 2, Acked: 3, Dropped: 4, BufferUsed: 5, BufferSize: 6, TempMilliC: -1}},
 		{"log", Log{Level: LevelWarn, Message: "camwire.txt line 3: fps: not a number"}},
-		{"challenge", Challenge{Nonce: [NonceLen]byte{9}, AuthRequired: true}},
+		{"challenge", Challenge{Nonce: [NonceLen]byte{9}, AuthRequired: true, Minor: Minor}},
+		{"boot report", BootReport{Text: "camwire boot report: pi3, no /dev/video0\nboard: Raspberry Pi 3 Model B Rev 1.2\n"}},
+		{"empty boot report", BootReport{}},
+		{"report stored", ReportStored{File: "cam/.camwire/boot/20261202T010203Z.txt"}},
 		{"welcome", Welcome{Acked: 12}},
 		{"ack", Ack{Seq: 1<<64 - 1}},
 		{"reject", Reject{Reason: "no"}},
@@ -96,6 +99,9 @@ func TestHostileRecords(t *testing.T) {
 		{"gap backwards", Append(nil, Gap{Seq: 3, First: 9}), ErrMalformed},
 		{"gap from zero", Append(nil, Gap{Seq: 3, First: 0}), ErrMalformed},
 		{"truncated body", Append(nil, Ack{Seq: 1})[:7], io.ErrUnexpectedEOF},
+		{"boot report over its limit", []byte{byte(TypeBootReport), 0, 0x80, 0, 5, 0, 0x80, 0, 1}, ErrTooLarge},
+		{"boot report text past its body", []byte{byte(TypeBootReport), 0, 0, 0, 6, 0, 0, 0, 9, 'a', 'b'}, ErrMalformed},
+		{"boot report claims too much", []byte{byte(TypeBootReport), 0, 0, 0, 4, 0, 0x80, 0, 1}, ErrMalformed},
 		{"truncated header", []byte{byte(TypeAck), 0}, io.ErrUnexpectedEOF},
 	}
 	for _, tt := range tests {
@@ -116,6 +122,40 @@ func TestLongTextIsClipped(t *testing.T) {
 	}
 	if got := len(r.(Reject).Reason); got != MaxMessageLen {
 		t.Errorf("len(Reason) = %d, want %d", got, MaxMessageLen)
+	}
+}
+
+// A 1.0 receiver's Challenge has no minor version: it decodes as 0, so a
+// 1.1 sender sends it no record type it would refuse. A 1.0 sender reads
+// a 1.1 Challenge by its first two fields and skips the rest.
+func TestChallengeAcrossMinorVersions(t *testing.T) {
+	nonce := [NonceLen]byte{1, 2, 3}
+	v10 := append([]byte{byte(TypeChallenge), 0, 0, 0, NonceLen + 1}, append(nonce[:], 1)...)
+	r, err := NewReader(bytes.NewReader(v10), Limits{}).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Challenge{Nonce: nonce, AuthRequired: true}); r != want {
+		t.Errorf("1.0 challenge = %#v, want %#v", r, want)
+	}
+	v11 := Append(nil, Challenge{Nonce: nonce, AuthRequired: true, Minor: 1})
+	if got, want := len(v11), len(v10)+1; got != want {
+		t.Errorf("1.1 challenge is %d bytes, want %d (one trailing field)", got, want)
+	}
+	if !bytes.Equal(v11[recordHeaderLen:len(v10)], v10[recordHeaderLen:]) {
+		t.Errorf("1.1 challenge %x does not start with the 1.0 fields %x", v11, v10)
+	}
+}
+
+func TestLongBootReportIsCut(t *testing.T) {
+	b := Append(nil, BootReport{Text: strings.Repeat("line of a long report\n", 4000)})
+	r, err := NewReader(bytes.NewReader(b), Limits{}).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := r.(BootReport).Text
+	if len(text) != MaxReportLen || !strings.HasSuffix(text, "[report cut at the protocol's limit]\n") {
+		t.Errorf("cut report: %d bytes ending %q, want %d bytes ending with the cut note", len(text), text[len(text)-60:], MaxReportLen)
 	}
 }
 
@@ -191,6 +231,8 @@ func FuzzReader(f *testing.F) {
 	f.Add(seed)
 	f.Add(Append(nil, Stats{TempMilliC: TempUnknown}))
 	f.Add(Append(nil, Reject{Reason: "x"}))
+	f.Add(Append(nil, BootReport{Text: "summary\nmore"}))
+	f.Add(Append(nil, Challenge{Minor: Minor}))
 	f.Add([]byte{byte(TypeFrame), 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
