@@ -6,6 +6,10 @@
 #   netcat-openbsd  the real `nc`: old-style client in tests, baseline in benchmarks
 #   ffmpeg          ffprobe proves recordings decode; ffmpeg makes the test clip
 #   qemu-system-arm qemu-system-aarch64: the emulated boards (virt, raspi3b)
+#   ipxe-qemu       QEMU's PCI NIC option ROMs (efi-virtio.rom), only a Recommends
+#                   of qemu-system-arm, which --no-install-recommends below skips.
+#                   Our own command lines need none (romfile=), but a hand-run
+#                   `-device virtio-net-pci` fails without it ("failed to find romfile")
 #   kmod            depmod builds modules.dep for the initramfs
 #   cpio            inspecting initramfs archives in tests
 #   dosfstools      fsck.vfat -n checks the boot partition we write
@@ -15,7 +19,7 @@
 #   chromium chromium-driver  headless browser proves the live view plays (live/browser_test.go)
 set -euo pipefail
 
-pkgs=(netcat-openbsd ffmpeg qemu-system-arm kmod cpio dosfstools mtools iproute2 e2fsprogs chromium chromium-driver)
+pkgs=(netcat-openbsd ffmpeg qemu-system-arm ipxe-qemu kmod cpio dosfstools mtools iproute2 e2fsprogs chromium chromium-driver)
 pkgs+=("$@")
 
 missing=()

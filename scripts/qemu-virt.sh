@@ -6,6 +6,9 @@
 # the monitor's "sendkey ctrl-alt-delete" shuts down cleanly.
 # Serial console on stdio; QEMU monitor on the unix socket $QEMU_MONITOR
 # (default out/qemu-monitor.sock). Ctrl-A X quits QEMU at once.
+# Every PCI device gets romfile= (no option ROM): the guest boots from
+# -kernel, and QEMU would otherwise refuse to start without ipxe-qemu's
+# efi-virtio.rom (internal/qemu does the same).
 set -euo pipefail
 img=${1:-out/camwire.img}
 shift || true
@@ -20,6 +23,6 @@ mon=${QEMU_MONITOR:-out/qemu-monitor.sock}
 exec qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 512 -nographic -no-reboot \
 	-kernel "$dir/vmlinuz" -initrd "$dir/initrd" \
 	-append "console=ttyAMA0 rdinit=/init panic=-1 quiet $*" \
-	-netdev user,id=n0 -device virtio-net-pci,netdev=n0 -device virtio-keyboard-pci \
-	-drive if=none,id=d0,format=raw,snapshot=on,file="$img" -device virtio-blk-pci,drive=d0 \
+	-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= -device virtio-keyboard-pci,romfile= \
+	-drive if=none,id=d0,format=raw,snapshot=on,file="$img" -device virtio-blk-pci,drive=d0,romfile= \
 	-monitor "unix:$mon,server,nowait"
