@@ -8,6 +8,12 @@
 // frame, even across a receiver crash. Any other connection is a raw
 // stream (raspivid | nc), stored byte for byte until EOF.
 //
+// A framed connection passes three parts in turn: the handshake checks
+// the hello and the key; the session reads records, checks their order
+// and acknowledges; the segment store (journal, last durable snapshot,
+// open segment file, records not yet durable) writes them through the
+// sink and knows nothing of the connection.
+//
 // Start one in-process with
 //
 //	srv := &recv.Server{Dir: dir}

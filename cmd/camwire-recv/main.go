@@ -93,10 +93,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	var logOut io.Writer = stderr
-	var console *recv.Console
+	var con *console
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && enableVT(f) {
-		console = &recv.Console{Out: f}
-		logOut = console
+		con = &console{Out: f}
+		logOut = con
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	srv := &recv.Server{
@@ -121,10 +121,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		defer stopLive()
 	}
-	if console != nil {
+	if con != nil {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		go console.Run(cctx, srv, time.Second)
+		go con.Run(cctx, srv, time.Second)
 	}
 	if err := srv.ListenAndServe(ctx, *listen); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		logger.Error("camwire-recv stopped", "err", err)

@@ -1,4 +1,4 @@
-package recv
+package main
 
 import (
 	"context"
@@ -7,13 +7,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/camwire/camwire/recv"
 )
 
-// Console shows a live status line per camera at the bottom of a
+// console shows a live status line per camera at the bottom of a
 // terminal, with log lines scrolling above. Use it as the log handler's
 // writer and call Run. On anything but a terminal use plain log lines
-// instead (camwire-recv checks with term.IsTerminal).
-type Console struct {
+// instead (run checks with term.IsTerminal).
+type console struct {
 	Out io.Writer
 
 	mu    sync.Mutex
@@ -28,7 +30,7 @@ type sample struct {
 }
 
 // Write prints log output above the status lines.
-func (c *Console) Write(p []byte) (int, error) {
+func (c *console) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.clear()
@@ -37,13 +39,13 @@ func (c *Console) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *Console) clear() {
+func (c *console) clear() {
 	if len(c.lines) > 0 {
 		io.WriteString(c.Out, strings.Repeat("\x1b[1A\x1b[2K", len(c.lines)))
 	}
 }
 
-func (c *Console) draw() {
+func (c *console) draw() {
 	for _, l := range c.lines {
 		io.WriteString(c.Out, l+"\n")
 	}
@@ -51,7 +53,7 @@ func (c *Console) draw() {
 
 // Run redraws the status lines from srv every interval until ctx ends,
 // then removes them.
-func (c *Console) Run(ctx context.Context, srv *Server, every time.Duration) {
+func (c *console) Run(ctx context.Context, srv *recv.Server, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -69,7 +71,7 @@ func (c *Console) Run(ctx context.Context, srv *Server, every time.Duration) {
 }
 
 // Update redraws the status lines for sts at time now.
-func (c *Console) Update(sts []Status, now time.Time) {
+func (c *console) Update(sts []recv.Status, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.prev == nil {
@@ -84,7 +86,7 @@ func (c *Console) Update(sts []Status, now time.Time) {
 			s.rate = float64(st.Bytes-p.bytes) * 8 / now.Sub(p.at).Seconds()
 		}
 		next[key] = s
-		lines = append(lines, FormatStatus(st, s.rate, now))
+		lines = append(lines, formatStatus(st, s.rate, now))
 	}
 	c.prev = next
 	c.clear()
@@ -92,10 +94,10 @@ func (c *Console) Update(sts []Status, now time.Time) {
 	c.draw()
 }
 
-// FormatStatus is one camera's status line, e.g.
+// formatStatus is one camera's status line, e.g.
 //
 //	garden-cam  16.2 Mbit/s  00:12:31  3 files  ack 11265  0 gaps
-func FormatStatus(st Status, bitrate float64, now time.Time) string {
+func formatStatus(st recv.Status, bitrate float64, now time.Time) string {
 	d := now.Sub(st.Since).Round(time.Second)
 	line := fmt.Sprintf("%-20s %6.1f Mbit/s  %02d:%02d:%02d  %d files  %s",
 		st.Camera, bitrate/1e6, int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60, st.Files, humanBytes(st.Bytes))
