@@ -3,7 +3,7 @@ module github.com/camwire/camwire
 go 1.26.8
 
 require (
-	github.com/bluenviron/mediacommon/v2 v2.5.1
+	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
@@ -17,7 +17,7 @@ require (
 )
 
 require (
-	github.com/abema/go-mp4 v1.4.1 // indirect
+	github.com/abema/go-mp4 v1.7.1 // indirect
 	github.com/anchore/go-lzo v0.1.0 // indirect
 	github.com/atotto/clipboard v0.1.4 // indirect
 	github.com/aymanbagabas/go-osc52/v2 v2.0.1 // indirect
