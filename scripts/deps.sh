@@ -17,9 +17,13 @@
 #   iproute2        `ip netns` and veth pairs for netlink tests
 #   e2fsprogs       mkfs.ext4 for the small disk-full test filesystem
 #   chromium chromium-driver  headless browser proves the live view plays (live/browser_test.go)
+#   gstreamer1.0-tools         gst-launch-1.0: a second, independent RTSP client (rtsp/ tests)
+#   gstreamer1.0-plugins-good  rtspsrc (the RTSP client) and rtph264depay (RTP to H.264)
+#   gstreamer1.0-plugins-bad   h264parse (videoparsersbad): splits the depayloaded stream into frames
 set -euo pipefail
 
-pkgs=(netcat-openbsd ffmpeg qemu-system-arm ipxe-qemu kmod cpio dosfstools mtools iproute2 e2fsprogs chromium chromium-driver)
+pkgs=(netcat-openbsd ffmpeg qemu-system-arm ipxe-qemu kmod cpio dosfstools mtools iproute2 e2fsprogs chromium chromium-driver
+	gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 pkgs+=("$@")
 
 missing=()
