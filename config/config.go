@@ -87,6 +87,12 @@ type Config struct {
 
 	// Debug turns on verbose logging.
 	Debug bool
+
+	// Serial is the SoC serial number (Sources.Serial), "" when the
+	// machine has none. It is not a setting: when set, Name and Address
+	// default to SerialName and SerialAddress instead of the built-in
+	// camwire and 192.168.77.2/24.
+	Serial string
 }
 
 // DHCPMode is the dhcp_server setting.

@@ -27,6 +27,9 @@ type key struct {
 	defText string
 	isBool  bool
 	secret  bool
+	// serial, if set, is the key's default on a board with a serial
+	// number (Config.Serial), replacing def.
+	serial func(c Config) string
 	// set parses v into c. dir is the folder relative "file:" paths
 	// start from. Errors describe the value, not the key: the caller
 	// adds source, line and key.
@@ -35,9 +38,20 @@ type key struct {
 	get func(c Config) string
 }
 
-func (k *key) defaultText() string {
+func (k *key) defaultText(c Config) string {
+	if k.serial != nil && c.Serial != "" {
+		return k.serial(c)
+	}
 	if k.defText != "" {
 		return k.defText
+	}
+	return k.def
+}
+
+// defaultFor is the value a bad setting falls back to in c.
+func (k *key) defaultFor(c Config) string {
+	if k.serial != nil && c.Serial != "" {
+		return k.serial(c)
 	}
 	return k.def
 }
@@ -47,9 +61,11 @@ var keys = []*key{
 		name: "name",
 		doc: []string{
 			"The camera's name: its folder on the laptop and the Pi's hostname.",
-			"1-63 letters, digits, '.', '_' or '-'.",
+			"1-63 letters, digits, '.', '_' or '-'. Unset: camwire-XXXXXX, the",
+			"end of the Pi's serial number (camwire where there is none).",
 		},
-		def: "camwire",
+		def:    "camwire",
+		serial: func(c Config) string { return SerialName(c.Serial) },
 		set: func(c *Config, v, _ string) error {
 			if err := wire.ValidName(v); err != nil {
 				return fmt.Errorf("%q is not a usable name (%s)", v, strings.TrimPrefix(err.Error(), wire.ErrBadName.Error()+": "))
@@ -62,9 +78,13 @@ var keys = []*key{
 	{
 		name: "address",
 		doc: []string{
-			"The Pi's IPv4 address and prefix length on the cable.",
+			"The Pi's IPv4 address and prefix length on the cable. Unset: one",
+			"of 192.168.77.2-254 picked by the Pi's serial number, so cameras",
+			"from one image differ (192.168.77.2 where there is none). If",
+			"another host has the address, the camera takes another one.",
 		},
-		def: "192.168.77.2/24",
+		def:    "192.168.77.2/24",
+		serial: func(c Config) string { return SerialAddress(c.Serial).String() },
 		set: func(c *Config, v, _ string) error {
 			p, err := netip.ParsePrefix(v)
 			if err != nil {

@@ -91,10 +91,10 @@ func (c *Config) apply(src string, line int, name, value string, hasValue bool, 
 			// Never echo a secret into logs that travel to the receiver.
 			msg = "bad value"
 		}
-		if derr := k.set(c, k.def, ""); derr != nil {
+		if derr := k.set(c, k.defaultFor(*c), ""); derr != nil {
 			panic(fmt.Sprintf("config: default of %s does not parse: %v", k.name, derr))
 		}
-		return p(k.name, "%s; using default %s", msg, k.defaultText())
+		return p(k.name, "%s; using default %s", msg, k.defaultText(*c))
 	}
 	return nil
 }
@@ -204,6 +204,9 @@ type Sources struct {
 	// Flags are the parsed command-line flags; a -config flag replaces
 	// File.
 	Flags *Flags
+	// Serial is the SoC serial number (ReadSerial(SerialFile)); when
+	// set, name and address default to values derived from it.
+	Serial string
 }
 
 // Load builds the Config: defaults, then File, then Cmdline, then Flags,
@@ -211,6 +214,9 @@ type Sources struct {
 // It never fails; everything wrong is in the returned Problems.
 func Load(s Sources) (Config, []Problem) {
 	c := Default()
+	c.Serial = CleanSerial(s.Serial)
+	c.derived()
+	serialAddr := c.Address
 	var probs []Problem
 	file := s.File
 	if s.Flags != nil && s.Flags.File != "" {
@@ -231,6 +237,13 @@ func Load(s Sources) (Config, []Problem) {
 	probs = append(probs, c.ApplyCmdline(s.Cmdline)...)
 	if s.Flags != nil {
 		probs = append(probs, s.Flags.Apply(&c)...)
+	}
+	if c.Serial != "" && c.Address == serialAddr {
+		// The derived address must not be the receiver's, which the DHCP
+		// server hands the laptop; the receiver is only known now.
+		if a, ok := c.ReceiverAddr(); ok {
+			c.Address = SerialAddress(c.Serial, a)
+		}
 	}
 	probs = append(probs, c.Check()...)
 	return c, probs

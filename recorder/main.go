@@ -28,6 +28,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	flags := config.RegisterFlags(fs)
 	cmdlineFile := fs.String("kernel-cmdline", "", "also apply camwire.KEY=VALUE words from this file (e.g. /proc/cmdline), before the flags")
+	serialFile := fs.String("serial-number", config.SerialFile, "SoC serial number file: unset name and address are derived from it (none: built-in defaults)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: camwire-init [flags]\n\n"+
 			"As PID 1 it boots the camera. Otherwise it runs only the recorder:\n"+
@@ -53,7 +54,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cmdline = string(b)
 	}
-	cfg, probs := config.Load(config.Sources{Cmdline: cmdline, Flags: flags})
+	cfg, probs := config.Load(config.Sources{Cmdline: cmdline, Flags: flags, Serial: config.ReadSerial(*serialFile)})
 
 	ctx, stop := signal.NotifyContext(ctx, unix.SIGTERM, unix.SIGINT)
 	defer stop()
