@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -45,6 +46,18 @@ type Manager struct {
 	// event subscriptions and DHCP sockets all use it.
 	Netns *netns.NsHandle
 
+	// Probe, if set, checks with ARP that no other host has Address
+	// before it is claimed (RFC 5227, see ProbeAddr); on a conflict the
+	// Manager takes an Alternative address and probes that. nil claims
+	// Address at once.
+	Probe *Probe
+	// OnClaim, if set, is called when the address is on the link, with
+	// how it was checked ("after an ARP probe", "without a probe: …").
+	OnClaim func(addr netip.Prefix, link, how string)
+	// OnConflict, if set, is called when another host has addr; next is
+	// the address tried instead.
+	OnConflict func(c Conflict, next netip.Prefix)
+
 	// Logf receives one line per change or problem; nil discards.
 	Logf func(format string, args ...any)
 	// OnDHCP, if set, is called whenever the DHCP server starts or
@@ -64,6 +77,12 @@ type run struct {
 	chosen  string // the link in use
 	waiting bool   // "waiting for" was logged
 	carrier bool
+
+	addr    netip.Prefix // the address to keep: Address, or an alternative after conflicts
+	claimed bool         // addr passed its probe (or needs none)
+	probeOn string       // link addr was claimed on
+	tries   int          // conflicts so far
+	noCarr  bool         // "waiting for a carrier to probe" was logged
 
 	dhcp       *lease
 	dhcpIf     string
@@ -90,7 +109,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		return fmt.Errorf("netlink.NewHandle: %v", err)
 	}
 	defer h.Close()
-	r := &run{h: h}
+	r := &run{h: h, addr: m.Address, claimed: m.Probe == nil}
 	defer r.stopDHCP()
 
 	resync := m.Resync
@@ -241,15 +260,44 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 		}
 	}
 
-	for _, act := range Plan(Want{Address: m.Address, Gateway: m.Gateway}, cur) {
-		if err := m.do(r.h, link, act); err != nil {
-			m.logf("netcfg: %s: %v", act, err)
+	carrier := a.RawFlags&unix.IFF_LOWER_UP != 0
+	want := Want{Address: r.addr, Gateway: m.Gateway}
+	if r.probeOn != a.Name {
+		// A new link (or the first): claim the address on it anew.
+		r.claimed, r.probeOn = m.Probe == nil, a.Name
+	}
+	if !r.claimed && slices.Contains(cur.Addrs, r.addr) {
+		r.claimed = true // already ours (a restart of the Manager)
+	}
+	probed := false
+	if !r.claimed {
+		if !cur.Up || !carrier {
+			// ARP needs the link up and a carrier: bring it up and wait
+			// for the carrier event before the address goes on.
+			want = Want{}
+			if cur.Up && !r.noCarr {
+				m.logf("netcfg: %s has no carrier yet; the address is claimed after an ARP probe once it has", a.Name)
+				r.noCarr = true
+			}
 		} else {
-			m.logf("netcfg: %s", act)
+			probed = m.claim(ctx, r, a.Name, link.Attrs().HardwareAddr)
+			want.Address = r.addr
 		}
 	}
 
-	carrier := a.RawFlags&unix.IFF_LOWER_UP != 0
+	for _, act := range Plan(want, cur) {
+		if err := m.do(r.h, link, act); err != nil {
+			m.logf("netcfg: %s: %v", act, err)
+			continue
+		}
+		m.logf("netcfg: %s", act)
+		if act.Kind == AddrReplace && probed {
+			if err := Announce(m.Netns, a.Name, act.Addr.Addr()); err != nil {
+				m.logf("netcfg: %v", err)
+			}
+		}
+	}
+
 	if r.carrier && !carrier {
 		m.logf("netcfg: %s lost its carrier", a.Name)
 		if r.dhcp != nil {
@@ -261,6 +309,59 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 	r.carrier = carrier
 
 	m.startDHCP(ctx, r, a.Name)
+}
+
+// maxConflicts bounds the addresses tried one after another; past it the
+// last one is kept (a subnet that full is not the camera's to fix).
+const maxConflicts = 8
+
+// claim probes r.addr on link, moving to an Alternative after each
+// conflict, and reports whether the address that r.addr ends up as was
+// probed. A probe that cannot run at all (no packet socket) claims the
+// address without one, and says so.
+func (m *Manager) claim(ctx context.Context, r *run, link string, hw net.HardwareAddr) bool {
+	for {
+		err := ProbeAddr(ctx, m.Netns, link, r.addr.Addr(), *m.Probe)
+		var c *Conflict
+		switch {
+		case ctx.Err() != nil:
+			return false
+		case errors.As(err, &c) && r.tries < maxConflicts:
+			r.tries++
+			avoid := []netip.Addr{r.addr.Addr()}
+			if m.Offer.IsValid() {
+				avoid = append(avoid, m.Offer)
+			}
+			if m.Gateway.IsValid() {
+				avoid = append(avoid, m.Gateway)
+			}
+			next := Alternative(r.addr, hw, r.tries, avoid...)
+			m.logf("netcfg: address conflict: %v; trying %s", c, next)
+			if m.OnConflict != nil {
+				m.OnConflict(*c, next)
+			}
+			r.addr = next
+			continue
+		case err != nil:
+			how := fmt.Sprintf("without a probe (%v)", err)
+			if c != nil {
+				how = fmt.Sprintf("despite a conflict, after %d other addresses were taken too (%v)", r.tries, err)
+			}
+			m.logf("netcfg: claiming %s on %s %s", r.addr, link, how)
+			r.claimed = true
+			if m.OnClaim != nil {
+				m.OnClaim(r.addr, link, how)
+			}
+			return false
+		}
+		r.claimed = true
+		how := "after an ARP probe found no other host on it"
+		m.logf("netcfg: %s is free on %s (ARP probe)", r.addr.Addr(), link)
+		if m.OnClaim != nil {
+			m.OnClaim(r.addr, link, how)
+		}
+		return true
+	}
 }
 
 // findLink returns the link to configure, or nil while there is none.

@@ -10,8 +10,12 @@
 package netcfg
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -136,4 +140,31 @@ func Plan(want Want, cur State) []Action {
 		acts = append(acts, Action{Kind: RouteReplace, Link: cur.Name, Gateway: want.Gateway})
 	}
 	return acts
+}
+
+// Alternative is the k-th address (k = 1, 2 …) to try on prefix's subnet
+// after the address was found in use. It is picked by a hash of the
+// link's hardware address and k, so two cameras that collided on one
+// address go different ways instead of colliding again, and it is never
+// the subnet's network or broadcast address, the address that was taken,
+// nor one of avoid (the receiver's address the DHCP server offers, the
+// gateway).
+func Alternative(prefix netip.Prefix, hw net.HardwareAddr, k int, avoid ...netip.Addr) netip.Prefix {
+	base := prefix.Masked().Addr().As4()
+	hosts := uint32(1)<<(32-prefix.Bits()) - 2 // without network and broadcast
+	h := fnv.New32a()
+	h.Write(hw)
+	h.Write([]byte{byte(k >> 8), byte(k)})
+	n := h.Sum32() % hosts
+	start := binary.BigEndian.Uint32(base[:])
+	for range hosts {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], start+1+n)
+		addr := netip.AddrFrom4(a)
+		if addr != prefix.Addr() && !slices.Contains(avoid, addr) {
+			return netip.PrefixFrom(addr, prefix.Bits())
+		}
+		n = (n + 1) % hosts
+	}
+	return prefix
 }

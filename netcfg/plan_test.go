@@ -1,6 +1,7 @@
 package netcfg
 
 import (
+	"net"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -98,5 +99,31 @@ func TestPlanIdempotent(t *testing.T) {
 	}
 	if got := Plan(want, cur); !reflect.DeepEqual(got, []Action(nil)) {
 		t.Errorf("Plan after applying the plan = %v, want nothing", got)
+	}
+}
+
+func TestAlternative(t *testing.T) {
+	p := netip.MustParsePrefix("192.168.77.2/24")
+	recv := netip.MustParseAddr("192.168.77.1")
+	a := net.HardwareAddr{0xb8, 0x27, 0xeb, 1, 2, 3}
+	b := net.HardwareAddr{0xb8, 0x27, 0xeb, 1, 2, 4}
+	seen := map[netip.Prefix]bool{}
+	for k := 1; k <= 50; k++ {
+		alt := Alternative(p, a, k, p.Addr(), recv)
+		h := alt.Addr().As4()[3]
+		if alt.Bits() != 24 || !p.Masked().Contains(alt.Addr()) || h == 0 || h == 255 || alt.Addr() == recv || alt == p {
+			t.Fatalf("Alternative(%v, k=%d) = %v: want another host of the subnet, not .0, .255, the receiver or the taken one", p, k, alt)
+		}
+		seen[alt] = true
+	}
+	if len(seen) < 40 {
+		t.Errorf("50 tries gave %d different addresses", len(seen))
+	}
+	if Alternative(p, a, 1) == Alternative(p, b, 1) {
+		t.Errorf("two cameras that collided get the same alternative %v", Alternative(p, a, 1))
+	}
+	tiny := netip.MustParsePrefix("10.0.0.1/30") // hosts .1 and .2
+	if got, want := Alternative(tiny, a, 1), netip.MustParsePrefix("10.0.0.2/30"); got != want {
+		t.Errorf("Alternative(%v) = %v, want %v (the only other host)", tiny, got, want)
 	}
 }

@@ -1,0 +1,199 @@
+package netcfg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netns"
+)
+
+// Probe is the timing of the address conflict check of RFC 5227
+// (IPv4 Address Conflict Detection): wait a random time up to Wait, send
+// Num ARP probes (sender address 0.0.0.0, so no host learns a mapping
+// yet) Min to Max apart, then listen AnnounceWait more. Any ARP packet
+// from another host that uses the address, or another host probing for
+// it at the same time, is a conflict. Then two announcements tell the
+// link the address is taken.
+type Probe struct {
+	Wait, Min, Max, AnnounceWait time.Duration
+	Num                          int
+}
+
+// DefaultProbe keeps RFC 5227's three probes but shortens its seconds to
+// a fraction: the camera's link is a cable to one laptop or a small
+// switch, where every host answers ARP within milliseconds, and the
+// whole check (about 1.5 s) delays the first frame; RFC 5227's timing
+// (1 s + 3 × 1–2 s + 2 s) would add up to 9 s to every boot.
+var DefaultProbe = Probe{Wait: 200 * time.Millisecond, Min: 200 * time.Millisecond,
+	Max: 400 * time.Millisecond, AnnounceWait: 500 * time.Millisecond, Num: 3}
+
+// Conflict is another host found using (or probing for) an address.
+type Conflict struct {
+	Addr netip.Addr
+	By   net.HardwareAddr
+	How  string // "answered" or "probed for it too"
+}
+
+func (c *Conflict) Error() string {
+	return fmt.Sprintf("%s is in use: %s %s", c.Addr, c.By, c.How)
+}
+
+// arpConn is one raw ARP socket on a link. mdlayher/arp's Client is not
+// used for the socket itself because it refuses an interface without an
+// IPv4 address, and a probe is by definition sent before there is one;
+// its Packet type still does the encoding.
+type arpConn struct {
+	ifi *net.Interface
+	c   *packet.Conn
+}
+
+// listenARP opens the socket in ns (nil: the caller's namespace). The
+// interface lookup and the socket both take the namespace of the thread
+// that makes them.
+func listenARP(ns *netns.NsHandle, ifname string) (*arpConn, error) {
+	var ac *arpConn
+	err := inNetns(ns, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		c, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil)
+		if err != nil {
+			return fmt.Errorf("ARP socket on %s: %w", ifname, err)
+		}
+		ac = &arpConn{ifi: ifi, c: c}
+		return nil
+	})
+	return ac, err
+}
+
+func (ac *arpConn) Close() error { return ac.c.Close() }
+
+// send broadcasts an ARP request from sender (0.0.0.0 for a probe, the
+// address itself for an announcement) for target.
+func (ac *arpConn) send(sender, target netip.Addr) error {
+	p, err := arp.NewPacket(arp.OperationRequest, ac.ifi.HardwareAddr, sender,
+		net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
+	if err != nil {
+		return err
+	}
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	f := ethernet.Frame{Destination: ethernet.Broadcast, Source: ac.ifi.HardwareAddr,
+		EtherType: ethernet.EtherTypeARP, Payload: pb}
+	fb, err := f.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = ac.c.WriteTo(fb, &packet.Addr{HardwareAddr: ethernet.Broadcast})
+	return err
+}
+
+// conflict reads ARP packets until the deadline and returns the first
+// that shows another host on addr.
+func (ac *arpConn) conflict(addr netip.Addr, until time.Time) (*Conflict, error) {
+	if err := ac.c.SetReadDeadline(until); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := ac.c.ReadFrom(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var f ethernet.Frame
+		if f.UnmarshalBinary(buf[:n]) != nil || f.EtherType != ethernet.EtherTypeARP {
+			continue
+		}
+		var p arp.Packet
+		if p.UnmarshalBinary(f.Payload) != nil || bytes.Equal(p.SenderHardwareAddr, ac.ifi.HardwareAddr) {
+			continue // not ARP over Ethernet/IPv4, or our own packet seen going out
+		}
+		switch {
+		case p.SenderIP == addr:
+			return &Conflict{Addr: addr, By: p.SenderHardwareAddr, How: "answered"}, nil
+		case p.Operation == arp.OperationRequest && p.SenderIP.IsUnspecified() && p.TargetIP == addr:
+			return &Conflict{Addr: addr, By: p.SenderHardwareAddr, How: "probed for it too"}, nil
+		}
+	}
+}
+
+// ProbeAddr runs the RFC 5227 check for addr on the link ifname (in ns;
+// nil: the caller's namespace) and returns a *Conflict error when another
+// host has it. Other errors mean the check could not run.
+func ProbeAddr(ctx context.Context, ns *netns.NsHandle, ifname string, addr netip.Addr, t Probe) error {
+	ac, err := listenARP(ns, ifname)
+	if err != nil {
+		return err
+	}
+	defer ac.Close()
+	stop := context.AfterFunc(ctx, func() { ac.c.SetReadDeadline(time.Now()) })
+	defer stop()
+	wait := func(d time.Duration) error {
+		c, err := ac.conflict(addr, time.Now().Add(d))
+		if err == nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if c != nil {
+			return c
+		}
+		return err
+	}
+	if err := wait(randDur(0, t.Wait)); err != nil {
+		return err
+	}
+	for i := range max(t.Num, 1) {
+		if err := ac.send(netip.IPv4Unspecified(), addr); err != nil {
+			return fmt.Errorf("ARP probe %d: %w", i+1, err)
+		}
+		d := randDur(t.Min, t.Max)
+		if i == max(t.Num, 1)-1 {
+			d = t.AnnounceWait
+		}
+		if err := wait(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Announce sends RFC 5227's two ARP announcements for addr, now ours,
+// so hosts on the link update a stale mapping.
+func Announce(ns *netns.NsHandle, ifname string, addr netip.Addr) error {
+	ac, err := listenARP(ns, ifname)
+	if err != nil {
+		return err
+	}
+	defer ac.Close()
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(100 * time.Millisecond) // spacing between the two, not a wait for an event
+		}
+		if err := ac.send(addr, addr); err != nil {
+			return fmt.Errorf("ARP announcement: %w", err)
+		}
+	}
+	return nil
+}
+
+func randDur(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + rand.N(hi-lo)
+}
