@@ -15,9 +15,13 @@ import (
 // Run negotiates the format (VIDIOC_S_FMT), frame rate (VIDIOC_S_PARM) and
 // encoder/camera controls (VIDIOC_S_CTRL), streams through mmap'ed buffers
 // and ends, on ctx or on error, with STREAMOFF and the buffers unmapped
-// and freed. A value the driver rejects ends Run with an error naming it;
-// a value the driver adjusts (sizes, rates, a bitrate rounded to its step)
-// is logged with both numbers.
+// and freed. A format or rate the driver rejects ends Run with an error
+// naming it; a value the driver adjusts (sizes, rates, a bitrate rounded
+// to its step) is logged with both numbers. Controls degrade instead: a
+// rejected bitrate or keyframe period is clamped to the range the driver
+// reports (VIDIOC_QUERYCTRL), a rotation or flip rejected at 0 is left
+// as the driver has it, each with a warning; only a rotation or flip the
+// user asked for and the driver refuses is an error.
 //
 // Raw mode: with a Format other than "H264" (e.g. "YUYV", as the vivid
 // test driver offers) each AU is one raw frame, not H.264, with Key set.

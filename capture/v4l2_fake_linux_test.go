@@ -25,7 +25,8 @@ type fakeFrame struct {
 // and raw formats, 1–90 fps, bitrate 25 kbit/s–25 Mbit/s in steps of
 // 25k (out of range: EINVAL; off-step: rounded and written back, as
 // v4l2-ctrls does), rotation in steps of 90, keyframe flag and monotonic
-// timestamps on buffers; EINVAL for what it does not support. It records
+// timestamps on buffers; EINVAL for what it does not support, and for
+// the controls a test makes it reject. It records
 // what was done to it for the tests to check.
 type fakeDevice struct {
 	mu      sync.Mutex
@@ -36,6 +37,9 @@ type fakeDevice struct {
 	fps       uint32
 	ctrls     map[uint32]int32
 	ctrlsSet  []uint32 // IDs in the order they were set
+	limits    map[uint32]ctrlRange
+	reject    map[uint32]bool // S_CTRL fails with EINVAL for these, whatever the value
+	noQuery   bool            // VIDIOC_QUERYCTRL fails with EINVAL
 	bufs      [][]byte
 	queued    []uint32 // buffer indices queued, in order
 	dequeued  map[uint32]int
@@ -48,6 +52,25 @@ type fakeDevice struct {
 	wake     chan struct{}
 }
 
+// ctrlRange is an integer control's range and step, as VIDIOC_QUERYCTRL
+// reports them.
+type ctrlRange struct {
+	lo, hi, step int32
+	flags        uint32
+}
+
+// bcm2835Controls are the driver's ranges (PLATFORM.md).
+func bcm2835Controls() map[uint32]ctrlRange {
+	return map[uint32]ctrlRange{
+		cidBitrate:         {25000, 25000000, 25000, 0},
+		cidH264IPeriod:     {0, 1<<31 - 1, 1, 0},
+		cidRotate:          {0, 360, 90, 0},
+		cidRepeatSeqHeader: {0, 1, 1, 0},
+		cidHFlip:           {0, 1, 1, 0},
+		cidVFlip:           {0, 1, 1, 0},
+	}
+}
+
 func newFakeDevice(frames ...fakeFrame) *fakeDevice {
 	return &fakeDevice{
 		frames:   frames,
@@ -55,6 +78,8 @@ func newFakeDevice(frames ...fakeFrame) *fakeDevice {
 		format:   v4l2PixFormat{Width: 1024, Height: 768, PixelFormat: fourcc("YU12"), Field: fieldNone},
 		fps:      30,
 		ctrls:    map[uint32]int32{cidBitrate: 10000000, cidH264IPeriod: 60, cidRepeatSeqHeader: 0, cidRotate: 0, cidHFlip: 0, cidVFlip: 0},
+		limits:   bcm2835Controls(),
+		reject:   map[uint32]bool{},
 		dequeued: map[uint32]int{},
 		wake:     make(chan struct{}, 1),
 	}
@@ -101,24 +126,20 @@ func (d *fakeDevice) Ioctl(req uintptr, arg unsafe.Pointer) error {
 		p.Capture.TimePerFrame = v4l2Fract{1, d.fps}
 	case vidiocSCtrl:
 		c := (*v4l2Control)(arg)
-		lo, hi, step := int32(0), int32(1), int32(1)
-		switch c.ID {
-		case cidBitrate:
-			lo, hi, step = 25000, 25000000, 25000
-		case cidH264IPeriod:
-			lo, hi = 0, 1<<31-1
-		case cidRotate:
-			lo, hi, step = 0, 360, 90
-		case cidRepeatSeqHeader, cidHFlip, cidVFlip:
-		default:
+		r, ok := d.limits[c.ID]
+		if !ok || d.reject[c.ID] || c.Value < r.lo || c.Value > r.hi {
 			return unix.EINVAL
 		}
-		if c.Value < lo || c.Value > hi {
-			return unix.EINVAL
-		}
-		c.Value = lo + (c.Value-lo+step/2)/step*step
+		c.Value = r.lo + (c.Value-r.lo+r.step/2)/r.step*r.step
 		d.ctrls[c.ID] = c.Value
 		d.ctrlsSet = append(d.ctrlsSet, c.ID)
+	case vidiocQueryCtrl:
+		q := (*v4l2QueryCtrl)(arg)
+		r, ok := d.limits[q.ID]
+		if !ok || d.noQuery {
+			return unix.EINVAL
+		}
+		*q = v4l2QueryCtrl{ID: q.ID, Type: 1, Minimum: r.lo, Maximum: r.hi, Step: r.step, Flags: r.flags}
 	case vidiocReqBufs:
 		rb := (*v4l2RequestBuffers)(arg)
 		if rb.Memory != memoryMMAP || rb.Type != bufTypeVideoCapture {

@@ -84,6 +84,20 @@ type v4l2Control struct {
 	Value int32
 }
 
+// v4l2QueryCtrl is struct v4l2_queryctrl: a control's type, range and
+// step, and whether it can be set now.
+type v4l2QueryCtrl struct {
+	ID           uint32
+	Type         uint32
+	Name         [32]byte
+	Minimum      int32
+	Maximum      int32
+	Step         int32
+	DefaultValue int32
+	Flags        uint32
+	Reserved     [2]uint32
+}
+
 // v4l2RequestBuffers is struct v4l2_requestbuffers.
 type v4l2RequestBuffers struct {
 	Count        uint32
@@ -134,6 +148,7 @@ var (
 	vidiocGParm     = ioc(iocRead|iocWrite, 21, unsafe.Sizeof(v4l2StreamParm{}))
 	vidiocSParm     = ioc(iocRead|iocWrite, 22, unsafe.Sizeof(v4l2StreamParm{}))
 	vidiocSCtrl     = ioc(iocRead|iocWrite, 28, unsafe.Sizeof(v4l2Control{}))
+	vidiocQueryCtrl = ioc(iocRead|iocWrite, 36, unsafe.Sizeof(v4l2QueryCtrl{}))
 )
 
 // requestNames names requests in errors.
@@ -142,6 +157,7 @@ var requestNames = map[uintptr]string{
 	vidiocReqBufs: "VIDIOC_REQBUFS", vidiocQueryBuf: "VIDIOC_QUERYBUF", vidiocQBuf: "VIDIOC_QBUF",
 	vidiocDQBuf: "VIDIOC_DQBUF", vidiocStreamOn: "VIDIOC_STREAMON", vidiocStreamOff: "VIDIOC_STREAMOFF",
 	vidiocGParm: "VIDIOC_G_PARM", vidiocSParm: "VIDIOC_S_PARM", vidiocSCtrl: "VIDIOC_S_CTRL",
+	vidiocQueryCtrl: "VIDIOC_QUERYCTRL",
 }
 
 // videodev2.h constants used here.
@@ -149,6 +165,10 @@ const (
 	bufTypeVideoCapture = 1
 	memoryMMAP          = 1
 	fieldNone           = 1
+
+	ctrlFlagDisabled = 0x0001
+	ctrlFlagReadOnly = 0x0004
+	ctrlFlagInactive = 0x0010
 
 	capVideoCapture = 0x00000001
 	capStreaming    = 0x04000000

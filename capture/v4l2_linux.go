@@ -176,65 +176,6 @@ func (s *stream) setRate() error {
 	return nil
 }
 
-// setControls sets the encoder and camera controls. In H.264 mode the
-// camera controls are always set, because the driver keeps them from the
-// last user; bitrate and keyframe period only when asked for.
-func (s *stream) setControls() error {
-	v := s.v
-	type ctrl struct {
-		name  string
-		id    uint32
-		value int
-		set   bool // set it (else leave the driver's value)
-		must  bool // a failure ends Run (else it is logged)
-	}
-	b2i := func(b bool) int {
-		if b {
-			return 1
-		}
-		return 0
-	}
-	switch v.Rotation {
-	case 0, 90, 180, 270:
-	default:
-		return fmt.Errorf("rotation %d: want 0, 90, 180 or 270", v.Rotation)
-	}
-	ctrls := []ctrl{
-		{"rotate", cidRotate, v.Rotation, s.h264 || v.Rotation != 0, true},
-		{"hflip", cidHFlip, b2i(v.HFlip), s.h264 || v.HFlip, true},
-		{"vflip", cidVFlip, b2i(v.VFlip), s.h264 || v.VFlip, true},
-	}
-	if s.h264 {
-		ctrls = append(ctrls,
-			ctrl{"bitrate", cidBitrate, v.Bitrate, v.Bitrate != 0, true},
-			ctrl{"h264_i_period", cidH264IPeriod, v.IPeriod, v.IPeriod != 0, true},
-			// SPS/PPS in front of every keyframe; without it the segmenter
-			// still puts them there, so failing is not fatal.
-			ctrl{"repeat_seq_header", cidRepeatSeqHeader, 1, true, false},
-		)
-	}
-	for _, c := range ctrls {
-		if !c.set {
-			continue
-		}
-		if c.value < -1<<31 || c.value > 1<<31-1 {
-			return fmt.Errorf("%s=%d: out of range for a 32-bit control", c.name, c.value)
-		}
-		arg := v4l2Control{ID: c.id, Value: int32(c.value)}
-		err := s.ioctl(vidiocSCtrl, fmt.Sprintf("%s=%d", c.name, c.value), unsafe.Pointer(&arg))
-		switch {
-		case err != nil && c.must:
-			return err
-		case err != nil:
-			s.log.Warn("control not set", "err", err)
-		case int(arg.Value) != c.value:
-			// Integer controls are clamped and rounded to their step.
-			s.log.Warn("driver adjusted a control", "control", c.name, "want", c.value, "got", arg.Value)
-		}
-	}
-	return nil
-}
-
 func (s *stream) startStreaming() error {
 	n := s.v.Buffers
 	if n == 0 {
