@@ -16,10 +16,13 @@ import (
 // peer is a framed sender that passed the handshake: its hello was valid,
 // its camera folder is inside Dir, and it knew the key if one is set.
 type peer struct {
-	hello wire.Hello
-	dir   string // camera folder
-	sid   string // StreamID, hex
-	log   *slog.Logger
+	hello wire.Hello // Name is the folder's name (see folderFor)
+	// claimed is the name the camera said; it differs from hello.Name
+	// when another live camera claims it too.
+	claimed string
+	dir     string // camera folder
+	sid     string // StreamID, hex
+	log     *slog.Logger
 }
 
 // serveFramed runs the handshake, then the session.
@@ -28,6 +31,7 @@ func (s *Server) serveFramed(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	if !ok {
 		return
 	}
+	defer s.leave(p.claimed, p.hello.StreamID, cc.st.Peer)
 	s.serveSession(cc, wire.NewReader(br, s.Limits), p)
 }
 
@@ -74,6 +78,7 @@ func (s *Server) handshake(cc *conn, br *bufio.Reader, log *slog.Logger) (peer, 
 	var ch wire.Challenge
 	rand.Read(ch.Nonce[:])
 	ch.AuthRequired = s.Key != nil
+	ch.Minor = wire.Minor // the sender may send us 1.1 records (BootReport)
 	if err := s.send(cc, ch); err != nil {
 		log.Warn("connection closed during handshake", "err", err)
 		return peer{}, false
@@ -98,7 +103,18 @@ func (s *Server) handshake(cc *conn, br *bufio.Reader, log *slog.Logger) (peer, 
 			return peer{}, false
 		}
 	}
-	return peer{hello: hello, dir: dir, sid: sid, log: log}, true
+	claimed := hello.Name
+	if folder := s.folderFor(claimed, hello.StreamID, cc.st.Peer); folder != claimed {
+		if dir, err = within(s.Dir, folder); err != nil {
+			s.leave(claimed, hello.StreamID, cc.st.Peer)
+			s.reject(cc, log, "hello refused: "+err.Error())
+			return peer{}, false
+		}
+		hello.Name = folder
+		log = log.With("folder", folder)
+		cc.st.update(func(st *Status) { st.Camera = folder })
+	}
+	return peer{hello: hello, claimed: claimed, dir: dir, sid: sid, log: log}, true
 }
 
 // handshakeFailed closes a connection whose handshake record did not

@@ -70,6 +70,9 @@ type Server struct {
 	// (resent duplicates excluded) before it is stored, e.g. live.Publish.
 	// It must not block; f.Payload is only valid during the call.
 	OnFrame func(camera string, hello wire.Hello, f wire.Frame)
+	// OnReport, if set, is called with each boot report a camera sent,
+	// after it was stored at path (DIR/<camera>/.camwire/boot/…txt).
+	OnReport func(camera, path, text string)
 
 	// DiagnoseAfter, when positive, prints a network diagnosis to
 	// DiagnoseOut (nil: os.Stderr) if no camera connected within it.
@@ -84,6 +87,9 @@ type Server struct {
 
 	mu      sync.Mutex
 	streams map[streamKey]*stream
+	live    map[string][]liveStream // claimed name → its connected streams (names.go)
+	sticky  map[streamKey]string    // claimed name and stream → folder it records into
+	warned  map[string]bool         // name clashes already logged
 	conns   map[*conn]struct{}
 	wg      sync.WaitGroup
 	nconns  atomic.Int64

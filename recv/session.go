@@ -305,6 +305,9 @@ func (ss *session) handle(rec wire.Record) error {
 		}
 		ss.log.Log(context.Background(), lvl, "camera says: "+r.Message)
 		return nil
+	case wire.BootReport:
+		ss.report(r)
+		return nil
 	case wire.Frame:
 		first = r.Seq
 	case wire.SegmentEnd:
