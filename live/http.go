@@ -312,11 +312,16 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var report *BootReport
+	if rep, ok := s.latestReport(name); ok {
+		report = &rep
+	}
 	if err := pageTmpl.Execute(w, struct {
 		Name       string
 		Recordings []Recording
 		ListErr    error
-	}{name, recs, err}); err != nil {
+		Report     *BootReport
+	}{name, recs, err, report}); err != nil {
 		s.logf("live: camera %s page: %v", name, err)
 	}
 }

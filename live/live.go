@@ -81,6 +81,7 @@ func New(dir string, status func(camera string) (Status, bool)) *Server {
 	s.mux.HandleFunc("GET /cam/{name}/status.json", s.serveStatus)
 	s.mux.HandleFunc("GET /cam/{name}/recordings.json", s.serveRecordingsJSON)
 	s.mux.HandleFunc("GET /cam/{name}/files/{file}", s.serveFile)
+	s.mux.HandleFunc("GET /cam/{name}/boot.txt", s.serveBootReport)
 	return s
 }
 

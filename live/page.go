@@ -25,6 +25,12 @@ stream for ffplay/VLC: <a id="streamurl" href="stream.mp4">stream.mp4</a></p>
 <h2>Status</h2>
 <table id="status"><tr><td class="dim">loading…</td></tr></table>
 
+<h2>Boot report</h2>
+{{with .Report}}<p id="bootsummary">{{.Summary}}</p>
+<details><summary>{{.File}} ({{.Count}} kept) · <a href="boot.txt">boot.txt</a></summary>
+<pre id="bootreport">{{.Text}}</pre></details>
+{{else}}<p class="dim">No boot report from this camera yet.</p>{{end}}
+
 <h2>Recordings</h2>
 {{if .ListErr}}<p class="err">cannot list recordings: {{.ListErr}}</p>{{end}}
 {{if .Recordings}}
