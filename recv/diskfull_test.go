@@ -2,6 +2,7 @@ package recv
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -121,28 +122,25 @@ func TestDiskFull(t *testing.T) {
 }
 
 // waitLog waits for one more occurrence of substr in the log than there
-// is now: there is no event for "the receiver retried and failed again".
+// is now: the log line is the only sign that the receiver retried and
+// failed again.
 func waitLog(t *testing.T, ts *testServer, substr string, timeout time.Duration) {
 	t.Helper()
 	n := strings.Count(ts.logs.String(), substr)
-	deadline := time.Now().Add(timeout)
-	for strings.Count(ts.logs.String(), substr) <= n {
-		if time.Now().After(deadline) {
-			t.Fatalf("log has no new %q after %v", substr, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := ts.logs.Wait(ctx, func(log string) bool { return strings.Count(log, substr) > n }); err != nil {
+		t.Fatalf("log has no new %q after %v", substr, timeout)
 	}
 }
 
 // waitLogContains waits until the log contains substr at all.
 func waitLogContains(t *testing.T, ts *testServer, substr string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(ts.logs.String(), substr) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log has no %q after %v", substr, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := ts.logs.Wait(ctx, func(log string) bool { return strings.Contains(log, substr) }); err != nil {
+		t.Fatalf("log has no %q after %v", substr, timeout)
 	}
 }
 
