@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/internal/testkit"
 	"github.com/camwire/camwire/recv/recvtest"
 	"github.com/camwire/camwire/wire"
 )
@@ -105,14 +106,8 @@ func runNC(b *testing.B, dir string) result {
 func runRecvRaw(b *testing.B, dir string) result {
 	p := startRecv(b, "-dir", dir)
 	start := time.Now()
-	sendRaw(b, p.addr, benchBytes)
-	for !strings.Contains(p.logs(), "raw stream complete") {
-		select {
-		case <-p.exit:
-			b.Fatalf("camwire-recv exited:\n%s", p.logs())
-		case <-time.After(time.Millisecond):
-		}
-	}
+	sendRaw(b, p.Addr, benchBytes)
+	p.WaitFor(b, `"raw stream complete"`, 5*time.Minute, func(log string) bool { return strings.Contains(log, "raw stream complete") })
 	return stopAndCheck(b, p, time.Since(start), filepath.Join(dir, "raw-127.0.0.1"))
 }
 
@@ -136,7 +131,7 @@ func runRecvFramed(b *testing.B, dir string) result {
 	st := bigStream("bench", benchBytes/len(payload), payload)
 	p := startRecv(b, "-dir", dir, "-format", "h264") // the baseline stores bytes as they come
 	start := time.Now()
-	if _, err := st.Run(dial(b, p.addr), 5*time.Minute); err != nil {
+	if _, err := st.Run(dial(b, p.Addr), 5*time.Minute); err != nil {
 		b.Fatal(err)
 	}
 	return stopAndCheck(b, p, time.Since(start), filepath.Join(dir, "bench"))
@@ -145,8 +140,8 @@ func runRecvFramed(b *testing.B, dir string) result {
 // stopAndCheck stops camwire-recv, checks that folder holds one finished
 // .h264 of benchBytes, removes it for the next round and returns the
 // run's wall time and the receiver's CPU time.
-func stopAndCheck(b *testing.B, p *proc, wall time.Duration, folder string) result {
-	p.signal(b, syscall.SIGTERM)
+func stopAndCheck(b *testing.B, p *testkit.RecvProc, wall time.Duration, folder string) result {
+	p.Stop(b, syscall.SIGTERM)
 	files, _ := filepath.Glob(filepath.Join(folder, "*.h264"))
 	if len(files) != 1 {
 		b.Fatalf("files in %s = %v, want 1", folder, files)
@@ -155,7 +150,7 @@ func stopAndCheck(b *testing.B, p *proc, wall time.Duration, folder string) resu
 		b.Fatalf("camwire-recv stored %d bytes, want %d", fi.Size(), benchBytes)
 	}
 	os.RemoveAll(folder)
-	return result{wall: wall, cpu: cpu(p.cmd.ProcessState)}
+	return result{wall: wall, cpu: cpu(p.Cmd.ProcessState)}
 }
 
 // BenchmarkVsNC sends the same 1 GiB over loopback to `nc -l`, to
@@ -222,7 +217,7 @@ func Benchmark64Streams(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c := &recvtest.PacedConn{Conn: dial(b, p.addr), Every: len(payload), Pause: time.Second / fps}
+				c := &recvtest.PacedConn{Conn: dial(b, p.Addr), Every: len(payload), Pause: time.Second / fps}
 				if _, err := st.Run(c, time.Minute); err != nil {
 					errs <- err
 				}
@@ -230,15 +225,15 @@ func Benchmark64Streams(b *testing.B) {
 		}
 		wg.Wait()
 		wall := time.Since(start)
-		p.signal(b, syscall.SIGTERM)
+		p.Stop(b, syscall.SIGTERM)
 		close(errs)
 		for err := range errs {
 			b.Fatal(err)
 		}
-		used := cpu(p.cmd.ProcessState)
+		used := cpu(p.Cmd.ProcessState)
 		b.ReportMetric(used.Seconds()/wall.Seconds(), "cpu-cores")
 		b.ReportMetric(float64(streams)*seconds*rate*8/1e6/wall.Seconds(), "Mbit/s")
-		if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		if ru, ok := p.Cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MiB")
 		}
 		os.RemoveAll(dir)

@@ -132,8 +132,8 @@ func TestLiveFlag(t *testing.T) {
 	mp4test.NeedTools(t)
 	dir := t.TempDir()
 	p := startRecv(t, "-dir", dir, "-live", "127.0.0.1:0")
-	base := "http://" + p.waitLog(t, liveRE, 10*time.Second)[1]
-	runCamera(t, p.addr, "cam-live")
+	base := "http://" + p.WaitLog(t, liveRE, 10*time.Second)[1]
+	runCamera(t, p.Addr, "cam-live")
 	// The camera is known once its first frame is published: wait for
 	// its page's status to say the stream is live.
 	deadline := time.Now().Add(20 * time.Second)
@@ -233,9 +233,9 @@ func readFragment(r io.Reader) error {
 func BenchmarkLiveLatency(b *testing.B) {
 	dir := b.TempDir()
 	p := startRecv(b, "-dir", dir, "-live", "127.0.0.1:0")
-	base := "http://" + p.waitLog(b, liveRE, 10*time.Second)[1]
+	base := "http://" + p.WaitLog(b, liveRE, 10*time.Second)[1]
 	aus, keys := clipPayloads(b)
-	cam := dialCamera(b, p.addr, "cam-bench")
+	cam := dialCamera(b, p.Addr, "cam-bench")
 	for n := range 2 { // frame 0 is released by frame 1
 		if err := cam.send(n, aus, keys); err != nil {
 			b.Fatal(err)

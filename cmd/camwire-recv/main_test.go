@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -18,125 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/internal/testkit"
 	"github.com/camwire/camwire/recv/recvtest"
 	"github.com/camwire/camwire/wire"
 )
 
-// binary is camwire-recv built once for the tests that exec it.
-var binary string
+func TestMain(m *testing.M) { testkit.Main(m) }
 
-func TestMain(m *testing.M) {
-	tmp, err := os.MkdirTemp("", "camwire-recv-bin")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(tmp, "camwire-recv")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building camwire-recv: %v\n%s", err, out)
-		os.RemoveAll(tmp)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
-
-// proc is a running camwire-recv.
-type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	mu   sync.Mutex
-	log  bytes.Buffer
-	grew chan struct{} // closed and replaced whenever log grows
-	exit chan struct{}
-}
-
-var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
-// startRecv execs camwire-recv on a free loopback port and waits until it
-// logs that it listens.
-func startRecv(t testing.TB, args ...string) *proc {
+// startRecv execs camwire-recv (built once) on a free loopback port and
+// waits until it logs that it listens.
+func startRecv(t testing.TB, args ...string) *testkit.RecvProc {
 	t.Helper()
-	p := &proc{exit: make(chan struct{}), grew: make(chan struct{})}
-	p.cmd = exec.Command(binary, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.log.WriteString(line + "\n")
-			close(p.grew)
-			p.grew = make(chan struct{})
-			p.mu.Unlock()
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
-			}
-		}
-		p.cmd.Wait()
-		close(p.exit)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exit
-		if t.Failed() {
-			t.Logf("camwire-recv log:\n%s", p.logs())
-		}
-	})
-	select {
-	case p.addr = <-addr:
-	case <-p.exit:
-		t.Fatalf("camwire-recv exited before listening:\n%s", p.logs())
-	case <-time.After(20 * time.Second):
-		t.Fatal("camwire-recv did not start listening")
-	}
-	return p
-}
-
-func (p *proc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-// waitLog waits until the log has a line matching re and returns its
-// submatches.
-func (p *proc) waitLog(t testing.TB, re *regexp.Regexp, timeout time.Duration) []string {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		p.mu.Lock()
-		m := re.FindStringSubmatch(p.log.String())
-		grew := p.grew
-		p.mu.Unlock()
-		if m != nil {
-			return m
-		}
-		select {
-		case <-grew:
-		case <-p.exit:
-			t.Fatalf("camwire-recv exited before logging %q", re)
-		case <-deadline:
-			t.Fatalf("camwire-recv did not log %q within %v", re, timeout)
-		}
-	}
-}
-
-func (p *proc) signal(t testing.TB, sig os.Signal) {
-	t.Helper()
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exit:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("camwire-recv did not exit after %v", sig)
-	}
+	return testkit.StartRecv(t, "", args...)
 }
 
 func dial(t testing.TB, addr string) net.Conn {
@@ -193,7 +82,7 @@ func TestSIGKILLMidStream(t *testing.T) {
 	}
 	runErr := make(chan error, 1)
 	go func() {
-		_, err := st.Run(&recvtest.PacedConn{Conn: dial(t, p.addr), Every: 4 << 10, Pause: 5 * time.Millisecond}, 60*time.Second)
+		_, err := st.Run(&recvtest.PacedConn{Conn: dial(t, p.Addr), Every: 4 << 10, Pause: 5 * time.Millisecond}, 60*time.Second)
 		runErr <- err
 	}()
 	select {
@@ -203,7 +92,7 @@ func TestSIGKILLMidStream(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("kill point not reached")
 	}
-	p.signal(t, syscall.SIGKILL)
+	p.Stop(t, syscall.SIGKILL)
 	if err := <-runErr; err == nil {
 		t.Fatal("stream completed although the receiver was killed")
 	}
@@ -213,20 +102,20 @@ func TestSIGKILLMidStream(t *testing.T) {
 	}
 
 	p = startRecv(t, "-dir", dir, "-format", "h264")
-	res, err := st.Run(dial(t, p.addr), 30*time.Second)
+	res, err := st.Run(dial(t, p.Addr), 30*time.Second)
 	if err != nil {
 		t.Fatalf("resume after restart: %v", err)
 	}
 	if res.Welcome < beforeRestart {
 		t.Errorf("welcome after restart acked %d, but %d was acknowledged before the kill", res.Welcome, beforeRestart)
 	}
-	if strings.Contains(p.logs(), "moved unacknowledged bytes aside") {
+	if strings.Contains(p.Logs(), "moved unacknowledged bytes aside") {
 		t.Log("the kill left written but unacknowledged bytes; they were moved aside")
 	}
-	if !strings.Contains(p.logs(), "continues when its camera reconnects") {
+	if !strings.Contains(p.Logs(), "continues when its camera reconnects") {
 		t.Errorf("restart did not report the unfinished recording")
 	}
-	p.signal(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 	checkSegments(t, filepath.Join(dir, "kill-cam"), st.Want())
 }
 
@@ -238,11 +127,11 @@ func TestSIGTERMKeepsPartial(t *testing.T) {
 	first := *st
 	first.Records = st.Records[:20]
 	p := startRecv(t, "-dir", dir, "-format", "h264")
-	if _, err := first.Run(dial(t, p.addr), 10*time.Second); err != nil {
+	if _, err := first.Run(dial(t, p.Addr), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	p.signal(t, syscall.SIGTERM)
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+	p.Stop(t, syscall.SIGTERM)
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
 	partials, _ := filepath.Glob(filepath.Join(dir, "term-cam", "*.h264.partial"))
@@ -250,10 +139,10 @@ func TestSIGTERMKeepsPartial(t *testing.T) {
 		t.Fatalf("partials after SIGTERM = %v, want 1", partials)
 	}
 	p = startRecv(t, "-dir", dir, "-format", "h264")
-	if _, err := st.Run(dial(t, p.addr), 10*time.Second); err != nil {
+	if _, err := st.Run(dial(t, p.Addr), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	p.signal(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 	checkSegments(t, filepath.Join(dir, "term-cam"), st.Want())
 }
 
@@ -264,12 +153,12 @@ func TestKeyFlag(t *testing.T) {
 	p := startRecv(t, "-dir", dir, "-key", keyFile)
 	good := recvtest.Script("keyed", 1, 1, 3, 100, false, false)
 	good.Key = []byte("open sesame")
-	if _, err := good.Run(dial(t, p.addr), 10*time.Second); err != nil {
+	if _, err := good.Run(dial(t, p.Addr), 10*time.Second); err != nil {
 		t.Errorf("right key: %v", err)
 	}
 	bad := recvtest.Script("unkeyed", 2, 1, 3, 100, false, false)
 	bad.Key = []byte("open sesame\n")
-	if res, err := bad.Run(dial(t, p.addr), 10*time.Second); err == nil || !strings.Contains(res.Reject, "wrong key") {
+	if res, err := bad.Run(dial(t, p.Addr), 10*time.Second); err == nil || !strings.Contains(res.Reject, "wrong key") {
 		t.Errorf("wrong key: %v, reject %q; want a wrong-key reject", err, res.Reject)
 	}
 }

@@ -107,10 +107,10 @@ func TestDefaultFormatIsMP4(t *testing.T) {
 	p := startRecv(t, "-dir", dir)
 	const segments, per = 3, 60
 	st := clipStream(t, "cam-mp4", segments, per)
-	if _, err := st.Run(dial(t, p.addr), 30*time.Second); err != nil {
+	if _, err := st.Run(dial(t, p.Addr), 30*time.Second); err != nil {
 		t.Fatalf("camera run: %v", err)
 	}
-	p.signal(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 	cam := filepath.Join(dir, "cam-mp4")
 	files := glob(t, filepath.Join(cam, "[^.]*")) // .camwire holds the resume journal
 	if len(files) != segments {
@@ -145,7 +145,7 @@ func TestRawFPS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			p := startRecv(t, append([]string{"-dir", dir}, tt.args...)...)
-			host, port, _ := net.SplitHostPort(p.addr)
+			host, port, _ := net.SplitHostPort(p.Addr)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			// -N: shut the socket down at EOF on stdin, so the receiver
@@ -155,11 +155,11 @@ func TestRawFPS(t *testing.T) {
 			if out, err := nc.CombinedOutput(); err != nil {
 				t.Fatalf("nc: %v\n%s", err, out)
 			}
-			p.waitLog(t, regexp.MustCompile(`msg="raw stream complete"`), 20*time.Second)
+			p.WaitLog(t, regexp.MustCompile(`msg="raw stream complete"`), 20*time.Second)
 			if tt.wantMP4 {
-				p.waitLog(t, regexp.MustCompile(`msg="raw stream remuxed to MP4"`), 20*time.Second)
+				p.WaitLog(t, regexp.MustCompile(`msg="raw stream remuxed to MP4"`), 20*time.Second)
 			}
-			p.signal(t, syscall.SIGTERM)
+			p.Stop(t, syscall.SIGTERM)
 
 			raws := glob(t, filepath.Join(dir, "raw-127.0.0.1", "*.h264"))
 			if len(raws) != 1 {
