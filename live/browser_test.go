@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,9 +79,10 @@ func startChromium(t *testing.T) *webDriver {
 	if err1 != nil || err2 != nil {
 		t.Skip("chromium and chromedriver are not installed (make test installs them: scripts/deps.sh chromium chromium-driver)")
 	}
-	port := freePort(t)
 	tmp := t.TempDir()
-	cmd := exec.Command(driver, fmt.Sprintf("--port=%d", port), "--log-path="+filepath.Join(tmp, "chromedriver.log"))
+	// --port=0: chromedriver picks a free port and names it when ready,
+	// so no port is chosen in advance for another test to take.
+	cmd := exec.Command(driver, "--port=0", "--log-path="+filepath.Join(tmp, "chromedriver.log"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -93,29 +94,40 @@ func startChromium(t *testing.T) *webDriver {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	// chromedriver says when it listens.
-	ready := make(chan error, 1)
+	// chromedriver says when it listens, and where:
+	// "ChromeDriver was started successfully on port 41233."
+	type readiness struct {
+		port string
+		err  error
+	}
+	ready := make(chan readiness, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), "started successfully") {
-				ready <- nil
+				if m := startedRE.FindStringSubmatch(sc.Text()); m != nil {
+					ready <- readiness{port: m[1]}
+				} else {
+					ready <- readiness{err: fmt.Errorf("chromedriver did not say its port (too old for --port=0?): %q", sc.Text())}
+				}
 				_, _ = io.Copy(io.Discard, stdout)
 				return
 			}
 		}
-		ready <- fmt.Errorf("chromedriver exited before it was ready: %v", sc.Err())
+		ready <- readiness{err: fmt.Errorf("chromedriver exited before it was ready: %v", sc.Err())}
 	}()
+	var port string
 	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatal(err)
+	case r := <-ready:
+		if r.err != nil {
+			t.Fatal(r.err)
 		}
+		port = r.port
 	case <-time.After(30 * time.Second):
 		t.Fatal("chromedriver not ready after 30s")
 	}
 
-	d := &webDriver{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	d := &webDriver{t: t, base: "http://127.0.0.1:" + port}
 	raw := d.call("POST", "/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 		"browserName": "chrome",
 		"goog:chromeOptions": map[string]any{
@@ -139,15 +151,8 @@ func startChromium(t *testing.T) *webDriver {
 	return d
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// startedRE finds the port in chromedriver's ready line.
+var startedRE = regexp.MustCompile(`started successfully on port (\d+)`)
 
 // artifactDir is $CAMWIRE_ARTIFACTS when set (CI keeps it), else a test
 // temporary folder.
