@@ -88,7 +88,7 @@ func framedBytes(srv *recv.Server) uint64 {
 }
 
 func BenchmarkSenderCPU(b *testing.B) {
-	needBinaries(b)
+	bin := initBin(b)
 	needTool(b, "nc")
 	path, size := videoFile(b)
 	mb := float64(size) / 1e6
@@ -107,7 +107,7 @@ func BenchmarkSenderCPU(b *testing.B) {
 		// camwire-init: the exec source runs cat once, then idles, so
 		// every byte of the file goes through splitter, segmenter, sender.
 		srv, addr := benchReceiver(b)
-		cmd := exec.Command(filepath.Join(binDir, "camwire-init"), "-source", "exec",
+		cmd := exec.Command(bin, "-source", "exec",
 			"-exec", fmt.Sprintf("sh -c 'cat %s && exec sleep 3600'", path),
 			"-receiver", addr, "-segment", "3s")
 		var out bytes.Buffer
@@ -170,11 +170,11 @@ func vmHWM(pid int) (int64, error) {
 // that acknowledges every 500 ms, so the buffer holds well under 1 MB:
 // the peak RSS is the recorder's own cost. Goal ≤ 16 MiB.
 func BenchmarkSenderRSS(b *testing.B) {
-	needBinaries(b)
+	bin := initBin(b)
 	var peak int64
 	for i := 0; i < b.N; i++ {
 		_, addr := benchReceiver(b)
-		cmd := exec.Command(filepath.Join(binDir, "camwire-init"), "-source", "testsrc",
+		cmd := exec.Command(bin, "-source", "testsrc",
 			"-receiver", addr, "-segment", "2s")
 		var out bytes.Buffer
 		cmd.Stdout = &out

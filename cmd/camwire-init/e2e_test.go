@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/internal/ffprobe"
+	"github.com/camwire/camwire/internal/testkit"
 )
 
 // The host-mode end-to-end test builds the real binaries once, runs
@@ -26,40 +26,12 @@ import (
 // real-time test source into a real camwire-recv, stops it with SIGTERM
 // like PID 1 or systemd would, and checks every file with ffprobe.
 
-var (
-	binDir   string // camwire-init and camwire-recv, built in TestMain
-	buildErr error
-)
+func TestMain(m *testing.M) { testkit.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "camwire-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	buildErr = build(dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func build(dir string) error {
-	for _, pkg := range []string{"camwire-init", "camwire-recv"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "github.com/camwire/camwire/cmd/"+pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return nil
-}
-
-func needBinaries(tb testing.TB) {
+// initBin is camwire-init, built once for the tests that exec it.
+func initBin(tb testing.TB) string {
 	tb.Helper()
-	if buildErr != nil {
-		tb.Fatalf("building binaries: %v", buildErr)
-	}
+	return testkit.Build(tb, testkit.Module+"/cmd/camwire-init")
 }
 
 func needTool(tb testing.TB, name string) {
@@ -67,17 +39,6 @@ func needTool(tb testing.TB, name string) {
 	if _, err := exec.LookPath(name); err != nil {
 		tb.Skipf("%s not installed (scripts/deps.sh installs it): %v", name, err)
 	}
-}
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Summary is camwire-init's last line: captured=N sent=N acked=N dropped=N.
@@ -179,45 +140,23 @@ func (w *lineWatcher) waitFor(tb testing.TB, prefix string, d time.Duration) str
 	}
 }
 
-// startRecv runs the camwire-recv binary on a free loopback port and
-// returns its address once it listens.
+// startRecv runs camwire-recv on a free loopback port and returns its
+// address once it listens.
 func startRecv(tb testing.TB, dir string) string {
 	tb.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
-	cmd := exec.Command(filepath.Join(binDir, "camwire-recv"), "-listen", addr, "-dir", dir, "-diagnose-after", "0")
-	pr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	w := newLineWatcher()
-	go w.consume(pr)
-	tb.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if tb.Failed() {
-			tb.Logf("camwire-recv output:\n%s", w.String())
-		}
-	})
-	w.waitFor(tb, "time=", 10*time.Second) // slog's first line: "listening"
-	if !strings.Contains(w.String(), "listening") {
-		tb.Fatalf("camwire-recv did not say it listens:\n%s", w.String())
-	}
-	return addr
+	return testkit.StartRecv(tb, "", "-dir", dir, "-diagnose-after", "0").Addr
 }
 
 // TestHostEndToEnd is issue #3's acceptance test in host mode.
 func TestHostEndToEnd(t *testing.T) {
-	needBinaries(t)
+	bin := initBin(t)
 	needTool(t, "ffprobe")
 	dir := t.TempDir()
 	addr := startRecv(t, dir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "camwire-init"),
+	cmd := exec.CommandContext(ctx, bin,
 		"-name", "e2e", "-source", "testsrc", "-receiver", addr, "-segment", "3s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
