@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -23,6 +20,7 @@ import (
 	"github.com/camwire/camwire/image/imagetest"
 	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/qemu"
+	"github.com/camwire/camwire/internal/testkit"
 	"github.com/camwire/camwire/recv"
 )
 
@@ -228,122 +226,55 @@ func TestVirtRecord(t *testing.T) {
 	checkFrames(t, sum, files, frames, 3)
 }
 
+func TestMain(m *testing.M) { testkit.Main(m) }
+
 // recvProc is a camwire-recv process that can be killed and started again
-// on the same folder and port.
+// on the same folder and address.
 type recvProc struct {
-	t        *testing.T
-	bin, dir string
-	addr     string
-	cmd      *exec.Cmd
-	mu       sync.Mutex
-	out      []string      // every output line of every run
-	run      int           // index in out where the current run starts
-	changed  chan struct{} // closed and replaced on every line
-	exited   chan struct{}
+	t    *testing.T
+	dir  string
+	addr string // "" until the first run listens on a port of its choice
+	runs []*testkit.RecvProc
 }
 
-// buildRecv builds camwire-recv for this machine.
+// buildRecv is camwire-recv for this machine, built once.
 func buildRecv(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "camwire-recv")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/camwire/camwire/cmd/camwire-recv")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build camwire-recv: %v\n%s", err, out)
-	}
-	return bin
+	return testkit.Build(t, testkit.Recv)
 }
 
-// start runs the receiver and returns once it listens.
+// start runs the receiver and returns once it listens: the first run on
+// a free port, every later one on the same address.
 func (r *recvProc) start() {
 	r.t.Helper()
-	r.cmd = exec.Command(r.bin, "-listen", r.addr, "-dir", r.dir, "-diagnose-after", "0")
-	pr, err := r.cmd.StderrPipe()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.mu.Lock()
-	r.run = len(r.out)
-	if r.changed == nil {
-		r.changed = make(chan struct{})
-	}
-	r.mu.Unlock()
-	r.exited = make(chan struct{})
-	go func(exited chan struct{}) {
-		defer close(exited)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if testing.Verbose() {
-				r.t.Log("recv: " + sc.Text())
-			}
-			r.mu.Lock()
-			r.out = append(r.out, sc.Text())
-			close(r.changed)
-			r.changed = make(chan struct{})
-			r.mu.Unlock()
-		}
-		io.Copy(io.Discard, pr)
-	}(r.exited)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.waitFor(ctx, "listening", 1); err != nil {
-		r.t.Fatal(err)
-	}
+	p := testkit.StartRecv(r.t, r.addr, "-dir", r.dir, "-diagnose-after", "0")
+	r.addr = p.Addr
+	r.runs = append(r.runs, p)
 }
 
-// waitFor waits until the current run has printed n lines containing s.
-func (r *recvProc) waitFor(ctx context.Context, s string, n int) error {
-	for {
-		r.mu.Lock()
-		seen := 0
-		for _, l := range r.out[r.run:] {
-			if strings.Contains(l, s) {
-				seen++
-			}
-		}
-		if seen >= n {
-			r.mu.Unlock()
-			return nil
-		}
-		ch := r.changed
-		r.mu.Unlock()
-		select {
-		case <-ch:
-		case <-r.exited:
-			return fmt.Errorf("camwire-recv exited before printing %q %d times", s, n)
-		case <-ctx.Done():
-			return fmt.Errorf("camwire-recv did not print %q %d times: %w", s, n, ctx.Err())
-		}
-	}
+func (r *recvProc) cur() *testkit.RecvProc { return r.runs[len(r.runs)-1] }
+
+// waitFor waits until the current run has printed n lines containing s,
+// at most until ctx's deadline.
+func (r *recvProc) waitFor(ctx context.Context, s string, n int) {
+	r.t.Helper()
+	dl, _ := ctx.Deadline()
+	r.cur().WaitCount(r.t, s, n, time.Until(dl))
 }
 
 // count returns how many lines of the current run contain s.
-func (r *recvProc) count(s string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, l := range r.out[r.run:] {
-		if strings.Contains(l, s) {
-			n++
-		}
-	}
-	return n
-}
+func (r *recvProc) count(s string) int { return r.cur().Count(s) }
 
 // stop ends the receiver with sig and waits for it.
-func (r *recvProc) stop(sig syscall.Signal) {
-	r.cmd.Process.Signal(sig)
-	<-r.exited
-	r.cmd.Wait()
-}
+func (r *recvProc) stop(sig syscall.Signal) { r.cur().Stop(r.t, sig) }
 
+// output is every run's log.
 func (r *recvProc) output() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.out, "\n")
+	var b strings.Builder
+	for _, p := range r.runs {
+		b.WriteString(p.Logs())
+	}
+	return b.String()
 }
 
 // TestVirtFaults: the camera's cable is out for 10 s, and separately the
@@ -354,7 +285,7 @@ func (r *recvProc) output() string {
 func TestVirtFaults(t *testing.T) {
 	imagetest.Require(t, lookPath("ffprobe"))
 	b := buildImage(t, imagetest.Init(t, camwireInit), image.BootOptions{})
-	r := &recvProc{t: t, bin: buildRecv(t), dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	r := &recvProc{t: t, dir: t.TempDir()}
 	r.start()
 	defer func() {
 		r.stop(syscall.SIGTERM)
@@ -400,9 +331,7 @@ func TestVirtFaults(t *testing.T) {
 	// segment, not in the few ms between one segment's rename and the
 	// next one's create. Even there, none unfinished is no failure:
 	// the frame counts below are what must hold.
-	if err := r.waitFor(ctx, "segment started", r.count("segment started")+1); err != nil {
-		t.Fatal(err)
-	}
+	r.waitFor(ctx, "segment started", r.count("segment started")+1)
 	r.stop(syscall.SIGKILL)
 	partial, _ := filepath.Glob(filepath.Join(r.dir, "virt", "*.partial"))
 	t.Logf("camwire-recv killed; unfinished: %d", len(partial))
@@ -412,12 +341,8 @@ func TestVirtFaults(t *testing.T) {
 	r.start()
 	// The camera finds the new receiver, which finishes the segment the
 	// kill interrupted (resumed from its journal) and records on.
-	if err := r.waitFor(ctx, "camera connected", 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.waitFor(ctx, "segment complete", 2); err != nil {
-		t.Fatal(err)
-	}
+	r.waitFor(ctx, "camera connected", 1)
+	r.waitFor(ctx, "segment complete", 2)
 
 	sum := shutdown(t, ctx, m, &cur)
 	r.stop(syscall.SIGTERM)
@@ -453,17 +378,6 @@ func atoi(s string) int {
 func lookPath(name string) error {
 	_, err := exec.LookPath(name)
 	return err
-}
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // demoSetup checks the demo's tools and writes camwire-init into a new
