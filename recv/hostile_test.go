@@ -18,9 +18,7 @@ import (
 
 // handshake returns the bytes of a valid preamble, hello and empty auth.
 func handshake(name string) []byte {
-	b := wire.AppendPreamble(nil)
-	b = wire.Append(b, wire.Hello{Name: name, StreamID: [16]byte{9, 9}, Codec: "h264"})
-	return wire.Append(b, wire.Auth{})
+	return recvtest.Handshake(wire.Hello{Name: name, StreamID: [16]byte{9, 9}, Codec: "h264"})
 }
 
 // helloRecord builds a hello record by hand, so names ValidName refuses

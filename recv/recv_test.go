@@ -220,10 +220,7 @@ func TestDuplicatesAfterResume(t *testing.T) {
 	}
 	// A sender that ignores Welcome and sends everything again.
 	c := ts.dial(t)
-	var b []byte
-	b = wire.AppendPreamble(b)
-	b = wire.Append(b, st.Hello)
-	b = wire.Append(b, wire.Auth{})
+	b := recvtest.Handshake(st.Hello)
 	for _, r := range st.Records {
 		b = wire.Append(b, r)
 	}
@@ -285,9 +282,7 @@ func TestTakeoverHalfOpen(t *testing.T) {
 	ts := startServer(t, dir, nil)
 	old := ts.dial(t)
 	defer old.Close()
-	b := wire.AppendPreamble(nil)
-	b = wire.Append(b, st.Hello)
-	b = wire.Append(b, wire.Auth{})
+	b := recvtest.Handshake(st.Hello)
 	for _, r := range st.Records[:10] {
 		b = wire.Append(b, r)
 	}

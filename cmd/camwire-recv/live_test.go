@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	be "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,61 +16,30 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/mp4/mp4test"
+	"github.com/camwire/camwire/recv/recvtest"
 	"github.com/camwire/camwire/wire"
 )
 
 // liveRE finds the live view's address in camwire-recv's log.
 var liveRE = regexp.MustCompile(`msg="live view" url=http://(\S+)/ `)
 
-// camera is a framed camera under the test's control: each frame goes
-// out when the test says, unlike recvtest's scripted runs. Acks are read
-// and dropped.
-type camera struct {
-	c     net.Conn
-	hello wire.Hello
-	seq   uint64
-	hdr   []byte
-}
-
-func dialCamera(t testing.TB, addr, name string) *camera {
+// dialCamera connects a recvtest.Camera named name to addr, closed when
+// the test ends.
+func dialCamera(t testing.TB, addr, name string) *recvtest.Camera {
 	t.Helper()
-	cam := &camera{c: dial(t, addr), hello: wire.Hello{Name: name, Codec: "h264", Width: 640, Height: 360, FPSNum: clipFPS, FPSDen: 1}}
-	copy(cam.hello.StreamID[:], name)
-	t.Cleanup(func() { cam.c.Close() })
-	cam.c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := cam.c.Write(wire.Append(wire.AppendPreamble(nil), cam.hello)); err != nil {
+	hello := wire.Hello{Name: name, Codec: "h264", Width: 640, Height: 360, FPSNum: clipFPS, FPSDen: 1}
+	copy(hello.StreamID[:], name)
+	cam, err := recvtest.Dial(addr, hello, 10*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rd := wire.NewReader(bufio.NewReader(cam.c), wire.Limits{})
-	if r, err := rd.Next(); err != nil || r.Type() != wire.TypeChallenge {
-		t.Fatalf("handshake: got %v, %v; want a challenge", r, err)
-	}
-	if err := wire.Write(cam.c, wire.Auth{}); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := rd.Next(); err != nil || r.Type() != wire.TypeWelcome {
-		t.Fatalf("handshake: got %v, %v; want a welcome", r, err)
-	}
-	cam.c.SetDeadline(time.Time{})
-	go func() {
-		for {
-			if _, err := rd.Next(); err != nil {
-				return
-			}
-		}
-	}()
+	t.Cleanup(func() { cam.Close() })
 	return cam
 }
 
-// send writes frame n of the looped clip, stamped n/30 s.
-func (cam *camera) send(n int, aus [][]byte, keys []bool) error {
-	cam.seq++
-	f := wire.Frame{Seq: cam.seq, TimeUS: int64(n) * 1e6 / clipFPS, Key: keys[n%len(aus)], Payload: aus[n%len(aus)]}
-	cam.hdr = wire.AppendFrameHeader(cam.hdr[:0], f)
-	if _, err := cam.c.Write(slices.Concat(cam.hdr, f.Payload)); err != nil {
-		return err
-	}
-	return nil
+// sendClip sends frame n of the looped clip, stamped n/30 s.
+func sendClip(cam *recvtest.Camera, n int, aus [][]byte, keys []bool) error {
+	return cam.SendFrame(wire.Frame{TimeUS: int64(n) * 1e6 / clipFPS, Key: keys[n%len(aus)], Payload: aus[n%len(aus)]})
 }
 
 func clipPayloads(t testing.TB) (aus [][]byte, keys []bool) {
@@ -90,7 +56,7 @@ func clipPayloads(t testing.TB) (aus [][]byte, keys []bool) {
 func runCamera(t *testing.T, addr, name string) {
 	cam := dialCamera(t, addr, name)
 	aus, keys := clipPayloads(t)
-	if err := wire.Write(cam.c, wire.Stats{BufferUsed: 1 << 20, BufferSize: 64 << 20, TempMilliC: 47500}); err != nil {
+	if err := cam.Send(wire.Stats{BufferUsed: 1 << 20, BufferSize: 64 << 20, TempMilliC: 47500}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,7 +67,7 @@ func runCamera(t *testing.T, addr, name string) {
 		tick := time.NewTicker(time.Second / clipFPS)
 		defer tick.Stop()
 		for n := 0; ; n++ {
-			if cam.send(n, aus, keys) != nil {
+			if sendClip(cam, n, aus, keys) != nil {
 				return
 			}
 			select {
@@ -111,7 +77,7 @@ func runCamera(t *testing.T, addr, name string) {
 			}
 		}
 	}()
-	t.Cleanup(func() { cancel(); cam.c.Close(); wg.Wait() })
+	t.Cleanup(func() { cancel(); cam.Close(); wg.Wait() })
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {
@@ -237,7 +203,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 	aus, keys := clipPayloads(b)
 	cam := dialCamera(b, p.Addr, "cam-bench")
 	for n := range 2 { // frame 0 is released by frame 1
-		if err := cam.send(n, aus, keys); err != nil {
+		if err := sendClip(cam, n, aus, keys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -274,7 +240,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 		for range frames {
 			<-tick.C
 			start := time.Now()
-			if err := cam.send(n, aus, keys); err != nil {
+			if err := sendClip(cam, n, aus, keys); err != nil {
 				b.Fatal(err)
 			}
 			n++
