@@ -5,13 +5,19 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 var update = flag.Bool("update", false, "rewrite ../boot/camwire.txt from Template()")
+
+// cmpNet compares netip values by ==, as reflect.DeepEqual did: their
+// fields are unexported.
+var cmpNet = cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})
 
 func TestDefault(t *testing.T) {
 	want := Config{
@@ -28,8 +34,8 @@ func TestDefault(t *testing.T) {
 		Segment:    10 * time.Minute,
 		Buffer:     64 << 20,
 	}
-	if got := Default(); !reflect.DeepEqual(got, want) {
-		t.Errorf("Default() = %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, Default(), cmpNet); diff != "" {
+		t.Errorf("Default() mismatch (-want +got):\n%s", diff)
 	}
 	if got := Default().Keyframes(); got != 30 {
 		t.Errorf("Default().Keyframes() = %d, want 30 (one second at 30 fps)", got)
@@ -104,7 +110,7 @@ func TestKeys(t *testing.T) {
 		{"exec=ffmpeg -i x -f h264 -", func(c Config) bool { return c.Exec == "ffmpeg -i x -f h264 -" }, ""},
 		{"key=s3cret=x", func(c Config) bool { return c.Key == "s3cret=x" }, ""},
 		{"key=file:", func(c Config) bool { return c.Key == "" }, `camwire.txt:1: key: file: names no file; using default none`},
-		{"modules=vivid, i2c_dev", func(c Config) bool { return reflect.DeepEqual(c.Modules, []string{"vivid", "i2c_dev"}) }, ""},
+		{"modules=vivid, i2c_dev", func(c Config) bool { return cmp.Equal(c.Modules, []string{"vivid", "i2c_dev"}) }, ""},
 		{"modules=../evil", func(c Config) bool { return c.Modules == nil }, `camwire.txt:1: modules: "../evil" is not a module name; using default none`},
 		{"debug=1", func(c Config) bool { return c.Debug }, ""},
 		{"Debug = yes", func(c Config) bool { return c.Debug }, ""},
@@ -167,8 +173,8 @@ func TestFileFormat(t *testing.T) {
 		"camwire.txt:7: fps: set again; line 4 is overridden",
 		`camwire.txt:7: fps: "thirty" is not a number; using default 30`,
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("problems = %q, want %q", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ApplyFile problems (-want +got):\n%s", diff)
 	}
 	if c.Name != "garden" || c.FPS != 30 || c.Width != 1280 || c.Exec != "raspivid -o - # not a comment" {
 		t.Errorf("config = name %q fps %d width %d exec %q; want garden 30 1280 %q",
@@ -191,7 +197,7 @@ func TestCmdline(t *testing.T) {
 		{"bool alone", "camwire.debug\n",
 			func(c Config) bool { return c.Debug }, nil},
 		{"other dots ignored", "dwc_otg.lpm_enable=0 camwireless=1",
-			func(c Config) bool { return reflect.DeepEqual(c, Default()) }, nil},
+			func(c Config) bool { return cmp.Equal(c, Default(), cmpNet) }, nil},
 		{"bad value", "camwire.fps=thirty",
 			func(c Config) bool { return c.FPS == 30 },
 			[]string{`cmdline: fps: "thirty" is not a number; using default 30`}},
@@ -206,8 +212,8 @@ func TestCmdline(t *testing.T) {
 			for _, p := range c.ApplyCmdline(tt.cmdline) {
 				got = append(got, p.Error())
 			}
-			if !reflect.DeepEqual(got, tt.probs) {
-				t.Errorf("ApplyCmdline(%q) problems = %q, want %q", tt.cmdline, got, tt.probs)
+			if diff := cmp.Diff(tt.probs, got); diff != "" {
+				t.Errorf("ApplyCmdline(%q) problems (-want +got):\n%s", tt.cmdline, diff)
 			}
 			if !tt.check(c) {
 				t.Errorf("ApplyCmdline(%q) config is\n%s", tt.cmdline, c)
@@ -257,8 +263,8 @@ func TestBadLaterLayer(t *testing.T) {
 
 func TestLoadMissingFile(t *testing.T) {
 	c, probs := Load(Sources{File: filepath.Join(t.TempDir(), "camwire.txt")})
-	if !reflect.DeepEqual(c, Default()) {
-		t.Errorf("Load with no file = %s, want defaults", c)
+	if diff := cmp.Diff(Default(), c, cmpNet); diff != "" {
+		t.Errorf("Load with no file, want defaults (-want +got):\n%s", diff)
 	}
 	want := "camwire.txt: not found; using built-in settings"
 	if len(probs) != 1 || probs[0].Error() != want {
@@ -346,8 +352,8 @@ func TestExecArgs(t *testing.T) {
 	for _, tt := range tests {
 		c := Default()
 		c.Exec = tt.exec
-		if got := c.ExecArgs(); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ExecArgs() with exec=%s = %q, want %q", tt.exec, got, tt.want)
+		if diff := cmp.Diff(tt.want, c.ExecArgs()); diff != "" {
+			t.Errorf("ExecArgs() with exec=%s (-want +got):\n%s", tt.exec, diff)
 		}
 	}
 }
@@ -371,8 +377,8 @@ func TestCheck(t *testing.T) {
 		for _, p := range c.Check() {
 			got = append(got, p.Error())
 		}
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("Check() after %q = %q, want %q", tt.file, got, tt.want)
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("Check() after %q (-want +got):\n%s", tt.file, diff)
 		}
 	}
 }
@@ -386,7 +392,7 @@ func TestStringRoundTrip(t *testing.T) {
 	if probs := back.ApplyFile("camwire.txt", strings.NewReader(c.String())); len(probs) != 0 {
 		t.Fatalf("reading String() back: %q", probs)
 	}
-	if !reflect.DeepEqual(back, c) {
-		t.Errorf("round trip:\n%s\nwant\n%s", back, c)
+	if diff := cmp.Diff(c, back, cmpNet); diff != "" {
+		t.Errorf("Config read back from String() (-want +got):\n%s", diff)
 	}
 }

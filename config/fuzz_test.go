@@ -1,9 +1,10 @@
 package config
 
 import (
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzApplyFile: whatever a user writes, ApplyFile does not panic, every
@@ -28,8 +29,8 @@ func FuzzApplyFile(f *testing.F) {
 		if probs := back.ApplyFile("camwire.txt", strings.NewReader(c.String())); len(probs) != 0 {
 			t.Fatalf("String() of the result does not read back: %q\n%s", probs, c)
 		}
-		if !reflect.DeepEqual(withoutKey(back), withoutKey(c)) {
-			t.Errorf("round trip changed the config:\n%s\nwant\n%s", back, c)
+		if diff := cmp.Diff(withoutKey(c), withoutKey(back), cmpNet); diff != "" {
+			t.Errorf("round trip changed the config (-want +got):\n%s", diff)
 		}
 	})
 }

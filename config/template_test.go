@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const templatePath = "../boot/camwire.txt"
@@ -80,9 +82,8 @@ func TestTemplateDocumentsEveryKey(t *testing.T) {
 			uncommented = append(uncommented, l[1:])
 		}
 	}
-	if !reflect.DeepEqual(uncommented, wantLines) {
-		t.Errorf("commented-out settings in camwire.txt:\n%s\nwant (Default().String()):\n%s",
-			strings.Join(uncommented, "\n"), strings.Join(wantLines, "\n"))
+	if diff := cmp.Diff(wantLines, uncommented); diff != "" {
+		t.Errorf("commented-out settings in camwire.txt, want Default().String() (-want +got):\n%s", diff)
 	}
 
 	// The template as shipped changes nothing, and neither does removing
@@ -95,8 +96,8 @@ func TestTemplateDocumentsEveryKey(t *testing.T) {
 		if probs := c.ApplyFile("camwire.txt", strings.NewReader(tc.text)); len(probs) != 0 {
 			t.Errorf("%s: problems %q", tc.name, probs)
 		}
-		if !reflect.DeepEqual(c, Default()) {
-			t.Errorf("%s: config\n%s\nwant defaults", tc.name, c)
+		if diff := cmp.Diff(Default(), c, cmpNet); diff != "" {
+			t.Errorf("%s: config, want defaults (-want +got):\n%s", tc.name, diff)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/camwire/camwire/mp4/mp4test"
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
@@ -117,8 +119,8 @@ func TestRecordingPlays(t *testing.T) {
 
 			// Same pictures in the same order as decoding the raw stream.
 			want := mp4test.FrameHashes(t, mp4test.WriteRaw(t, stream), "-f", "h264")
-			if got := mp4test.FrameHashes(t, path); !slices.Equal(got, want) {
-				t.Errorf("decoded pictures differ from the raw stream's (%d vs %d frames)", len(got), len(want))
+			if diff := cmp.Diff(want, mp4test.FrameHashes(t, path)); diff != "" {
+				t.Errorf("decoded pictures differ from the raw stream's (-want +got frame hashes):\n%s", diff)
 			}
 			// Presentation times step by one frame in display order.
 			pts := mp4test.FramePTS(t, path)
@@ -263,8 +265,8 @@ func TestReopenContinues(t *testing.T) {
 			}
 			checkFile(t, path, len(aus), 10, 1.0/30)
 			want := mp4test.FrameHashes(t, mp4test.WriteRaw(t, stream), "-f", "h264")
-			if got := mp4test.FrameHashes(t, path); !slices.Equal(got, want) {
-				t.Errorf("decoded pictures differ from the raw stream's (%d vs %d frames)", len(got), len(want))
+			if diff := cmp.Diff(want, mp4test.FrameHashes(t, path)); diff != "" {
+				t.Errorf("decoded pictures differ from the raw stream's (-want +got frame hashes):\n%s", diff)
 			}
 		})
 	}

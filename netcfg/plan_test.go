@@ -3,9 +3,11 @@ package netcfg
 import (
 	"net"
 	"net/netip"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestChooseWired(t *testing.T) {
@@ -97,8 +99,8 @@ func TestPlanIdempotent(t *testing.T) {
 			cur.Gateway = a.Gateway
 		}
 	}
-	if got := Plan(want, cur); !reflect.DeepEqual(got, []Action(nil)) {
-		t.Errorf("Plan after applying the plan = %v, want nothing", got)
+	if diff := cmp.Diff([]Action(nil), Plan(want, cur), cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})); diff != "" {
+		t.Errorf("Plan after applying the plan, want nothing (-want +got):\n%s", diff)
 	}
 }
 

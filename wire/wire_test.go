@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -41,8 +42,8 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Next() error = %v", err)
 			}
-			if !reflect.DeepEqual(got, tt.rec) {
-				t.Errorf("Next() = %#v, want %#v", got, tt.rec)
+			if diff := cmp.Diff(tt.rec, got); diff != "" {
+				t.Errorf("Next() after Append(%s) (-want +got):\n%s", tt.rec.Type(), diff)
 			}
 			if _, err := rd.Next(); err != io.EOF {
 				t.Errorf("second Next() error = %v, want io.EOF", err)

@@ -57,7 +57,6 @@ func Start(tb testing.TB, bin string, args ...string) *Proc {
 	return p
 }
 
-
 // Exited is closed once the program exited and its log is complete.
 func (p *Proc) Exited() <-chan struct{} { return p.exit }
 
