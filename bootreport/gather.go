@@ -295,3 +295,22 @@ func matching(lines []string, sub string) []string {
 	}
 	return out
 }
+
+// MissingVideo names why g.Video is not there (CameraReason, from the
+// kernel log and the loaded modules), and returns "" when it is there.
+func (g Gatherer) MissingVideo() string {
+	if g.Video == "" {
+		return ""
+	}
+	if _, err := os.Stat(g.devPath(g.Video)); err == nil {
+		return ""
+	}
+	var klog []string
+	var err error
+	if g.Kernel != nil {
+		klog, err = g.Kernel()
+	} else {
+		klog, err = KernelLog(g.devPath("/dev/kmsg"))
+	}
+	return CameraReason(g.Video, klog, err, g.modules())
+}

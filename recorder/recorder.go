@@ -11,6 +11,7 @@
 //	camwire: recorder start name=N stream=UUID source=S receiver=H:P segment=3s
 //	camwire: config: camwire.txt:4: fps: …          (one per config problem; also sent to the receiver)
 //	camwire: state no-receiver|recording|error       (on every change; PID 1 drives the LED from it)
+//	camwire: camera: no camera driver bound: …       (the V4L2 device is missing, and why; state error until it appears)
 //	camwire: first frame sent after 123ms            (since the recorder started)
 //	camwire: first frame acked after 456ms
 //	captured=N sent=N acked=N dropped=N              (exactly once, last, after the drain)
@@ -30,8 +31,10 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/segment"
@@ -59,9 +62,14 @@ type Recorder struct {
 	DrainTimeout time.Duration
 	// Dial replaces the sender's dialer (tests).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Hardware reads the machine for the boot report and for why a
+	// missing camera is missing; the zero value reads /proc, /sys and
+	// /dev. Tests point it at fake trees.
+	Hardware bootreport.Gatherer
 
-	start time.Time
-	mu    sync.Mutex // serialises lines on Out
+	start  time.Time
+	mu     sync.Mutex  // serialises lines on Out
+	failed atomic.Bool // the camera is missing: the state is error
 }
 
 func (r *Recorder) printf(format string, args ...any) {
@@ -156,7 +164,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 
 	var seg = segment.Segmenter{Length: c.Segment}
 	var beforeKey uint64 // AUs before the first keyframe: never sent
-	capErr := src.Run(ctx, func(au segment.AU) {
+	capErr := r.capture(ctx, src, s, log, func(au segment.AU) {
 		ended, n, out, ok := seg.Push(au)
 		if ended != nil {
 			s.EndSegment(ended.Segment, ended.Frames)
@@ -222,7 +230,7 @@ func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 			ackedSeen = true
 			r.printf("camwire: first frame acked after %dms", time.Since(r.start).Milliseconds())
 		}
-		if st := stateOf(cn, time.Now()); st != state {
+		if st := r.stateOf(cn, time.Now()); st != state {
 			state = st
 			r.printf("camwire: state %s", st)
 		}
@@ -241,6 +249,13 @@ func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 // stateOf tells "recording" (a receiver is connected and acknowledging)
 // from "no-receiver" (no connection, or one that stopped acknowledging
 // what it was sent for over 5 s: the laptop is asleep or its disk full).
+func (r *Recorder) stateOf(c sender.Counters, now time.Time) string {
+	if r.failed.Load() {
+		return "error"
+	}
+	return stateOf(c, now)
+}
+
 func stateOf(c sender.Counters, now time.Time) string {
 	if !c.Connected {
 		return "no-receiver"
