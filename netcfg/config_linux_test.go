@@ -20,6 +20,7 @@ func TestFromConfig(t *testing.T) {
 		Gateway:   netip.MustParseAddr("10.9.0.1"),
 		DHCP:      DHCPOn,
 		Offer:     netip.MustParseAddr("10.9.0.7"),
+		Probe:     &DefaultProbe,
 	}
 	if got := FromConfig(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("FromConfig = %+v, want %+v", got, want)

@@ -28,6 +28,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	flags := config.RegisterFlags(fs)
 	cmdlineFile := fs.String("kernel-cmdline", "", "also apply camwire.KEY=VALUE words from this file (e.g. /proc/cmdline), before the flags")
+	network := fs.Bool("network", false, "also keep the wired link at the address (ARP probe, DHCP server) as PID 1 does; for a recorder in a network namespace of its own")
 	serialFile := fs.String("serial-number", config.SerialFile, "SoC serial number file: unset name and address are derived from it (none: built-in defaults)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: camwire-init [flags]\n\n"+
@@ -68,6 +69,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Out:      stdout,
 		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		Announce: os.Getenv("CAMWIRE_SUPERVISED") == "",
+		Network:  *network,
 	}
 	if err := r.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "camwire-init: %v\n", err)

@@ -66,10 +66,21 @@ type Recorder struct {
 	// missing camera is missing; the zero value reads /proc, /sys and
 	// /dev. Tests point it at fake trees.
 	Hardware bootreport.Gatherer
+	// Network makes the recorder keep its link configured itself
+	// (camwire-init -network, see keepNetwork).
+	Network bool
 
 	start  time.Time
+	notes  []string // for the boot report; under mu
 	mu     sync.Mutex  // serialises lines on Out
 	failed atomic.Bool // the camera is missing: the state is error
+}
+
+// Note adds a line to the boot report (an address claimed, a conflict).
+func (r *Recorder) Note(line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes = append(r.notes, line)
 }
 
 func (r *Recorder) printf(format string, args ...any) {
@@ -153,6 +164,13 @@ func (r *Recorder) Run(ctx context.Context) error {
 	// The sender outlives ctx: after the camera stops it still has to
 	// deliver what is buffered.
 	sendCtx, stopSend := context.WithCancel(context.Background())
+	netDone := make(chan struct{})
+	go func() {
+		defer close(netDone)
+		if r.Network {
+			r.keepNetwork(sendCtx, c, log) // until the sender is done with the link
+		}
+	}()
 	sendDone := make(chan error, 1)
 	go func() { sendDone <- s.Run(sendCtx) }()
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -201,6 +219,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	<-watchDone
 	stopSend()
 	<-sendDone
+	<-netDone
 	if capErr != nil {
 		r.printf("camwire: state error")
 	}

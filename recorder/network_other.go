@@ -1,0 +1,15 @@
+//go:build !linux
+
+package recorder
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/camwire/camwire/config"
+)
+
+// keepNetwork needs netlink: on other systems it only says so.
+func (r *Recorder) keepNetwork(ctx context.Context, c config.Config, log *slog.Logger) {
+	log.Error("network: -network needs Linux (netlink); the link is left as it is")
+}
