@@ -71,7 +71,7 @@ type Recorder struct {
 	Network bool
 
 	start  time.Time
-	notes  []string // for the boot report; under mu
+	notes  []string    // for the boot report; under mu
 	mu     sync.Mutex  // serialises lines on Out
 	failed atomic.Bool // the camera is missing: the state is error
 }
