@@ -13,6 +13,7 @@ import (
 
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/internal/ffprobe"
+	"github.com/camwire/camwire/internal/testkit"
 )
 
 // Several cameras flashed from one image (issue 8, item 10): three
@@ -54,7 +55,8 @@ type proc struct {
 
 func startIn(t *testing.T, ns netns, name string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", string(ns), filepath.Join(binDir, name)}, args...)...)
+	bin := testkit.Build(t, testkit.Module+"/cmd/"+name)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", string(ns), bin}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	w := newLineWatcher()
 	pr, pw, err := os.Pipe()
@@ -94,7 +96,6 @@ func (p *proc) stop(t *testing.T) Summary {
 }
 
 func TestCamerasFromOneImage(t *testing.T) {
-	needBinaries(t)
 	needTool(t, "ffprobe")
 	needTool(t, "ip")
 	if os.Geteuid() != 0 {
