@@ -75,7 +75,7 @@ func serveLive(ctx context.Context, addr string, srv *recv.Server, log *slog.Log
 		return liveStatus(st), true
 	})
 	lv.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) }
-	srv.OnFrame = lv.Publish
+	addFrameHook(srv, lv.Publish)
 	hs := &http.Server{Handler: lv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go hs.Serve(ln)
 	log.Info("live view", "url", "http://"+browsable(ln.Addr())+"/", "stream", "http://"+browsable(ln.Addr())+"/cam/NAME/stream.mp4")

@@ -3,7 +3,7 @@
 // (framed, acknowledged, resumable) and `raspivid -o - | nc LAPTOP 10401`
 // (raw, stored byte for byte).
 //
-//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format mp4|h264] [-fps N] [-live ADDR:PORT] ...
+//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format mp4|h264] [-fps N] [-live ADDR:PORT] [-rtsp ADDR:PORT] ...
 //
 // Framed streams are stored as fragmented MP4 by default. Raw streams
 // carry no timestamps, so they stay .h264; -fps N also writes an .mp4
@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	var fps rate
 	fs.Var(&fps, "fps", "frame `rate` of raw (nc) streams, e.g. 30 or 30000/1001: each finished .h264 also gets an .mp4 beside it (default: raw stays .h264 only)")
 	liveAddr := fs.String("live", "", "serve the live view (browser page and stream URL per camera) on `ADDR:PORT` (default: off)")
+	rtspAddr := fs.String("rtsp", "", "serve every camwire camera at rtsp://`ADDR:PORT`/NAME for NVRs, players and MediaMTX (default: off)")
+	rtspUDPAddr := fs.String("rtsp-udp", "", "`ADDR:PORT` (even port) for RTSP's UDP transport, RTCP on the next port; off: TCP only (default: the pair above the -rtsp port)")
 	maxConns := fs.Int("max-conns", 64, "most connections at once; more are closed at once")
 	idle := fs.Duration("idle", 60*time.Second, "close a connection that sends nothing for this long")
 	handshake := fs.Duration("handshake-timeout", 10*time.Second, "time a camera has to say hello and authenticate")
@@ -120,6 +122,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			return 1
 		}
 		defer stopLive()
+	}
+	if *rtspAddr != "" {
+		rs, err := serveRTSP(*rtspAddr, *rtspUDPAddr, srv, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "camwire-recv: -rtsp: %v\n", err)
+			return 1
+		}
+		defer rs.Close()
 	}
 	if con != nil {
 		cctx, cancel := context.WithCancel(ctx)
