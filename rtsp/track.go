@@ -86,9 +86,34 @@ func (t *track) params() bool {
 // then be reloaded). A keyframe without in-band SPS/PPS gets the known
 // ones in front, so a reader that joins at it can decode.
 func (t *track) packets(fr frame) (pkts []*rtp.Packet, ntp time.Time, changed bool, err error) {
-	var au h264.AnnexB
+	au, changed, err := t.parse(fr)
+	if err != nil {
+		return nil, time.Time{}, false, err
+	}
+	ts := t.timestamp(fr)
+	pkts, err = t.enc.Encode(au)
+	if err != nil {
+		return nil, time.Time{}, changed, fmt.Errorf("RTP packetisation: %w", err)
+	}
+	for _, p := range pkts {
+		p.Timestamp = ts
+	}
+	if t.clock != nil {
+		ntp = t.clock(t.camera, fr.hello, fr.timeUS, fr.arrived)
+	} else {
+		ntp = t.runWall.Add(time.Duration(fr.timeUS-t.runUS) * time.Microsecond)
+	}
+	return pkts, ntp, changed, nil
+}
+
+// observe learns fr's SPS/PPS without sending it.
+func (t *track) observe(fr frame) { t.parse(fr) }
+
+// parse splits fr into NAL units, learns its SPS/PPS (changed: they are
+// new) and puts the known ones in front of a keyframe that lacks them.
+func (t *track) parse(fr frame) (au h264.AnnexB, changed bool, err error) {
 	if err := au.Unmarshal(fr.payload); err != nil {
-		return nil, time.Time{}, false, fmt.Errorf("frame is not Annex-B H.264: %w", err)
+		return nil, false, fmt.Errorf("frame is not Annex-B H.264: %w", err)
 	}
 	var sps, pps []byte
 	for _, n := range au {
@@ -116,21 +141,7 @@ func (t *track) packets(fr frame) (pkts []*rtp.Packet, ntp time.Time, changed bo
 	if fr.key && sps == nil && oldSPS != nil && oldPPS != nil {
 		au = append([][]byte{oldSPS, oldPPS}, au...)
 	}
-
-	ts := t.timestamp(fr)
-	pkts, err = t.enc.Encode(au)
-	if err != nil {
-		return nil, time.Time{}, changed, fmt.Errorf("RTP packetisation: %w", err)
-	}
-	for _, p := range pkts {
-		p.Timestamp = ts
-	}
-	if t.clock != nil {
-		ntp = t.clock(t.camera, fr.hello, fr.timeUS, fr.arrived)
-	} else {
-		ntp = t.runWall.Add(time.Duration(fr.timeUS-t.runUS) * time.Microsecond)
-	}
-	return pkts, ntp, changed, nil
+	return au, changed, nil
 }
 
 // timestamp is fr's RTP time; see track.
