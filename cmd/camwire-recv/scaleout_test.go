@@ -65,8 +65,8 @@ func TestRTSPFlag(t *testing.T) {
 	mp4test.NeedTools(t)
 	dir := t.TempDir()
 	p := startRecv(t, "-dir", dir, "-rtsp", "127.0.0.1:0", "-rtsp-udp", freeUDPPair(t))
-	runCamera(t, p.addr, "cam-rtsp")
-	url := p.waitLog(t, rtspServingRE, 20*time.Second)[1]
+	runCamera(t, p.Addr, "cam-rtsp")
+	url := p.WaitLog(t, rtspServingRE, 20*time.Second)[1]
 	for _, transport := range []string{"tcp", "udp"} {
 		out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-stats_period", "0.1", "-rtsp_transport", transport,
 			"-i", url, "-frames:v", "60", "-c", "copy", "-f", "null", "-").CombinedOutput()
