@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"sort"
 	"strings"
 
@@ -117,12 +118,36 @@ func ReadDiskFile(file, name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: partition 1: %w", file, err)
 	}
-	f, err := fs.OpenFile("/"+strings.TrimPrefix(name, "/"), os.O_RDONLY)
+	p := "/" + strings.TrimPrefix(name, "/")
+	f, err := fs.OpenFile(p, os.O_RDONLY)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", file, name, err)
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	// go-diskfs v1.9.4's reader returns whole sectors for some sizes (a
+	// 2896-byte file reads as 3072 bytes, the tail zeros; mtools and the
+	// kernel read 2896): cut to the size in the directory entry.
+	dir := strings.TrimPrefix(path.Dir(p), "/")
+	if dir == "" {
+		dir = "." // io/fs names the root "."
+	}
+	ents, err := fs.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", file, path.Dir(p), err)
+	}
+	for _, e := range ents {
+		if !strings.EqualFold(e.Name(), path.Base(p)) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && int64(len(b)) > fi.Size() {
+			b = b[:fi.Size()]
+		}
+	}
+	return b, nil
 }
 
 // WriteDiskFile replaces (or creates) one file in the root folder of the
