@@ -7,16 +7,21 @@ export PATH := /usr/local/go/bin:$(PATH)
 # Receiver builds: one static binary per laptop platform.
 RECV_PLATFORMS = linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 
-.PHONY: all deps test vet bench recv init image demo clean
+.PHONY: all deps peers test vet bench recv init image demo clean
 
 all: recv init
 
 deps:
 	@scripts/deps.sh
 
+# The servers the scale-out tests talk to (MediaMTX, SeaweedFS), built
+# once from the Go module proxy into ~/.cache/camwire/peers.
+peers:
+	@scripts/peers.sh >/dev/null
+
 # The receiver's packages are vetted for every laptop OS, so a Windows or
 # macOS build break shows up in make test, not on a user's laptop.
-RECV_PKGS = ./cmd/camwire-recv/ ./recv/... ./live/ ./mp4/... ./sink/ ./wire/ ./rtsp/
+RECV_PKGS = ./cmd/camwire-recv/ ./recv/... ./live/ ./mp4/... ./sink/ ./wire/ ./rtsp/ ./upload/
 vet:
 	$(GO) vet ./...
 	GOOS=windows GOARCH=amd64 $(GO) vet $(RECV_PKGS)
@@ -26,7 +31,7 @@ vet:
 # Every test: unit, fuzz seed corpora, netlink in namespaces, QEMU boards.
 # Tests that need root or a tool skip with a reason when run by hand
 # without them; under make they have both.
-test: deps vet
+test: deps peers vet
 	$(GO) test -count=1 -timeout 28m ./...
 
 # Benchmarks print ratios against baselines measured in the same run (nc, cat).
