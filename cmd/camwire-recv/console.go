@@ -17,6 +17,9 @@ import (
 // instead (run checks with term.IsTerminal).
 type console struct {
 	Out io.Writer
+	// Extra, if set, adds to a camera's line (RTSP publish and upload
+	// state).
+	Extra func(camera string) string
 
 	mu    sync.Mutex
 	lines []string // status lines on screen
@@ -86,7 +89,13 @@ func (c *console) Update(sts []recv.Status, now time.Time) {
 			s.rate = float64(st.Bytes-p.bytes) * 8 / now.Sub(p.at).Seconds()
 		}
 		next[key] = s
-		lines = append(lines, formatStatus(st, s.rate, now))
+		line := formatStatus(st, s.rate, now)
+		if c.Extra != nil {
+			if x := c.Extra(st.Camera); x != "" {
+				line += "  " + x
+			}
+		}
+		lines = append(lines, line)
 	}
 	c.prev = next
 	c.clear()

@@ -62,7 +62,7 @@ func remuxRaw(log *slog.Logger, path string, r rate) {
 
 // serveLive starts the live view on addr, fed with every framed frame
 // srv receives. The returned stop disconnects viewers and closes it.
-func serveLive(ctx context.Context, addr string, srv *recv.Server, log *slog.Logger) (stop func(), err error) {
+func serveLive(ctx context.Context, addr string, srv *recv.Server, extra func(camera string) any, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,9 @@ func serveLive(ctx context.Context, addr string, srv *recv.Server, log *slog.Log
 		if !ok {
 			return live.Status{}, false
 		}
-		return liveStatus(st), true
+		ls := liveStatus(st)
+		ls.Extra = extra(camera)
+		return ls, true
 	})
 	lv.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) }
 	addFrameHook(srv, lv.Publish)

@@ -3,7 +3,7 @@
 // (framed, acknowledged, resumable) and `raspivid -o - | nc LAPTOP 10401`
 // (raw, stored byte for byte).
 //
-//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format mp4|h264] [-fps N] [-live ADDR:PORT] [-rtsp ADDR:PORT] ...
+//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format mp4|h264] [-fps N] [-live ADDR:PORT] [-rtsp ADDR:PORT] [-publish URL] [-upload s3://BUCKET/PREFIX] ...
 //
 // Framed streams are stored as fragmented MP4 by default. Raw streams
 // carry no timestamps, so they stay .h264; -fps N also writes an .mp4
@@ -33,6 +33,7 @@ import (
 	"github.com/camwire/camwire/mp4"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/sink"
+	"github.com/camwire/camwire/upload"
 )
 
 // formats maps -format to a sink. Adding a format is one line here.
@@ -60,6 +61,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	liveAddr := fs.String("live", "", "serve the live view (browser page and stream URL per camera) on `ADDR:PORT` (default: off)")
 	rtspAddr := fs.String("rtsp", "", "serve every camwire camera at rtsp://`ADDR:PORT`/NAME for NVRs, players and MediaMTX (default: off)")
 	rtspUDPAddr := fs.String("rtsp-udp", "", "`ADDR:PORT` (even port) for RTSP's UDP transport, RTCP on the next port; off: TCP only (default: the pair above the -rtsp port)")
+	publishURL := fs.String("publish", "", "push every camera into an RTSP server that takes ANNOUNCE/RECORD (MediaMTX), at `URL` with {name} for the camera, e.g. rtsp://server:8554/{name} (default: off)")
+	var up upload.Config
+	fs.StringVar(&up.URL, "upload", "", "upload each finished recording once to `s3://BUCKET/PREFIX` (key PREFIX/CAMERA/FILE) (default: off)")
+	fs.StringVar(&up.Endpoint, "upload-endpoint", "", "S3 endpoint `URL`, e.g. http://nas:8333 (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)")
+	fs.StringVar(&up.Region, "upload-region", "", "S3 `region` (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)")
+	fs.StringVar(&up.CredentialsFile, "upload-credentials", "", "AWS shared credentials `FILE`, profile $AWS_PROFILE or default (default: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials)")
+	uploadLimit := fs.String("upload-limit", "", "most upload bandwidth in bytes/s, e.g. 500k or 2M (default: unlimited)")
+	fs.BoolVar(&up.Delete, "upload-delete", false, "delete a local recording once its object is confirmed in the bucket (size and SHA-256)")
 	maxConns := fs.Int("max-conns", 64, "most connections at once; more are closed at once")
 	idle := fs.Duration("idle", 60*time.Second, "close a connection that sends nothing for this long")
 	handshake := fs.Duration("handshake-timeout", 10*time.Second, "time a camera has to say hello and authenticate")
@@ -115,25 +124,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if fps.num != 0 {
 		srv.OnRawFile = func(folder, path string) { remuxRaw(logger, path, fps) }
 	}
+	out, err := startScaleOut(ctx, scaleOutFlags{rtsp: *rtspAddr, rtspUDP: *rtspUDPAddr, publish: *publishURL, upload: up, uploadLimit: *uploadLimit}, srv, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "camwire-recv: %v\n", err)
+		return 2
+	}
+	defer out.close()
 	if *liveAddr != "" {
-		stopLive, err := serveLive(ctx, *liveAddr, srv, logger)
+		stopLive, err := serveLive(ctx, *liveAddr, srv, out.liveExtra, logger)
 		if err != nil {
 			fmt.Fprintf(stderr, "camwire-recv: -live: %v\n", err)
 			return 1
 		}
 		defer stopLive()
 	}
-	if *rtspAddr != "" {
-		rs, err := serveRTSP(*rtspAddr, *rtspUDPAddr, srv, logger)
-		if err != nil {
-			fmt.Fprintf(stderr, "camwire-recv: -rtsp: %v\n", err)
-			return 1
-		}
-		defer rs.Close()
-	}
 	if con != nil {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		con.Extra = out.consoleExtra
 		go con.Run(cctx, srv, time.Second)
 	}
 	if err := srv.ListenAndServe(ctx, *listen); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {

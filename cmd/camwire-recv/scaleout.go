@@ -1,18 +1,138 @@
 package main
 
 // The receiver as a bridge to the systems people grow into: every camera
-// as RTSP (-rtsp) for NVRs and MediaMTX.
+// as RTSP (-rtsp) for NVRs and MediaMTX, pushed into an RTSP server
+// (-publish), and finished recordings into S3 (-upload).
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/rtsp"
+	"github.com/camwire/camwire/upload"
 	"github.com/camwire/camwire/wire"
 )
+
+type scaleOutFlags struct {
+	rtsp, rtspUDP string
+	publish       string
+	upload        upload.Config
+	uploadLimit   string
+}
+
+// scaleOut is what of -rtsp, -publish and -upload is running.
+type scaleOut struct {
+	rtsp *rtsp.Server
+	pub  *rtsp.Publisher
+	up   *upload.Uploader
+}
+
+// startScaleOut starts the parts f asks for and hooks them to srv.
+func startScaleOut(ctx context.Context, f scaleOutFlags, srv *recv.Server, log *slog.Logger) (*scaleOut, error) {
+	out := &scaleOut{}
+	if f.rtsp != "" {
+		rs, err := serveRTSP(f.rtsp, f.rtspUDP, srv, log)
+		if err != nil {
+			return nil, fmt.Errorf("-rtsp: %w", err)
+		}
+		out.rtsp = rs
+	}
+	if f.publish != "" {
+		if !strings.HasPrefix(f.publish, "rtsp://") && !strings.HasPrefix(f.publish, "rtsps://") {
+			out.close()
+			return nil, fmt.Errorf("-publish %q: want rtsp://SERVER:PORT/{name}", f.publish)
+		}
+		out.pub = &rtsp.Publisher{URL: f.publish, Logger: log}
+		addFrameHook(srv, out.pub.Frame)
+		if !strings.Contains(f.publish, "{name}") {
+			log.Warn("-publish has no {name}: every camera is pushed to the same path, each replacing the other", "url", f.publish)
+		}
+	}
+	if f.upload.URL != "" {
+		if f.uploadLimit != "" {
+			n, err := upload.ParseRate(f.uploadLimit)
+			if err != nil {
+				out.close()
+				return nil, fmt.Errorf("-upload-limit: %w", err)
+			}
+			f.upload.Limit = n
+		}
+		out.up = &upload.Uploader{Dir: srv.Dir, Config: f.upload, Logger: log}
+		if err := out.up.Start(ctx); err != nil {
+			out.close()
+			return nil, fmt.Errorf("-upload: %w", err)
+		}
+		prev := srv.OnFile
+		srv.OnFile = func(camera, path string) {
+			if prev != nil {
+				prev(camera, path)
+			}
+			out.up.Finished(camera, path)
+		}
+	}
+	return out, nil
+}
+
+func (o *scaleOut) close() {
+	if o.pub != nil {
+		o.pub.Close()
+	}
+	if o.rtsp != nil {
+		o.rtsp.Close()
+	}
+	if o.up != nil {
+		o.up.Close()
+	}
+}
+
+// publishState is the camera's -publish state, "" without -publish.
+func (o *scaleOut) publishState(camera string) (rtsp.PublishState, bool) {
+	if o.pub == nil {
+		return rtsp.PublishState{}, false
+	}
+	return o.pub.State(camera)
+}
+
+// consoleExtra is the console's addition to a camera's line.
+func (o *scaleOut) consoleExtra(camera string) string {
+	var parts []string
+	if st, ok := o.publishState(camera); ok {
+		parts = append(parts, st.String())
+	}
+	if o.up != nil {
+		pending, done, err := o.up.State(camera)
+		s := fmt.Sprintf("upload %d done %d pending", done, pending)
+		if err != "" {
+			s += " (retrying: " + err + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "  ")
+}
+
+// liveExtra is the live page's "more" row for a camera.
+func (o *scaleOut) liveExtra(camera string) any {
+	m := map[string]any{}
+	if o.rtsp != nil {
+		m["rtsp"] = "rtsp://" + browsable(o.rtsp.ListenAddr()) + "/" + camera
+	}
+	if st, ok := o.publishState(camera); ok {
+		m["publish"] = st
+	}
+	if o.up != nil {
+		pending, done, err := o.up.State(camera)
+		m["upload"] = map[string]any{"pending": pending, "done": done, "error": err}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
 
 // addFrameHook makes srv's OnFrame also call f: the live view, the RTSP
 // server and each publisher are all fed from the one hook.
