@@ -37,7 +37,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // restarts, its state saying so each time.
 func TestPublishToMediaMTX(t *testing.T) {
 	peers.Path(t, "mediamtx")
-	addr := freeTCP(t)
+	addr := peers.FreeTCP(t)
 	connected := make(chan PublishState, 10)
 	p := &Publisher{URL: "rtsp://" + addr + "/{name}", MinRetry: 100 * time.Millisecond, MaxRetry: 500 * time.Millisecond,
 		onState: func(st PublishState) {
@@ -80,13 +80,13 @@ func TestPublishToMediaMTX(t *testing.T) {
 
 	paths := "  all_others:\n"
 	for round := 1; round <= 2; round++ {
-		m := startMediaMTX(t, addr, paths)
+		m := peers.StartMediaMTX(t, addr, paths)
 		st := recv(t, connected, "publisher connected")
-		m.waitLog(t, regexp.MustCompile(`\[path porch\] stream is available and online`))
+		m.WaitLog(t, regexp.MustCompile(`\[path porch\] stream is available and online`))
 		if got := readFrames(t, "rtsp://"+addr+"/porch", 60); got != "60" {
 			t.Errorf("round %d: a reader of MediaMTX got %s frames, want 60", round, got)
 		}
 		t.Logf("round %d: %s since %s; a reader of MediaMTX got 60 frames", round, st, st.Since.Format(time.TimeOnly))
-		m.stop()
+		m.Stop()
 	}
 }
