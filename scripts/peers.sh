@@ -19,6 +19,10 @@ SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
 cache=${CAMWIRE_CACHE:-$HOME/.cache/camwire}/peers
 mkdir -p "$cache"
+# One build at a time: a second make test waits for the first's build
+# instead of starting another on the same cores.
+exec 9>"$cache/.lock"
+flock 9
 GO=${GO:-go}
 
 # module_dir downloads module $1@$2 into the module cache and prints its directory.
