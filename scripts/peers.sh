@@ -19,10 +19,7 @@ SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
 cache=${CAMWIRE_CACHE:-$HOME/.cache/camwire}/peers
 mkdir -p "$cache"
-# One build at a time: a second make test waits for the first's build
-# instead of starting another on the same cores.
-exec 9>"$cache/.lock"
-flock 9
+
 GO=${GO:-go}
 
 # module_dir downloads module $1@$2 into the module cache and prints its directory.
@@ -77,6 +74,12 @@ build_weed() {
 
 check=
 if [ "${1:-}" = -check ]; then check=1; shift; fi
+if [ -z "$check" ]; then
+	# One build at a time: a second make test waits for the first's
+	# build instead of starting another on the same cores.
+	exec 9>"$cache/.lock"
+	flock 9
+fi
 peers=("$@")
 [ ${#peers[@]} -eq 0 ] && peers=(mediamtx weed)
 for p in "${peers[@]}"; do
