@@ -30,10 +30,28 @@ type Proc struct {
 // log is printed.
 func Start(tb testing.TB, bin string, args ...string) *Proc {
 	tb.Helper()
-	p := &Proc{Name: strings.TrimSuffix(filepath.Base(bin), ".exe"), Cmd: exec.Command(bin, args...), Log: &syncbuf.Buffer{}, exit: make(chan struct{})}
+	cmd := exec.Command(bin, args...)
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer null.Close() // the program has its own copy
+	cmd.Stdout = null
+	return StartCmd(tb, strings.TrimSuffix(filepath.Base(bin), ".exe"), cmd)
+}
+
+// StartCmd is Start for a command the caller has prepared (a stdin pipe,
+// its environment), named name in failures. Its stdout joins stderr in
+// Log unless cmd sets one.
+func StartCmd(tb testing.TB, name string, cmd *exec.Cmd) *Proc {
+	tb.Helper()
+	p := &Proc{Name: name, Cmd: cmd, Log: &syncbuf.Buffer{}, exit: make(chan struct{})}
 	stderr, err := p.Cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = cmd.Stderr
 	}
 	if err := p.Cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", p.Name, err)
