@@ -21,7 +21,7 @@ peers:
 
 # The receiver's packages are vetted for every laptop OS, so a Windows or
 # macOS build break shows up in make test, not on a user's laptop.
-RECV_PKGS = ./cmd/camwire-recv/ ./recv/... ./live/ ./mp4/... ./sink/ ./wire/ ./rtsp/ ./upload/
+RECV_PKGS = ./cmd/camwire-recv/... ./recv/... ./live/ ./mp4/... ./sink/ ./wire/ ./rtsp/ ./upload/
 vet:
 	$(GO) vet ./...
 	GOOS=windows GOARCH=amd64 $(GO) vet $(RECV_PKGS)

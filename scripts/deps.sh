@@ -20,10 +20,12 @@
 #   gstreamer1.0-tools         gst-launch-1.0: a second, independent RTSP client (rtsp/ tests)
 #   gstreamer1.0-plugins-good  rtspsrc (the RTSP client) and rtph264depay (RTP to H.264)
 #   gstreamer1.0-plugins-bad   h264parse (videoparsersbad): splits the depayloaded stream into frames
+#   debootstrap     builds the Debian trixie root with Wine 10 that runs camwire-recv.exe
+#                   (scripts/wine-root.sh, cmd/camwire-recv/wine_test.go)
 set -euo pipefail
 
 pkgs=(netcat-openbsd ffmpeg qemu-system-arm ipxe-qemu kmod cpio dosfstools mtools iproute2 e2fsprogs chromium chromium-driver
-	gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+	gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad debootstrap)
 pkgs+=("$@")
 
 missing=()
