@@ -1,7 +1,8 @@
 package sender
 
 import (
-	"sync"
+	"fmt"
+	"time"
 	"unsafe"
 )
 
@@ -109,64 +110,72 @@ func (q *ring) replace(i, j int, ins []rec) {
 	q.n = dst
 }
 
-// pool keeps the copies of recently freed access units for the next
-// frames, so a steady stream reuses the same memory instead of making the
-// garbage collector and the kernel (page faults on fresh heap) recycle
-// ~2 MB/s. It is small and separately bounded: it is not counted in the
-// buffer bound.
-type pool struct {
-	mu    sync.Mutex
-	bufs  [][]byte
-	bytes int
-	limit int
+// queue appends r to the send queue and counts its bytes against the
+// buffer bound; s.mu is held.
+func (s *Sender) queue(r rec) {
+	s.q.push(r)
+	s.used += r.size()
 }
 
-// poolEntries bounds the pool's slice; poolSearch is how many recent
-// entries get looks at, newest first.
-const (
-	poolEntries = 64
-	poolSearch  = 8
-)
-
-// get returns a buffer of length n, or nil when none fits without
-// wasting much (accounting counts cap, so waste shrinks the buffer).
-func (p *pool) get(n int) []byte {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := len(p.bufs) - 1; i >= 0 && i >= len(p.bufs)-poolSearch; i-- {
-		b := p.bufs[i]
-		if c := cap(b); c >= n && c-n <= n/4+8192 {
-			last := len(p.bufs) - 1
-			p.bufs[i] = p.bufs[last]
-			p.bufs[last] = nil
-			p.bufs = p.bufs[:last]
-			p.bytes -= c
-			return b[:n]
-		}
+// pushFront puts r at the head of the queue.
+func (s *Sender) pushFront(r rec) {
+	s.q.push(rec{})
+	for i := s.q.len() - 1; i > 0; i-- {
+		*s.q.at(i) = *s.q.at(i - 1)
 	}
-	return nil
+	*s.q.at(0) = r
 }
 
-// put offers a freed payload for reuse; nobody may hold it any more.
-func (p *pool) put(b []byte) {
-	if cap(b) == 0 {
+// freeTo drops acknowledged records from the head. Caller holds mu.
+func (s *Sender) freeTo(seq uint64) {
+	if seq <= s.acked {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.bufs) == poolEntries || p.bytes+cap(b) > p.limit {
-		// Replace the oldest: recent sizes predict the next frames best.
-		if len(p.bufs) == 0 || cap(b) > p.limit {
-			return
+	for s.q.len() > 0 && s.q.at(0).seq <= seq {
+		r := s.q.pop()
+		sz := r.size()
+		s.used -= sz
+		if s.wi > 0 {
+			s.wi--
+			s.pinned -= sz
 		}
-		p.bytes -= cap(p.bufs[0])
-		copy(p.bufs, p.bufs[1:])
-		p.bufs[len(p.bufs)-1] = nil
-		p.bufs = p.bufs[:len(p.bufs)-1]
-		if p.bytes+cap(b) > p.limit {
-			return
+		if r.kind == kindFrame {
+			s.c.Acked++
+			// The receiver has it, so the kernel copied it long ago; a
+			// writer still listing it in a batch is past it.
+			s.pool.put(r.payload)
 		}
 	}
-	p.bufs = append(p.bufs, b)
-	p.bytes += cap(b)
+	s.acked = seq
+	s.c.LastAck = time.Now()
+	s.progress = s.c.LastAck
+	close(s.ackCh)
+	s.ackCh = make(chan struct{})
+}
+
+// resume applies Welcome{Acked: acked}: records up to acked are stored,
+// everything after is not at the receiver any more (it kept nothing past
+// acked), so the writer starts over at the head of the queue.
+func (s *Sender) resume(acked uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last := s.nextSeq - 1; acked > last {
+		return fmt.Errorf("receiver claims records up to %d, this sender has only produced %d (stream ID reused?)", acked, last)
+	}
+	if acked < s.acked {
+		// The receiver lost records it had acknowledged (a disk that lied
+		// about fsync). They are gone here too; say so with a Gap rather
+		// than leave a hole the receiver would refuse.
+		s.log.Error("receiver lost acknowledged records", "had", s.acked, "now", acked)
+		g := rec{kind: kindGap, first: acked + 1, seq: s.acked}
+		s.pushFront(g)
+		s.used += g.size()
+		s.acked = acked
+	}
+	s.freeTo(acked)
+	s.wi, s.pinned, s.written = 0, 0, acked
+	s.c.Connected = true
+	s.c.Connects++
+	s.progress = time.Now()
+	return nil
 }

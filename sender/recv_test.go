@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/internal/backoff"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -433,7 +434,7 @@ func startSender(t *testing.T, cfg Config) (*Sender, *logSink) {
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
 	}
-	s.backoffMin, s.backoffMax = time.Millisecond, 5*time.Millisecond
+	s.retry = backoff.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond, Stable: 5 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

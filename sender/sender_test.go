@@ -308,10 +308,11 @@ func TestBackoffCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.sleep = func(_ context.Context, d time.Duration) {
+	s.sleep = func(_ context.Context, d time.Duration) bool {
 		mu.Lock()
 		waits = append(waits, d)
 		mu.Unlock()
+		return true
 	}
 	if err := s.Run(ctx); err != nil {
 		t.Fatalf("Run() = %v, want nil after cancel", err)

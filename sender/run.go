@@ -1,0 +1,147 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/camwire/camwire/wire"
+)
+
+// Run connects, resumes and sends until ctx ends, then returns nil. Network
+// trouble, refusals and protocol errors are logged and retried with backoff
+// (100 ms doubling to 2 s, back to 100 ms after a connection that got past
+// its handshake and lasted 2 s); they never end Run. Call it once.
+func (s *Sender) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("sender: Run called twice")
+	}
+	var lastErr string
+	fails := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		welcomed, err := s.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		var healthy time.Duration // 0 unless it got past the handshake
+		if welcomed {
+			healthy = time.Since(start)
+		}
+		pause := s.retry.Next(healthy)
+		// The first failure of a kind is worth a warning; the same failure
+		// every two seconds for an hour is not, so repeats go to Debug
+		// with a periodic reminder.
+		fails++
+		var rej *RejectError
+		msg := err.Error()
+		switch {
+		case errors.As(err, &rej) || errors.Is(err, errNoKey):
+			if msg != lastErr || fails%30 == 0 {
+				s.log.Error("cannot send to receiver", "err", err, "attempts", fails)
+			}
+		case msg != lastErr || fails%30 == 0:
+			s.log.Warn("connection to receiver failed; retrying", "err", err, "retry_in", pause, "attempts", fails)
+		default:
+			s.log.Debug("connection to receiver failed; retrying", "err", err, "retry_in", pause, "attempts", fails)
+		}
+		if welcomed {
+			fails = 0
+		}
+		lastErr = msg
+		s.sleep(ctx, pause)
+	}
+	return nil
+}
+
+// session runs one connection from dial to failure. welcomed reports
+// whether it got past the handshake.
+func (s *Sender) session(ctx context.Context) (welcomed bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, s.handshakeTimeout)
+	conn, err := s.cfg.Dial(dctx, s.cfg.Addr)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	rd, acked, err := s.handshake(conn)
+	if err != nil {
+		return false, err
+	}
+	if err := s.resume(acked); err != nil {
+		return false, err
+	}
+	s.log.Info("connected to receiver", "resume_after", acked)
+	defer s.disconnected()
+
+	done := make(chan struct{})
+	errc := make(chan error, 3)
+	go func() { errc <- s.writeLoop(conn, done) }()
+	go func() { errc <- s.readLoop(rd) }()
+	go func() { errc <- s.ackStallCheck(done) }()
+	err = <-errc
+	close(done)
+	conn.Close()
+	<-errc
+	<-errc
+	return true, err
+}
+
+func (s *Sender) disconnected() {
+	s.mu.Lock()
+	s.c.Connected = false
+	s.mu.Unlock()
+}
+
+// readLoop applies Acks and logs Notices until the connection fails.
+func (s *Sender) readLoop(rd *wire.Reader) error {
+	for {
+		r, err := rd.Next()
+		if err != nil {
+			return fmt.Errorf("reading from receiver: %w", err)
+		}
+		switch v := r.(type) {
+		case wire.Ack:
+			s.mu.Lock()
+			if v.Seq > s.written {
+				s.mu.Unlock()
+				return fmt.Errorf("receiver acknowledged %d, only %d were sent", v.Seq, s.written)
+			}
+			s.freeTo(v.Seq)
+			s.mu.Unlock()
+			s.poke() // the window may have opened
+		case wire.Notice:
+			s.log.Warn("receiver says: " + v.Message)
+		case wire.Reject:
+			return &RejectError{v.Reason}
+		default:
+			return fmt.Errorf("receiver sent unexpected %s", r.Type())
+		}
+	}
+}
+
+// ackStallCheck ends the connection when data is outstanding and acks
+// have not advanced for AckTimeout: TCP keepalive sees a dead host, this
+// sees a live receiver that stopped storing. (It has nothing to do with
+// the hardware watchdog, which pid1 pets.)
+func (s *Sender) ackStallCheck(done <-chan struct{}) error {
+	t := time.NewTicker(s.cfg.AckTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case now := <-t.C:
+			s.mu.Lock()
+			stalled := s.written > s.acked && now.Sub(s.progress) > s.cfg.AckTimeout
+			s.mu.Unlock()
+			if stalled {
+				return fmt.Errorf("no acknowledgement for %v with data outstanding", s.cfg.AckTimeout)
+			}
+		}
+	}
+}

@@ -1,0 +1,166 @@
+package sender
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/camwire/camwire/wire"
+)
+
+// Batch bounds: a batch is what the writer takes under the lock and hands
+// to one writev, so they bound both lock hold time and how long one write
+// may take before its deadline means the receiver is gone.
+const (
+	maxBatchRecords = 256
+	maxBatchBytes   = 1 << 20
+)
+
+// batch is the writer's reusable scratch: record headers are encoded into
+// hdr and payloads referenced, so an access unit is never copied again.
+type batch struct {
+	hdr    []byte
+	parts  []part
+	bufs   net.Buffers // backing array reused across batches
+	w      net.Buffers // consumed by WriteTo; a field so it does not escape per write
+	frames uint64
+	bytes  int
+}
+
+// part is hdr[off:end] followed by payload (nil for control records).
+type part struct {
+	off, end int
+	payload  []byte
+}
+
+func (b *batch) reset() {
+	b.hdr, b.parts, b.frames, b.bytes = b.hdr[:0], b.parts[:0], 0, 0
+}
+
+func (b *batch) control(r wire.Record) {
+	off := len(b.hdr)
+	b.hdr = wire.Append(b.hdr, r)
+	b.parts = append(b.parts, part{off: off, end: len(b.hdr)})
+}
+
+// add encodes one queued record.
+func (b *batch) add(r *rec) {
+	switch r.kind {
+	case kindFrame:
+		off := len(b.hdr)
+		b.hdr = wire.AppendFrameHeader(b.hdr, wire.Frame{Seq: r.seq, Segment: r.segment, TimeUS: r.timeUS, Key: r.key, Payload: r.payload})
+		b.parts = append(b.parts, part{off: off, end: len(b.hdr), payload: r.payload})
+		b.frames++
+		b.bytes += len(r.payload)
+	case kindSegmentEnd:
+		b.control(wire.SegmentEnd{Seq: r.seq, Segment: r.segment, Frames: r.frames})
+	case kindGap:
+		b.control(wire.Gap{Seq: r.seq, First: r.first, Frames: r.frames})
+	}
+}
+
+// iovecs turns parts into buffers for one writev, joining adjacent header
+// bytes into one buffer.
+func (b *batch) iovecs() net.Buffers {
+	v := b.bufs[:0]
+	start := -1
+	for _, p := range b.parts {
+		if start < 0 {
+			start = p.off
+		}
+		if p.payload != nil {
+			v = append(v, b.hdr[start:p.end], p.payload)
+			start = -1
+		}
+	}
+	if start >= 0 {
+		v = append(v, b.hdr[start:])
+	}
+	b.bufs = v
+	return v
+}
+
+// writeLoop sends queued records in order, plus Logs and Stats, until the
+// connection fails or done closes.
+func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
+	tick := time.NewTicker(s.cfg.StatsEvery)
+	defer tick.Stop()
+	b := &batch{}
+	statsDue := true // one right away, so the receiver sees the state at once
+	for {
+		b.reset()
+		if statsDue {
+			b.control(s.stats())
+			statsDue = false
+		}
+		s.gather(b)
+		if len(b.parts) == 0 {
+			select {
+			case <-done:
+				return nil
+			case <-s.wake:
+			case <-tick.C:
+				statsDue = true
+			}
+			continue
+		}
+		if err := conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
+			return err
+		}
+		b.w = b.iovecs()
+		_, err := b.w.WriteTo(conn)
+		clear(b.bufs) // drop payload references; acked ones may be freed
+		if err != nil {
+			return fmt.Errorf("writing to receiver: %w", err)
+		}
+		select {
+		case <-tick.C:
+			statsDue = true
+		default:
+		}
+	}
+}
+
+// gather moves queued Logs and the next unwritten records into b. Records
+// become pinned here, before the write: from now on the receiver may have
+// them, so they must never be dropped.
+func (s *Sender) gather(b *batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logsLost > 0 {
+		b.control(wire.Log{Level: wire.LevelWarn, Message: fmt.Sprintf("%d log messages lost while the receiver was unreachable", s.logsLost)})
+		s.logsLost = 0
+	}
+	for _, l := range s.logs {
+		b.control(l)
+	}
+	clear(s.logs)
+	s.logs = s.logs[:0]
+	if s.written == s.acked && s.wi < s.q.len() {
+		s.progress = time.Now() // the ack clock starts with the first outstanding byte
+	}
+	for n := 0; s.wi < s.q.len() && n < maxBatchRecords && len(b.hdr)+b.bytes < maxBatchBytes && s.pinned < s.window; n++ {
+		r := s.q.at(s.wi)
+		b.add(r)
+		s.wi++
+		s.pinned += r.size()
+		s.written = r.seq
+	}
+	// Counted here, not after the write: a frame that reaches the
+	// receiver before a cut is acked, and Sent must cover every acked one.
+	s.c.Sent += b.frames
+}
+
+// stats is a Stats record for now; it reads the temperature, which is why
+// it runs outside gather's lock.
+func (s *Sender) stats() wire.Stats {
+	temp, ok := s.cfg.Temp()
+	if !ok {
+		temp = wire.TempUnknown
+	}
+	c := s.Counters()
+	return wire.Stats{
+		Captured: c.Captured, Sent: c.Sent, Acked: c.Acked, Dropped: c.Dropped,
+		BufferUsed: uint64(c.BufferUsed), BufferSize: uint64(c.BufferSize), TempMilliC: temp,
+	}
+}
