@@ -7,8 +7,9 @@
 // recorder drains to the receiver and prints its summary), stops the
 // receiver and reports what landed, checked with ffprobe.
 //
-// It does not build the image (package image does, and calls Run), so it
-// imports nothing of camwire's but the emulator driver.
+// BuildAndRun builds the demo image with package image and calls Run;
+// Run itself only needs the emulator driver and ffprobe. package image
+// never imports this one: building an image needs no QEMU.
 package demo
 
 import (

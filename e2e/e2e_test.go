@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/image"
+	"github.com/camwire/camwire/image/bootpkg"
 	"github.com/camwire/camwire/image/imagetest"
 	"github.com/camwire/camwire/internal/qemu"
 )
@@ -23,7 +24,7 @@ import (
 // board is a built image with its boot files extracted for -kernel etc.
 type board struct {
 	Image, Kernel, Initrd, DTB string
-	Parts                      image.Parts
+	Parts                      bootpkg.Parts
 }
 
 // buildImage builds an image with init as /init and extracts the kernel,

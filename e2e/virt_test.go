@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/demo"
 	"github.com/camwire/camwire/image"
 	"github.com/camwire/camwire/image/imagetest"
 	"github.com/camwire/camwire/internal/ffprobe"
@@ -381,7 +382,7 @@ func lookPath(name string) error {
 }
 
 // demoSetup checks the demo's tools and writes camwire-init into a new
-// test folder, for `camwire-image demo -init`.
+// test folder, for the demo's Init (`camwire-image demo -init`).
 func demoSetup(t *testing.T) (dir, initPath string) {
 	t.Helper()
 	imagetest.Require(t, lookPath("ffprobe"))
@@ -395,8 +396,8 @@ func demoSetup(t *testing.T) (dir, initPath string) {
 	return dir, initPath
 }
 
-// TestDemo runs `camwire-image demo` (what `make demo` runs) for a few
-// seconds: the demo image boots with the image as its disk, so its
+// TestDemo runs the demo `make demo` runs (camwire-image demo, whose
+// flags cmd/camwire-image's tests check) for a few seconds: the demo image boots with the image as its disk, so its
 // settings come from camwire.txt on the boot partition, and the demo
 // fails unless the recordings hold exactly the frames the camera
 // captured.
@@ -405,8 +406,8 @@ func TestDemo(t *testing.T) {
 	var out strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	err := image.Main(ctx, []string{"-init", initPath, "-recv", buildRecv(t), "-o", filepath.Join(dir, "demo.img"),
-		"-record", "3s", "demo"}, &out, tlog{t, "build: "})
+	err := demo.BuildAndRun(ctx, demo.Options{Init: initPath, Recv: buildRecv(t), Image: filepath.Join(dir, "demo.img"),
+		Record: 3 * time.Second}, &out, tlog{t, "build: "})
 	t.Log(out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -437,8 +438,8 @@ func TestDemoInterrupted(t *testing.T) {
 	ctrlC, pressCtrlC := context.WithCancel(ctx)
 	defer pressCtrlC()
 	out := &cancelOn{s: "camwire: first frame sent after", cancel: pressCtrlC}
-	err := image.Main(ctrlC, []string{"-init", initPath, "-recv", buildRecv(t), "-o", filepath.Join(dir, "demo.img"),
-		"-record", "1m", "demo"}, out, tlog{t, "build: "})
+	err := demo.BuildAndRun(ctrlC, demo.Options{Init: initPath, Recv: buildRecv(t), Image: filepath.Join(dir, "demo.img"),
+		Record: time.Minute}, out, tlog{t, "build: "})
 	t.Log(out.String())
 	if err != nil {
 		t.Fatalf("demo after a Ctrl-C before the first ack: %v", err)

@@ -10,6 +10,7 @@ import (
 	"text/template"
 
 	"github.com/camwire/camwire/boot"
+	"github.com/camwire/camwire/image/bootpkg"
 )
 
 // File names on the boot partition. The kernel keeps Debian's name so the
@@ -144,7 +145,7 @@ type BootOptions struct {
 }
 
 // BootFiles returns every file of the boot partition, by name.
-func BootFiles(p Parts, initramfs []byte, o BootOptions) (map[string][]byte, error) {
+func BootFiles(p bootpkg.Parts, initramfs []byte, o BootOptions) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	read := func(name, path string) error {
 		b, err := os.ReadFile(path)

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/camwire/camwire/image/bootpkg"
 )
 
 // Options are one image build's inputs.
@@ -22,8 +24,8 @@ type Options struct {
 	// Debug adds u-root's core tools and a shell (/bin/bb, see
 	// DebugCommands) to the initramfs.
 	Debug bool
-	// Fetcher gets the boot packages; nil means FetcherFromEnv.
-	Fetcher *Fetcher
+	// Fetcher gets the boot packages; nil means bootpkg.FetcherFromEnv.
+	Fetcher *bootpkg.Fetcher
 	// Log receives progress lines; nil discards.
 	Log func(format string, args ...any)
 }
@@ -31,7 +33,7 @@ type Options struct {
 // Result says what a build wrote.
 type Result struct {
 	Image         string
-	Parts         Parts
+	Parts         bootpkg.Parts
 	InitramfsSize int
 	ImageFiles    map[string][]byte
 	Took          time.Duration
@@ -47,7 +49,7 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	}
 	f := o.Fetcher
 	if f == nil {
-		f = FetcherFromEnv(logf)
+		f = bootpkg.FetcherFromEnv(logf)
 	}
 	parts, err := f.Fetch(ctx)
 	if err != nil {

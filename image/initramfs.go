@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/camwire/camwire/image/bootpkg"
 	"github.com/u-root/u-root/pkg/cpio"
 )
 
@@ -19,7 +20,7 @@ type Initramfs struct {
 	// Init is the static linux/arm64 camwire-init binary.
 	Init []byte
 	// Parts supplies the kernel modules.
-	Parts Parts
+	Parts bootpkg.Parts
 	// Modules to carry with their dependencies; nil means Modules.
 	Modules []Module
 	// Extra files (path in the archive → content, mode 0755), e.g. the

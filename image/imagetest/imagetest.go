@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/image"
+	"github.com/camwire/camwire/image/bootpkg"
 )
 
 // Require skips (or, as root, fails) the test with why when why is not nil.
@@ -27,12 +28,12 @@ func Require(tb testing.TB, why error) {
 
 // Parts fetches the boot packages through the shared cache
 // (CAMWIRE_CACHE, CAMWIRE_DEBS), once per test binary.
-func Parts(tb testing.TB) image.Parts {
+func Parts(tb testing.TB) bootpkg.Parts {
 	tb.Helper()
 	partsOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		parts, partsErr = image.FetcherFromEnv(func(f string, a ...any) { tb.Logf(f, a...) }).Fetch(ctx)
+		parts, partsErr = bootpkg.FetcherFromEnv(func(f string, a ...any) { tb.Logf(f, a...) }).Fetch(ctx)
 	})
 	Require(tb, partsErr)
 	return parts
@@ -40,7 +41,7 @@ func Parts(tb testing.TB) image.Parts {
 
 var (
 	partsOnce sync.Once
-	parts     image.Parts
+	parts     bootpkg.Parts
 	partsErr  error
 )
 

@@ -1,4 +1,4 @@
-package image
+package main
 
 import (
 	"bytes"
@@ -7,15 +7,16 @@ import (
 	"strings"
 
 	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/image"
 )
 
-// NextSteps is what `camwire-image build` prints after the image is
+// nextSteps is what `camwire-image build` prints after the image is
 // written: where it is, the settings on the card as camwire-init will
 // read them (defaults filled in, problems named) and what the user does
 // next, so a first-time user needs no other page.
-func NextSteps(img string, camwireTxt []byte) string {
+func nextSteps(img string, camwireTxt []byte) string {
 	c := config.Default()
-	probs := c.ApplyFile(SettingsName, bytes.NewReader(camwireTxt))
+	probs := c.ApplyFile(image.SettingsName, bytes.NewReader(camwireTxt))
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nThe SD card image is %s.\n", img)
 	fmt.Fprintf(&b, "Camera settings (camwire.txt on the card): name=%s address=%v receiver=%s source=%s\n",
@@ -53,7 +54,7 @@ func NextSteps(img string, camwireTxt []byte) string {
 		fmt.Fprintf(&b, "  problem: %v\n", p)
 	}
 	flash := "scripts/flash.sh /dev/sdX"
-	if img != DefaultImage {
+	if img != defaultImage {
 		flash += " " + img
 	}
 	fmt.Fprintf(&b, `Next:

@@ -1,12 +1,14 @@
-package image
+package main
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/camwire/camwire/image"
 )
 
 func TestNextSteps(t *testing.T) {
-	defaults, err := DefaultSettings()
+	defaults, err := image.DefaultSettings()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,19 +39,19 @@ func TestNextSteps(t *testing.T) {
 			[]string{"problem: settings: receiver: 192.168.77.2 is the camera's own address"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			txt, err := SetSettings(defaults, tc.settings)
+			txt, err := image.SetSettings(defaults, tc.settings)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := NextSteps("out/camwire.img", txt)
+			got := nextSteps("out/camwire.img", txt)
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
-					t.Errorf("NextSteps lacks %q:\n%s", w, got)
+					t.Errorf("nextSteps lacks %q:\n%s", w, got)
 				}
 			}
 			for _, w := range tc.wantNot {
 				if strings.Contains(got, w) {
-					t.Errorf("NextSteps has %q:\n%s", w, got)
+					t.Errorf("nextSteps has %q:\n%s", w, got)
 				}
 			}
 		})

@@ -1,4 +1,4 @@
-package image
+package demo
 
 import (
 	"context"
@@ -9,29 +9,28 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/camwire/camwire/demo"
+	"github.com/camwire/camwire/image"
 	"github.com/camwire/camwire/wire"
 )
 
-// DemoOptions are `camwire-image demo`'s inputs.
-type DemoOptions struct {
+// Options are `camwire-image demo`'s inputs.
+type Options struct {
 	Init, Recv string // camwire-init (linux/arm64) and camwire-recv (this machine) binaries
 	Image      string // the demo image to write, e.g. out/demo.img
 	Dir        string // recordings; "" means demo-recv beside Image
 	Record     time.Duration
-	Settings   []string // extra camwire.txt key=value
+	Settings   map[string]string // camwire.txt settings over the demo's own
 	Debug      bool
 }
 
-// Demo builds an image whose camwire.txt makes it a camera of the test
+// BuildAndRun builds an image whose camwire.txt makes it a camera of the test
 // picture on QEMU's user network (10.0.2.15/24, receiver at the host's
-// 10.0.2.2), then runs it with package demo and prints the report. It
+// 10.0.2.2), then runs it with Run and prints the report. It
 // fails when the recordings do not hold exactly the frames the camera
 // captured.
-func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
+func BuildAndRun(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	init, err := os.ReadFile(o.Init)
 	if err != nil {
 		return fmt.Errorf("-init: %w (make init builds it)", err)
@@ -54,20 +53,14 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 		"receiver": "10.0.2.2:" + port,
 		"segment":  "5s",
 	}
-	for _, s := range o.Settings {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok {
-			return fmt.Errorf("-set %q: want key=value", s)
-		}
-		if v != "" {
-			settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
+	for k, v := range o.Settings {
+		settings[k] = v
 	}
 	if o.Debug {
 		settings["debug"] = "yes"
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	r, err := Build(ctx, Options{Out: o.Image, Init: init, Debug: o.Debug, Boot: BootOptions{Settings: settings}, Log: logf})
+	r, err := image.Build(ctx, image.Options{Out: o.Image, Init: init, Debug: o.Debug, Boot: image.BootOptions{Settings: settings}, Log: logf})
 	if err != nil {
 		return err
 	}
@@ -86,11 +79,11 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(kernel, r.ImageFiles["vmlinuz-"+r.Parts.KernelVersion], 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(initrd, r.ImageFiles[InitramfsName], 0o644); err != nil {
+	if err := os.WriteFile(initrd, r.ImageFiles[image.InitramfsName], 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "demo | camwire-recv on %s → %s; camera: qemu-system-aarch64 -M virt\n", listen, o.Dir)
-	dc := demo.Config{Kernel: kernel, Initrd: initrd, Disk: r.Image,
+	dc := Config{Kernel: kernel, Initrd: initrd, Disk: r.Image,
 		Recv: o.Recv, Listen: listen, Dir: o.Dir, Record: o.Record, Out: stdout}
 	if o.Debug {
 		// The debug image's shell is on the serial console: what is
@@ -98,7 +91,7 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 		dc.Stdin = os.Stdin
 		fmt.Fprintf(stdout, "demo | debug image: type commands for the camera's shell (gosh), e.g. ps, ip a, dmesg\n")
 	}
-	rep, err := demo.Run(ctx, dc)
+	rep, err := Run(ctx, dc)
 	if err != nil {
 		return err
 	}

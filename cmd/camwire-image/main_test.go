@@ -1,4 +1,4 @@
-package image_test
+package main
 
 import (
 	"bytes"
@@ -21,12 +21,12 @@ func TestMainBuild(t *testing.T) {
 	imagetest.Parts(t)
 	dir := t.TempDir()
 	initPath := filepath.Join(dir, "camwire-init")
-	if err := os.WriteFile(initPath, imagetest.Init(t, testInit), 0o755); err != nil {
+	if err := os.WriteFile(initPath, imagetest.Init(t, "github.com/camwire/camwire/image/testdata/testinit"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out", "camwire.img")
 	var stdout, stderr bytes.Buffer
-	err := image.Main(context.Background(), []string{"-init", initPath, "-o", out,
+	err := run(context.Background(), []string{"-init", initPath, "-o", out,
 		"-set", "name=garden", "-set", "address=10.9.8.7/16", "-set", "receiver=", "-set", "source=", "build"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("camwire-image build: %v\n%s", err, stderr.String())
@@ -76,12 +76,12 @@ func TestMainBuildErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := image.Main(context.Background(), append([]string{"-o", filepath.Join(dir, "x.img")}, tc.args...), &stdout, &stderr)
+			err := run(context.Background(), append([]string{"-o", filepath.Join(dir, "x.img")}, tc.args...), &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Main(%q) = %v, want an error mentioning %q", tc.args, err, tc.want)
+				t.Errorf("run(%q) = %v, want an error mentioning %q", tc.args, err, tc.want)
 			}
 			if _, serr := os.Stat(filepath.Join(dir, "x.img")); serr == nil {
-				t.Errorf("Main(%q) wrote an image", tc.args)
+				t.Errorf("run(%q) wrote an image", tc.args)
 			}
 		})
 	}
