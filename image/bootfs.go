@@ -38,7 +38,13 @@ type ConfigTxt struct {
 	GPUMem    int    // MiB for the GPU; the camera's encoder needs ≥128
 }
 
-// CmdlineTxt is what cmdline.txt is rendered from.
+// CmdlineTxt is what cmdline.txt is rendered from. Its consoles are
+// those of Debian's kernel with the upstream device trees, as Debian's
+// raspi-firmware writes them (etc/kernel/postinst.d/z50-raspi-firmware):
+// console=ttyS1,115200 is the Pi 3/4 header UART (the downstream alias
+// serial0 resolves to nothing there), and console=tty1 the HDMI screen,
+// last so that it is /dev/console. The QEMU tests replace console= with
+// their boards' ttyAMA0.
 type CmdlineTxt struct {
 	// Extra kernel arguments appended after the defaults, e.g.
 	// "camwire.debug=1".

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/camwire/camwire/image"
 	"github.com/camwire/camwire/image/imagetest"
 	"github.com/camwire/camwire/pid1"
+	"github.com/google/go-cmp/cmp"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/u-root/u-root/pkg/kmodule"
 )
@@ -208,4 +210,37 @@ func BenchmarkImage(b *testing.B) {
 	b.ReportMetric(float64(used)/(1<<20), "MiB-files") // what the card holds; the rest is free
 	b.ReportMetric(float64(r.InitramfsSize)/(1<<20), "MiB-initramfs")
 	b.ReportMetric(float64(r.InitramfsSize)/(16<<20), "x-of-16MiB-goal")
+}
+
+// TestCmdlineConsolesAsDebian: cmdline.txt names the serial console as
+// Debian's own raspi-firmware does for the arm64 Pis (its kernel postinst
+// script, from the cached package), plus the HDMI screen, last so that
+// it is /dev/console.
+func TestCmdlineConsolesAsDebian(t *testing.T) {
+	parts := imagetest.Parts(t)
+	script, err := os.ReadFile(filepath.Join(parts.FirmwareRoot, "etc", "kernel", "postinst.d", "z50-raspi-firmware"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script's arm64 branch:
+	//   if [ -e /dev/ttyS1 ] ; then
+	//     # ttyS1 is used in arm64 (RPi families 3, 4)
+	//     pre_cmdline="$pre_cmdline console=ttyS1,115200"
+	debian := regexp.MustCompile(`# ttyS1 is used in arm64[^\n]*\n\s*pre_cmdline="\$pre_cmdline (console=\S+)"`).FindSubmatch(script)
+	if debian == nil {
+		t.Fatalf("raspi-firmware's postinst script has no arm64 console line:\n%s", script)
+	}
+	cmdline, err := image.RenderCmdline(image.CmdlineTxt{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var consoles []string
+	for _, a := range strings.Fields(string(cmdline)) {
+		if strings.HasPrefix(a, "console=") {
+			consoles = append(consoles, a)
+		}
+	}
+	if diff := cmp.Diff([]string{string(debian[1]), "console=tty1"}, consoles); diff != "" {
+		t.Errorf("cmdline.txt %q consoles (-want: raspi-firmware's arm64 UART, then HDMI; +got):\n%s", cmdline, diff)
+	}
 }
