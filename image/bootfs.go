@@ -165,6 +165,11 @@ func BootFiles(p bootpkg.Parts, initramfs []byte, o BootOptions) (map[string][]b
 	if err := read(kernelName, p.Kernel()); err != nil {
 		return nil, err
 	}
+	padded, err := PadKernel(files[kernelName])
+	if err != nil {
+		return nil, fmt.Errorf("boot partition: %s: %w", p.Kernel(), err)
+	}
+	files[kernelName] = padded
 	for _, f := range firmwareFiles {
 		if err := read(f, p.Firmware(f)); err != nil {
 			return nil, err
@@ -180,7 +185,6 @@ func BootFiles(p bootpkg.Parts, initramfs []byte, o BootOptions) (map[string][]b
 	if gpu == 0 {
 		gpu = 128
 	}
-	var err error
 	if files["config.txt"], err = RenderConfig(ConfigTxt{Kernel: kernelName, Initramfs: InitramfsName, GPUMem: gpu}); err != nil {
 		return nil, err
 	}

@@ -69,9 +69,23 @@ func TestBuildImage(t *testing.T) {
 			t.Errorf("%s read back differs from what was written (%d vs %d bytes)", name, len(got), len(r.ImageFiles[name]))
 		}
 	}
-	kernel, _ := os.ReadFile(parts.Kernel())
-	if !bytes.Equal(r.ImageFiles["vmlinuz-"+parts.KernelVersion], kernel) {
+	kernel, err := os.ReadFile(parts.Kernel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	onCard := r.ImageFiles["vmlinuz-"+parts.KernelVersion]
+	if !bytes.Equal(onCard[:min(len(kernel), len(onCard))], kernel) {
 		t.Error("kernel on the card differs from the package's")
+	}
+	// Padded with zeros to the header's image_size, so the initramfs
+	// (followkernel) lies beyond what the kernel zeroes at boot.
+	if size, err := image.Arm64ImageSize(kernel); err != nil {
+		t.Errorf("the package's kernel: %v", err)
+	} else if uint64(len(onCard)) != size || size <= uint64(len(kernel)) {
+		t.Errorf("kernel on the card is %d bytes, the package's %d, its image_size %d: want the card's = image_size > the file",
+			len(onCard), len(kernel), size)
+	} else if len(bytes.Trim(onCard[len(kernel):], "\x00")) != 0 {
+		t.Error("kernel on the card is padded with something other than zeros")
 	}
 	cfgTxt := string(r.ImageFiles["config.txt"])
 	for _, line := range []string{"arm_64bit=1", "upstream_kernel=1", "kernel=vmlinuz-" + parts.KernelVersion,
