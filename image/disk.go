@@ -53,6 +53,15 @@ func WriteDisk(file string, size int64, files map[string][]byte) error {
 	if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
 		return err
 	}
+	if err := writeDisk(file, size, files); err != nil {
+		return err
+	}
+	return finishFAT32(file)
+}
+
+// writeDisk is WriteDisk's part done by go-diskfs: partition table,
+// file system, files.
+func writeDisk(file string, size int64, files map[string][]byte) error {
 	d, err := diskfs.Create(file, size, diskfs.SectorSizeDefault)
 	if err != nil {
 		return fmt.Errorf("disk image: %w", err)
@@ -174,7 +183,8 @@ func WriteDiskFile(file, name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	return nil
+	// go-diskfs reset the FSInfo counts with its FAT change.
+	return finishFAT32(file)
 }
 
 func writeFile(d *disk.Disk, name string, data []byte) error {
