@@ -404,7 +404,7 @@ func demoSetup(t *testing.T) (dir, initPath string) {
 func TestDemo(t *testing.T) {
 	dir, initPath := demoSetup(t)
 	var out strings.Builder
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute) // with the image build, on a shared machine
 	defer cancel()
 	err := demo.BuildAndRun(ctx, demo.Options{Init: initPath, Recv: buildRecv(t), Image: filepath.Join(dir, "demo.img"),
 		Record: 3 * time.Second}, &out, tlog{t, "build: "})
@@ -433,7 +433,7 @@ func TestDemo(t *testing.T) {
 // captured, as the README promises, not kill the emulator.
 func TestDemoInterrupted(t *testing.T) {
 	dir, initPath := demoSetup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute) // with the image build, on a shared machine
 	defer cancel()
 	ctrlC, pressCtrlC := context.WithCancel(ctx)
 	defer pressCtrlC()
