@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -64,33 +65,44 @@ type result struct {
 
 func (r result) mbps() float64 { return benchBytes / r.wall.Seconds() / 1e6 }
 
+// ncListeningRE finds the port in OpenBSD nc's -v line.
+var ncListeningRE = regexp.MustCompile(`^Listening on \S+ (\d+)$`)
+
 // runNC measures `nc -l PORT > file` receiving benchBytes.
 func runNC(b *testing.B, dir string) result {
 	nc, err := exec.LookPath("nc")
 	if err != nil {
 		b.Skip("nc (netcat-openbsd) not installed")
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	out, _ := os.Create(filepath.Join(dir, "nc.out"))
 	defer os.Remove(out.Name())
 	defer out.Close()
-	cmd := exec.Command(nc, "-v", "-d", "-l", "127.0.0.1", fmt.Sprint(port))
+	// Port 0: nc takes a free port and names it, "Listening on localhost
+	// 45661", so no port is picked in advance for another test to take.
+	cmd := exec.Command(nc, "-v", "-d", "-l", "127.0.0.1", "0")
 	cmd.Stdout = out
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "Listening") {
+	var port string
+	for port == "" && sc.Scan() {
+		if m := ncListeningRE.FindStringSubmatch(sc.Text()); m != nil {
+			port = m[1]
+		}
+	}
+	if port == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.Fatalf("nc did not say which port it listens on: %v", sc.Err())
 	}
 	go func() {
 		for sc.Scan() {
 		}
 	}()
 	start := time.Now()
-	sendRaw(b, fmt.Sprintf("127.0.0.1:%d", port), benchBytes)
+	sendRaw(b, "127.0.0.1:"+port, benchBytes)
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("nc: %v", err)
 	}

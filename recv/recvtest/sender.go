@@ -1,8 +1,11 @@
-// Package recvtest is a minimal scripted camera for testing camwire-recv:
-// it speaks the wire protocol, resumes from the receiver's Welcome and
-// waits for acknowledgements, with none of the production sender's
-// buffering or reconnect policy. Tests of other packages may use it to
-// drive an in-process recv.Server.
+// Package recvtest is the fake camera for every test of camwire-recv: a
+// scripted Stream that speaks the wire protocol, resumes from the
+// receiver's Welcome and waits for acknowledgements, with none of the
+// production sender's buffering or reconnect policy; a Camera that sends
+// each frame when the test says; Handshake for senders that ignore the
+// Welcome; and connections cut or paced at exact byte counts. Tests of
+// other packages use it against an in-process recv.Server or the
+// camwire-recv binary alike.
 package recvtest
 
 import (
