@@ -1,9 +1,6 @@
 package recv
 
 import (
-	"bufio"
-	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,48 +8,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camwire/camwire/wire"
 	"github.com/google/go-cmp/cmp"
-)
 
-// camera is a hand-driven framed sender: it speaks the handshake and
-// then whatever records the test sends.
-type camera struct {
-	c  net.Conn
-	rd *wire.Reader
-	ch wire.Challenge
-}
+	"github.com/camwire/camwire/recv/recvtest"
+	"github.com/camwire/camwire/wire"
+)
 
 // connect dials the receiver from local (a loopback address; "" for
 // any), says hello as name with stream id and waits for the Welcome.
-func connect(t *testing.T, addr, local, name string, id byte) *camera {
+func connect(t *testing.T, addr, local, name string, id byte) *recvtest.Camera {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if local != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
-	}
-	c, err := d.DialContext(context.Background(), "tcp", addr)
+	cam, err := recvtest.DialFrom(local, addr, wire.Hello{Name: name, StreamID: [16]byte{id}, Codec: "h264", FPSNum: 30, FPSDen: 1}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	b := wire.Append(wire.AppendPreamble(nil), wire.Hello{Name: name, StreamID: [16]byte{id}, Codec: "h264", FPSNum: 30, FPSDen: 1})
-	if _, err := c.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	cam := &camera{c: c, rd: wire.NewReader(bufio.NewReader(c), wire.Limits{})}
-	r, err := cam.rd.Next()
-	if err != nil {
-		t.Fatalf("waiting for challenge: %v", err)
-	}
-	cam.ch = r.(wire.Challenge)
-	if err := wire.Write(c, wire.Auth{}); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := cam.rd.Next(); err != nil || r.Type() != wire.TypeWelcome {
-		t.Fatalf("waiting for welcome: %v %v", r, err)
-	}
+	t.Cleanup(func() { cam.Close() })
 	return cam
 }
 
@@ -63,18 +33,18 @@ func TestBootReportStored(t *testing.T) {
 		s.OnReport = func(camera, path, text string) { reports <- [3]string{camera, path, text} }
 	})
 	cam := connect(t, ts.addr, "", "garden", 1)
-	if cam.ch.Minor != wire.Minor {
-		t.Errorf("Challenge.Minor = %d, want %d: a 1.1 sender would not send its report", cam.ch.Minor, wire.Minor)
+	if cam.Challenge.Minor != wire.Minor {
+		t.Errorf("Challenge.Minor = %d, want %d: a 1.1 sender would not send its report", cam.Challenge.Minor, wire.Minor)
 	}
 	text := "camwire boot report: garden on Raspberry Pi 3 Model B Rev 1.2: no /dev/video0\nboard: …\n"
 	for range 2 { // the second, in the same second, must not overwrite the first
-		if err := wire.Write(cam.c, wire.BootReport{Text: text}); err != nil {
+		if err := cam.Send(wire.BootReport{Text: text}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var stored []string
 	for range 2 {
-		r, err := cam.rd.Next()
+		r, err := cam.Next(10 * time.Second)
 		if err != nil {
 			t.Fatalf("waiting for report-stored: %v", err)
 		}
@@ -119,13 +89,13 @@ func TestSameNameTwoCameras(t *testing.T) {
 	ts := startServer(t, dir, nil)
 	first := connect(t, ts.addr, "127.0.0.1", "camwire", 1)
 	second := connect(t, ts.addr, "127.0.0.2", "camwire", 2)
-	for _, c := range []*camera{first, second} {
-		if err := wire.Write(c.c, wire.BootReport{Text: "report\n"}); err != nil {
+	for _, c := range []*recvtest.Camera{first, second} {
+		if err := c.Send(wire.BootReport{Text: "report\n"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	folders := func(c *camera) string {
-		r, err := c.rd.Next()
+	folders := func(c *recvtest.Camera) string {
+		r, err := c.Next(10 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,11 +105,11 @@ func TestSameNameTwoCameras(t *testing.T) {
 		t.Errorf("folders (-want +got):\n%s", diff)
 	}
 	third := connect(t, ts.addr, "127.0.0.3", "camwire", 3) // a third camera: warned about too
-	second.c.Close()
+	second.Close()
 	again := connect(t, ts.addr, "127.0.0.2", "camwire", 2) // the second reconnects: same stream
 	reboot := connect(t, ts.addr, "127.0.0.1", "camwire", 4)
-	for _, c := range []*camera{third, again, reboot} {
-		wire.Write(c.c, wire.BootReport{Text: "report\n"})
+	for _, c := range []*recvtest.Camera{third, again, reboot} {
+		c.Send(wire.BootReport{Text: "report\n"})
 	}
 	if diff := cmp.Diff([]string{"camwire-127.0.0.3", "camwire-127.0.0.2", "camwire"}, []string{folders(third), folders(again), folders(reboot)}); diff != "" {
 		t.Errorf("folders after reconnects (-want +got):\n%s", diff)

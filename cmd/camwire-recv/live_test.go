@@ -33,6 +33,7 @@ func dialCamera(t testing.TB, addr, name string) *recvtest.Camera {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cam.Discard()
 	t.Cleanup(func() { cam.Close() })
 	return cam
 }
