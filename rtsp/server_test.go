@@ -26,8 +26,9 @@ func readWith(t *testing.T, start func(url string) *tool) (string, int) {
 	s.Frame(c.hello.Name, c.hello, c.frame(0))
 	url := recv(t, ready, "camera served")
 
-	var stopAt atomic.Int64
+	var stopAt, sentN atomic.Int64
 	stopAt.Store(1 << 62)
+	sentN.Store(1)
 	done := make(chan int)
 	go func() {
 		tick := time.NewTicker(time.Second / clipFPS)
@@ -36,6 +37,7 @@ func readWith(t *testing.T, start func(url string) *tool) (string, int) {
 		for ; int64(n) < stopAt.Load(); n++ {
 			<-tick.C
 			s.Frame(c.hello.Name, c.hello, c.frame(n))
+			sentN.Store(int64(n + 1))
 		}
 		done <- n
 	}()
@@ -44,14 +46,12 @@ func readWith(t *testing.T, start func(url string) *tool) (string, int) {
 	// Frames sent from now on reach the reader: the server is a frame
 	// ahead at most, and the reader is checked for an unbroken run that
 	// ends with the last frame, wherever it began.
-	stopAt.Store(int64(currentFrame(c)) + afterPlay)
+	stopAt.Store(sentN.Load() + afterPlay)
 	sent := <-done
 	s.Close()
 	out, _ := tl.wait(t)
 	return out, sent
 }
-
-func currentFrame(c *cam) int { return int(atomic.LoadUint64(&c.seq)) }
 
 // rtpTicks is frame n's RTP time relative to frame 0.
 func rtpTicks(n int) int64 { return (captureUS(n) - origin) * clipRate / 1e6 }
