@@ -54,6 +54,8 @@ func TestBuildImage(t *testing.T) {
 	os.WriteFile(part, raw[image.PartitionOffset:], 0o644)
 	if out, err := exec.Command("fsck.vfat", "-n", part).CombinedOutput(); err != nil {
 		t.Errorf("fsck.vfat -n: %v\n%s", err, out)
+	} else if bytes.Contains(out, []byte("Free cluster summary")) {
+		t.Errorf("fsck.vfat -n complains about FSInfo:\n%s", out)
 	}
 
 	want := []string{"bootcode.bin", "start_x.elf", "fixup_x.dat", "start4x.elf", "fixup4x.dat",
