@@ -2,9 +2,11 @@ package netcfg
 
 import (
 	"net/netip"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/camwire/camwire/config"
 )
@@ -22,8 +24,8 @@ func TestFromConfig(t *testing.T) {
 		Offer:     netip.MustParseAddr("10.9.0.7"),
 		Probe:     &DefaultProbe,
 	}
-	if got := FromConfig(c); !reflect.DeepEqual(got, want) {
-		t.Errorf("FromConfig = %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, FromConfig(c), cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})); diff != "" {
+		t.Errorf("FromConfig(camwire.txt) mismatch (-want +got):\n%s", diff)
 	}
 	if got := FromConfig(config.Default()); got.DHCP != DHCPAuto || got.Offer != netip.MustParseAddr("192.168.77.1") || got.Interface != "" {
 		t.Errorf("FromConfig(Default()) = %+v, want auto DHCP offering 192.168.77.1 on the first wired link", got)
