@@ -134,8 +134,12 @@ func finishFAT32At(f *os.File, offset int64, hidden uint32) error {
 	if _, err := f.ReadAt(fat, offset+int64(reserved)*sectorSize); err != nil {
 		return fmt.Errorf("FAT: %w", err)
 	}
-	if need := (int64(clusters) + 2) * 4; int64(len(fat)) < need {
-		return fmt.Errorf("FAT: %d bytes for %d clusters, want %d", len(fat), clusters, need)
+	if entries := uint32(len(fat) / 4); entries < clusters+2 {
+		// go-diskfs v1.9.4 sizes the FAT one entry short at some sizes
+		// (1 GiB: 260607 clusters, room for 260606); fsck.vfat rejects
+		// such a file system, so it must not reach a card.
+		return fmt.Errorf("go-diskfs wrote a FAT with room for %d clusters, but the partition has %d (fsck.vfat rejects it): choose another image size",
+			entries-2, clusters)
 	}
 	var free, next uint32
 	for c := uint32(2); c < clusters+2; c++ {

@@ -175,3 +175,14 @@ func TestFAT32LikeMkfs(t *testing.T) {
 		})
 	}
 }
+
+// TestFAT32TooShortFAT: at 1 GiB go-diskfs v1.9.4 writes a FAT one entry
+// short of the partition's clusters, which fsck.vfat rejects ("Filesystem
+// has 260607 clusters but only space for 260606 FAT entries"); WriteDisk
+// says so instead of writing a card that fails.
+func TestFAT32TooShortFAT(t *testing.T) {
+	err := WriteDisk(filepath.Join(t.TempDir(), "disk.img"), 1<<30, map[string][]byte{"a.txt": []byte("a\n")})
+	if err == nil || !regexp.MustCompile(`room for 260606 clusters, but the partition has 260607`).MatchString(err.Error()) {
+		t.Errorf("WriteDisk(1 GiB) = %v, want the short FAT named", err)
+	}
+}
