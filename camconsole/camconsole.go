@@ -141,6 +141,9 @@ type Summary struct {
 	Captured, Sent, Acked, Dropped uint64
 }
 
+// SummaryPrefix starts a summary line.
+const SummaryPrefix = "captured="
+
 // SummaryRE matches a summary line (see Match for the optional prompt).
 var SummaryRE = regexp.MustCompile(`(?:^|\$ )captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
 

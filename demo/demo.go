@@ -21,14 +21,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/qemu"
 )
@@ -56,11 +55,10 @@ type Config struct {
 
 // Report is what a demo run recorded.
 type Report struct {
-	Summary                  string // the camera's last line: captured=N sent=N acked=N dropped=N
-	Captured, Acked, Dropped int
-	Files                    []File        // new recordings, in name order
-	FirstAck                 time.Duration // QEMU start → first frame acknowledged (stored) by the receiver
-	Took                     time.Duration
+	Summary  camconsole.Summary // the camera's last line: captured=N sent=N acked=N dropped=N
+	Files    []File             // new recordings, in name order
+	FirstAck time.Duration      // QEMU start → first frame acknowledged (stored) by the receiver
+	Took     time.Duration
 }
 
 // File is one recording, as ffprobe reads it.
@@ -71,12 +69,9 @@ type File struct {
 	Err      error         // ffprobe's complaint; nil when the file decodes
 }
 
-// Console markers, not anchored at the line start: with a debug image
-// the shell's prompt may precede them on the same line.
-var (
-	reAcked   = regexp.MustCompile(`camwire: first frame acked after`)
-	reSummary = regexp.MustCompile(`captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
-)
+// Console markers; with a debug image the shell's prompt may precede
+// them on the same line, which camconsole's patterns allow.
+var reAcked = camconsole.Match(camconsole.FirstAckedPrefix)
 
 // Run performs the demo. Cancelling ctx (Ctrl-C) ends the recording
 // early, or before it started, but still shuts the camera down cleanly
@@ -197,7 +192,7 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	// The drain takes at most the recorder's deadlines (~20 s).
 	sctx, scancel := context.WithTimeout(mctx, time.Minute)
 	defer scancel()
-	sum, err := m.WaitFor(sctx, &cur, reSummary)
+	sum, err := m.WaitFor(sctx, &cur, camconsole.SummaryRE)
 	if err != nil {
 		if ctx.Err() != nil && r.FirstAck == 0 {
 			// Still booting: before camwire-init turns the kernel's
@@ -211,11 +206,10 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	}
 	stopRecv()
 
-	f := reSummary.FindStringSubmatch(sum.Text)
-	r.Summary, r.Took = f[0], time.Since(start)
-	r.Captured, _ = strconv.Atoi(f[1])
-	r.Acked, _ = strconv.Atoi(f[3])
-	r.Dropped, _ = strconv.Atoi(f[4])
+	if r.Summary, err = camconsole.ParseSummary(sum.Text); err != nil {
+		return Report{}, err
+	}
+	r.Took = time.Since(start)
 	for p := range videoFiles(c.Dir) {
 		if !before[p] {
 			r.Files = append(r.Files, probe(p))
@@ -249,7 +243,7 @@ func (r Report) Print(w io.Writer, dir string) {
 		dur += f.Duration
 	}
 	fmt.Fprintf(w, "  total %d frames, %.2f s of video\n", frames, dur.Seconds())
-	fmt.Fprintf(w, "camera: %s\n", r.Summary)
+	fmt.Fprintf(w, "camera: %s\n", r.Summary.Format())
 	bad := 0
 	for _, f := range r.Files {
 		if f.Err != nil {
@@ -265,7 +259,7 @@ func (r Report) Print(w io.Writer, dir string) {
 		fmt.Fprintf(w, "PROBLEM: %d recordings do not decode\n", bad)
 	default:
 		fmt.Fprintf(w, "MISMATCH: files hold %d frames, the camera captured %d (acked %d, dropped %d)\n",
-			frames, r.Captured, r.Acked, r.Dropped)
+			frames, r.Summary.Captured, r.Summary.Acked, r.Summary.Dropped)
 	}
 	if len(r.Files) > 0 {
 		fmt.Fprintf(w, "play one: ffplay %s\n", r.Files[0].Path)
@@ -281,7 +275,8 @@ func (r Report) OK() bool {
 		}
 		frames += f.Frames
 	}
-	return len(r.Files) > 0 && frames == r.Captured && r.Acked == r.Captured && r.Dropped == 0
+	s := r.Summary
+	return len(r.Files) > 0 && uint64(frames) == s.Captured && s.Acked == s.Captured && s.Dropped == 0
 }
 
 // videoFiles lists the finished recordings under dir.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/camconsole"
 )
 
 func TestReport(t *testing.T) {
@@ -18,16 +20,16 @@ func TestReport(t *testing.T) {
 		ok     bool
 		inText string
 	}{
-		{"all there", Report{Summary: "captured=167 sent=167 acked=167 dropped=0", Captured: 167, Acked: 167, Files: files},
+		{"all there", Report{Summary: camconsole.Summary{Captured: 167, Sent: 167, Acked: 167}, Files: files},
 			true, "every frame the camera captured is in a file"},
-		{"one frame short", Report{Summary: "captured=168 sent=168 acked=168 dropped=0", Captured: 168, Acked: 168, Files: files},
+		{"one frame short", Report{Summary: camconsole.Summary{Captured: 168, Sent: 168, Acked: 168}, Files: files},
 			false, "MISMATCH: files hold 167 frames, the camera captured 168"},
-		{"dropped", Report{Summary: "captured=167 sent=160 acked=160 dropped=7", Captured: 167, Acked: 160, Dropped: 7, Files: files},
+		{"dropped", Report{Summary: camconsole.Summary{Captured: 167, Sent: 160, Acked: 160, Dropped: 7}, Files: files},
 			false, "MISMATCH"},
-		{"a file that does not decode", Report{Captured: 167, Acked: 167, Files: append([]File{{Path: "/r/demo/c.mp4", Err: os.ErrInvalid}}, files...)},
+		{"a file that does not decode", Report{Summary: camconsole.Summary{Captured: 167, Acked: 167}, Files: append([]File{{Path: "/r/demo/c.mp4", Err: os.ErrInvalid}}, files...)},
 			false, "PROBLEM: 1 recordings do not decode"},
 		{"nothing recorded", Report{}, false, "0 recordings in /r"},
-		{"nothing captured either", Report{Summary: "captured=0 sent=0 acked=0 dropped=0"}, false, "PROBLEM: nothing was recorded"},
+		{"nothing captured either", Report{Summary: camconsole.Summary{}}, false, "PROBLEM: nothing was recorded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.r.OK(); got != tc.ok {

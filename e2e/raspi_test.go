@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/image"
 	"github.com/camwire/camwire/image/imagetest"
@@ -133,29 +134,29 @@ func TestRaspi3bSDCard(t *testing.T) {
 		Append: strings.Join(args, " "),
 	})
 	var cur qemu.Cursor
-	wait := func(re string) qemu.Line {
+	wait := func(re *regexp.Regexp) qemu.Line {
 		t.Helper()
-		l, err := m.WaitFor(ctx, &cur, regexp.MustCompile(re))
+		l, err := m.WaitFor(ctx, &cur, re)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return l
 	}
-	initLine := wait(`^camwire: init start`)
-	board := wait(`^camwire: board `)
+	initLine := wait(camconsole.Match(camconsole.InitStart))
+	board := wait(regexp.MustCompile(`^camwire: board `))
 	if !strings.Contains(board.Text, "board pi3 ") {
 		t.Errorf("board line %q, want the Pi 3 module list", board.Text)
 	}
 	// Read-only: camwire never writes the card, so pulling power
 	// cannot corrupt it.
-	wait(`^camwire: mount -t vfat -o ro,\S* /dev/mmcblk0p1 /boot`)
-	rec := wait(`^camwire: recorder start `)
+	wait(regexp.MustCompile(`^camwire: mount -t vfat -o ro,\S* /dev/mmcblk0p1 /boot`))
+	rec := wait(camconsole.Match(camconsole.RecorderStart))
 	for _, want := range []string{"name=" + name, "source=testsrc", "receiver=" + receiver} {
 		if !strings.Contains(rec.Text, want) {
 			t.Errorf("recorder start line %q lacks %q: camwire.txt on the card did not take effect", rec.Text, want)
 		}
 	}
-	acked := wait(`^camwire: first frame acked`)
+	acked := wait(camconsole.Match(camconsole.FirstAckedPrefix))
 	// The network step runs beside the recorder: look at the whole
 	// console for the address from camwire.txt.
 	if _, err := m.WaitFor(ctx, nil, regexp.MustCompile(`usb0 10\.0\.2\.15/24`)); err != nil {
@@ -175,29 +176,18 @@ func TestRaspi3bSDCard(t *testing.T) {
 	if err := m.CtrlAltDel(); err != nil {
 		t.Fatal(err)
 	}
-	wait(`^camwire: shutdown`)
-	sum := wait(`^captured=\d+ sent=\d+ acked=\d+ dropped=\d+$`)
-	wait(`^camwire: power off`)
+	wait(camconsole.Match(camconsole.ShutdownPrefix))
+	sumLine := wait(camconsole.SummaryRE)
+	wait(camconsole.Match(camconsole.PowerOff))
 	if err := m.WaitOff(ctx); err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
-	var captured, sent, ackedN, dropped int
-	for _, f := range strings.Fields(sum.Text) {
-		k, v, _ := strings.Cut(f, "=")
-		n, _ := strconv.Atoi(v)
-		switch k {
-		case "captured":
-			captured = n
-		case "sent":
-			sent = n
-		case "acked":
-			ackedN = n
-		case "dropped":
-			dropped = n
-		}
+	sum, err := camconsole.ParseSummary(sumLine.Text)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dropped != 0 || ackedN != sent || sent < want {
-		t.Errorf("summary %q: want nothing dropped, every sent frame acked, at least %d", sum.Text, want)
+	if sum.Dropped != 0 || sum.Acked != sum.Sent || sum.Sent < want {
+		t.Errorf("summary %q: want nothing dropped, every sent frame acked, at least %d", sum.Format(), want)
 	}
 
 	// The card after the run: still clean, settings unchanged.
@@ -223,12 +213,12 @@ func TestRaspi3bSDCard(t *testing.T) {
 		}
 		total += ffprobeFrames(t, f)
 	}
-	if total != ackedN {
-		t.Errorf("ffprobe decoded %d frames in %d files, want the %d acknowledged (%s)", total, len(files), ackedN, sum.Text)
+	if uint64(total) != sum.Acked {
+		t.Errorf("ffprobe decoded %d frames in %d files, want the %d acknowledged (%s)", total, len(files), sum.Acked, sum.Format())
 	}
 	t.Logf("raspi3b: /init %v after qemu start, first frame acked %v after /init; %s; %d files, captured %d",
 		initLine.At.Sub(m.Started).Round(time.Millisecond), acked.At.Sub(initLine.At).Round(time.Millisecond),
-		sum.Text, len(files), captured)
+		sum.Format(), len(files), sum.Captured)
 }
 
 // fsckImage runs fsck.vfat -n on the image's boot partition, extracted.

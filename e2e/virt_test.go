@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/demo"
 	"github.com/camwire/camwire/image"
 	"github.com/camwire/camwire/image/imagetest"
@@ -33,17 +34,17 @@ import (
 
 const camwireInit = "github.com/camwire/camwire/cmd/camwire-init"
 
-// Console markers (stable lines of pid1 and recorder).
+// Console markers: the console contract (camconsole) and netcfg's log.
 var (
-	reInitStart  = regexp.MustCompile(`^camwire: init start$`)
+	reInitStart  = camconsole.Match(camconsole.InitStart)
 	reAddress    = regexp.MustCompile(`netcfg: AddrReplace eth0 10\.0\.2\.15/24$`)
-	reFirstSent  = regexp.MustCompile(`^camwire: first frame sent after \d+ms`)
-	reFirstAcked = regexp.MustCompile(`^camwire: first frame acked after \d+ms`)
-	reRecording  = regexp.MustCompile(`^camwire: state recording`)
-	reNoReceiver = regexp.MustCompile(`^camwire: state no-receiver`)
-	reShutdown   = regexp.MustCompile(`^camwire: shutdown \(signal interrupt\)$`)
-	reSummary    = regexp.MustCompile(`^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
-	rePowerOff   = regexp.MustCompile(`^camwire: power off$`)
+	reFirstSent  = camconsole.Match(camconsole.FirstSentPrefix)
+	reFirstAcked = camconsole.Match(camconsole.FirstAckedPrefix)
+	reRecording  = camconsole.Match(camconsole.StateRecording.Line())
+	reNoReceiver = camconsole.Match(camconsole.StateNoReceiver.Line())
+	reShutdown   = camconsole.Match(camconsole.ShutdownLine(syscall.SIGINT))
+	reSummary    = camconsole.SummaryRE
+	rePowerOff   = camconsole.Match(camconsole.PowerOff)
 )
 
 // virtAppend is the kernel command line for a camera that streams the
@@ -57,29 +58,10 @@ func virtAppend(port int, extra ...string) string {
 	}, extra...), " ")
 }
 
-// guestSummary is the recorder's last line, parsed.
-type guestSummary struct {
-	Captured, Sent, Acked, Dropped int
-	Line                           string
-}
-
-func parseGuestSummary(t *testing.T, l qemu.Line) guestSummary {
-	t.Helper()
-	m := reSummary.FindStringSubmatch(l.Text)
-	if m == nil {
-		t.Fatalf("%q is not a summary line", l.Text)
-	}
-	s := guestSummary{Line: l.Text}
-	for i, p := range []*int{&s.Captured, &s.Sent, &s.Acked, &s.Dropped} {
-		*p, _ = strconv.Atoi(m[i+1])
-	}
-	return s
-}
-
 // shutdown presses Ctrl-Alt-Del and waits for the clean path: PID 1 sees
 // SIGINT, the recorder drains and prints its summary, PID 1 powers off
 // and QEMU exits. It returns the summary.
-func shutdown(t *testing.T, ctx context.Context, m *qemu.Machine, cur *qemu.Cursor) guestSummary {
+func shutdown(t *testing.T, ctx context.Context, m *qemu.Machine, cur *qemu.Cursor) camconsole.Summary {
 	t.Helper()
 	if err := m.CtrlAltDel(); err != nil {
 		t.Fatal(err)
@@ -98,7 +80,11 @@ func shutdown(t *testing.T, ctx context.Context, m *qemu.Machine, cur *qemu.Curs
 		t.Fatalf("qemu after power off: %v", err)
 	}
 	t.Logf("guest: %s", sum.Text)
-	return parseGuestSummary(t, sum)
+	s, err := camconsole.ParseSummary(sum.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // ffprobeFrames decodes a recording and returns its frame count.
@@ -134,19 +120,19 @@ func recordedFrames(t *testing.T, dir string) (files, frames int) {
 
 // checkFrames: every captured frame was acknowledged and is in a file,
 // none twice.
-func checkFrames(t *testing.T, sum guestSummary, files, frames, wantFiles int) {
+func checkFrames(t *testing.T, sum camconsole.Summary, files, frames, wantFiles int) {
 	t.Helper()
 	if sum.Captured < 60 {
 		t.Errorf("captured = %d, want ≥ 60 (seconds of 30 fps)", sum.Captured)
 	}
 	if sum.Acked != sum.Captured || sum.Dropped != 0 {
-		t.Errorf("guest summary %q: want acked == captured, dropped=0", sum.Line)
+		t.Errorf("guest summary %q: want acked == captured, dropped=0", sum.Format())
 	}
 	if files < wantFiles {
 		t.Errorf("%d recordings, want ≥ %d", files, wantFiles)
 	}
-	if frames != sum.Captured {
-		t.Errorf("recordings hold %d frames, guest captured %d (lost or duplicated: %+d)", frames, sum.Captured, frames-sum.Captured)
+	if uint64(frames) != sum.Captured {
+		t.Errorf("recordings hold %d frames, guest captured %d (lost or duplicated: %+d)", frames, sum.Captured, int64(frames)-int64(sum.Captured))
 	}
 }
 
@@ -437,7 +423,7 @@ func TestDemoInterrupted(t *testing.T) {
 	defer cancel()
 	ctrlC, pressCtrlC := context.WithCancel(ctx)
 	defer pressCtrlC()
-	out := &cancelOn{s: "camwire: first frame sent after", cancel: pressCtrlC}
+	out := &cancelOn{s: camconsole.FirstSentPrefix, cancel: pressCtrlC}
 	err := demo.BuildAndRun(ctrlC, demo.Options{Init: initPath, Recv: buildRecv(t), Image: filepath.Join(dir, "demo.img"),
 		Record: time.Minute}, out, tlog{t, "build: "})
 	t.Log(out.String())
@@ -449,7 +435,7 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	for _, want := range []string{
 		"demo | Ctrl-Alt-Del: clean shutdown",
-		"pi   | camwire: shutdown (signal interrupt)",
+		"pi   | " + camconsole.ShutdownLine(syscall.SIGINT),
 		"every frame the camera captured is in a file, none twice, none dropped.",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -3,9 +3,9 @@
 // Pi, as a service on Raspberry Pi OS and as a plain process in tests;
 // nothing in it knows about PID 1.
 //
-// Lines it prints on its output (Recorder.Out, stdout), kept stable
-// because the QEMU tests and the image's boot checks parse them from the
-// serial console:
+// Lines it prints on its output (Recorder.Out, stdout) are the
+// console contract of package camconsole, which PID 1 (the LED), the
+// demo and the QEMU tests read back:
 //
 //	camwire: init start                              (first, unless PID 1 already printed it)
 //	camwire: recorder start name=N stream=UUID source=S receiver=H:P segment=3s
@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/bootreport"
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/segment"
@@ -84,9 +85,14 @@ func (r *Recorder) Note(line string) {
 }
 
 func (r *Recorder) printf(format string, args ...any) {
+	r.println(fmt.Sprintf(format, args...))
+}
+
+// println prints one line of the console contract (package camconsole).
+func (r *Recorder) println(line string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(r.Out, format+"\n", args...)
+	io.WriteString(r.Out, line+"\n")
 }
 
 // NewSource makes the camera the settings name and returns the picture
@@ -127,7 +133,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		log = slog.Default()
 	}
 	if r.Announce {
-		r.printf("camwire: init start")
+		r.println(camconsole.InitStart)
 	}
 	c := r.Config
 	src := r.Source
@@ -135,8 +141,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if src == nil {
 		var err error
 		if src, w, h, err = NewSource(c, log); err != nil {
-			r.printf("camwire: state error")
-			r.printf("captured=0 sent=0 acked=0 dropped=0")
+			r.println(camconsole.StateError.Line())
+			r.println(camconsole.Summary{}.Format())
 			return err
 		}
 	}
@@ -150,14 +156,14 @@ func (r *Recorder) Run(ctx context.Context) error {
 	s, err := sender.New(sender.Config{Addr: c.Receiver, Hello: hello, Key: key,
 		BufferBytes: int(c.Buffer), Logger: log, Dial: r.Dial})
 	if err != nil {
-		r.printf("camwire: state error")
-		r.printf("captured=0 sent=0 acked=0 dropped=0")
+		r.println(camconsole.StateError.Line())
+		r.println(camconsole.Summary{}.Format())
 		return err
 	}
-	r.printf("camwire: recorder start name=%s stream=%s source=%s receiver=%s segment=%v",
+	r.printf(camconsole.RecorderStart+"name=%s stream=%s source=%s receiver=%s segment=%v",
 		c.Name, id, c.Source, c.Receiver, c.Segment)
 	for _, p := range r.Problems {
-		r.printf("camwire: config: %v", p)
+		r.println(camconsole.ConfigLine(p.Error()))
 		s.Log(wire.LevelWarn, "config: "+p.Error())
 	}
 
@@ -221,12 +227,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 	<-sendDone
 	<-netDone
 	if capErr != nil {
-		r.printf("camwire: state error")
+		r.println(camconsole.StateError.Line())
 	}
 
 	cn := s.Counters()
-	r.printf("captured=%d sent=%d acked=%d dropped=%d",
-		cn.Captured+beforeKey, cn.Sent, cn.Acked, cn.Dropped+beforeKey)
+	r.println(camconsole.Summary{Captured: cn.Captured + beforeKey, Sent: cn.Sent,
+		Acked: cn.Acked, Dropped: cn.Dropped + beforeKey}.Format())
 	return capErr
 }
 
@@ -237,21 +243,21 @@ func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 	const every = 20 * time.Millisecond
 	t := time.NewTicker(every)
 	defer t.Stop()
-	state := ""
+	var state camconsole.State
 	var sentSeen, ackedSeen bool
 	look := func() {
 		cn := s.Counters()
 		if !sentSeen && cn.Sent > 0 {
 			sentSeen = true
-			r.printf("camwire: first frame sent after %dms", time.Since(r.start).Milliseconds())
+			r.println(camconsole.FirstSentLine(time.Since(r.start)))
 		}
 		if !ackedSeen && cn.Acked > 0 {
 			ackedSeen = true
-			r.printf("camwire: first frame acked after %dms", time.Since(r.start).Milliseconds())
+			r.println(camconsole.FirstAckedLine(time.Since(r.start)))
 		}
 		if st := r.stateOf(cn, time.Now()); st != state {
 			state = st
-			r.printf("camwire: state %s", st)
+			r.println(st.Line())
 		}
 	}
 	for {
@@ -268,20 +274,20 @@ func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 // stateOf tells "recording" (a receiver is connected and acknowledging)
 // from "no-receiver" (no connection, or one that stopped acknowledging
 // what it was sent for over 5 s: the laptop is asleep or its disk full).
-func (r *Recorder) stateOf(c sender.Counters, now time.Time) string {
+func (r *Recorder) stateOf(c sender.Counters, now time.Time) camconsole.State {
 	if r.failed.Load() {
-		return "error"
+		return camconsole.StateError
 	}
 	return stateOf(c, now)
 }
 
-func stateOf(c sender.Counters, now time.Time) string {
+func stateOf(c sender.Counters, now time.Time) camconsole.State {
 	if !c.Connected {
-		return "no-receiver"
+		return camconsole.StateNoReceiver
 	}
 	outstanding := c.Captured > c.Acked+c.Dropped
 	if outstanding && !c.LastAck.IsZero() && now.Sub(c.LastAck) > 5*time.Second {
-		return "no-receiver"
+		return camconsole.StateNoReceiver
 	}
-	return "recording"
+	return camconsole.StateRecording
 }

@@ -8,12 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/internal/ffprobe"
@@ -42,16 +41,13 @@ func startReceiver(t *testing.T) (addr, dir string) {
 	return ln.Addr().String(), dir
 }
 
-var summaryRE = regexp.MustCompile(`(?m)^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
-
-func summary(t *testing.T, out string) (captured, sent, acked, dropped int) {
+func summary(t *testing.T, out string) (captured, sent, acked, dropped uint64) {
 	t.Helper()
-	all := summaryRE.FindAllStringSubmatch(out, -1)
-	if len(all) != 1 {
-		t.Fatalf("%d summary lines, want 1; output:\n%s", len(all), out)
+	s, err := camconsole.FindSummary(out)
+	if err != nil {
+		t.Fatalf("%v; output:\n%s", err, out)
 	}
-	n := func(i int) int { v, _ := strconv.Atoi(all[0][i]); return v }
-	return n(1), n(2), n(3), n(4)
+	return s.Captured, s.Sent, s.Acked, s.Dropped
 }
 
 // TestRecorderDeliversEverything runs the whole pipeline in-process: the
@@ -80,21 +76,21 @@ func TestRecorderDeliversEverything(t *testing.T) {
 		t.Errorf("summary captured=%d acked=%d dropped=%d, want %d, %d, 0", captured, acked, dropped, 2*capture.ClipFrames, 2*capture.ClipFrames)
 	}
 	for _, want := range []string{
-		"camwire: init start\n",
-		"camwire: recorder start name=cam1 ",
-		"camwire: config: camwire.txt:3: fps: bad value",
-		"camwire: first frame sent after ",
-		"camwire: first frame acked after ",
-		"camwire: state recording\n",
+		camconsole.InitStart + "\n",
+		camconsole.RecorderStart + "name=cam1 ",
+		camconsole.ConfigLine("camwire.txt:3: fps: bad value"),
+		camconsole.FirstSentPrefix,
+		camconsole.FirstAckedPrefix,
+		camconsole.StateRecording.Line() + "\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if !strings.HasPrefix(out.String(), "camwire: init start\n") {
+	if !strings.HasPrefix(out.String(), camconsole.InitStart+"\n") {
 		t.Errorf("output does not start with the init marker:\n%s", out.String())
 	}
-	if !strings.HasSuffix(out.String(), "\n") || !summaryRE.MatchString(lastLine(out.String())) {
+	if !strings.HasSuffix(out.String(), "\n") || !camconsole.SummaryRE.MatchString(lastLine(out.String())) {
 		t.Errorf("last line %q is not the summary", lastLine(out.String()))
 	}
 
@@ -115,7 +111,7 @@ func TestRecorderDeliversEverything(t *testing.T) {
 		}
 		return nil
 	})
-	if total != captured || files < 3 {
+	if uint64(total) != captured || files < 3 {
 		t.Errorf("files hold %d frames in %d files, want %d in ≥ 3", total, files, captured)
 	}
 }
@@ -153,10 +149,10 @@ func TestRecorderNoReceiver(t *testing.T) {
 	if captured != capture.ClipFrames || sent != 0 || acked != 0 {
 		t.Errorf("captured=%d sent=%d acked=%d, want %d, 0, 0", captured, sent, acked, capture.ClipFrames)
 	}
-	if !strings.Contains(out.String(), "camwire: state no-receiver\n") {
+	if !strings.Contains(out.String(), camconsole.StateNoReceiver.Line()+"\n") {
 		t.Errorf("output lacks the no-receiver state:\n%s", out.String())
 	}
-	if strings.Contains(out.String(), "camwire: init start") {
+	if strings.Contains(out.String(), camconsole.InitStart) {
 		t.Errorf("init marker printed without Announce:\n%s", out.String())
 	}
 }
@@ -166,12 +162,12 @@ func TestStateOf(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		c    sender.Counters
-		want string
+		want camconsole.State
 	}{
-		{"not connected", sender.Counters{Captured: 10}, "no-receiver"},
-		{"connected, acks flowing", sender.Counters{Connected: true, Captured: 10, Sent: 10, Acked: 5, LastAck: now.Add(-time.Second)}, "recording"},
-		{"connected, all acked long ago (idle camera)", sender.Counters{Connected: true, Captured: 10, Sent: 10, Acked: 10, LastAck: now.Add(-time.Minute)}, "recording"},
-		{"connected, acks stalled", sender.Counters{Connected: true, Captured: 100, Sent: 100, Acked: 5, LastAck: now.Add(-6 * time.Second)}, "no-receiver"},
+		{"not connected", sender.Counters{Captured: 10}, camconsole.StateNoReceiver},
+		{"connected, acks flowing", sender.Counters{Connected: true, Captured: 10, Sent: 10, Acked: 5, LastAck: now.Add(-time.Second)}, camconsole.StateRecording},
+		{"connected, all acked long ago (idle camera)", sender.Counters{Connected: true, Captured: 10, Sent: 10, Acked: 10, LastAck: now.Add(-time.Minute)}, camconsole.StateRecording},
+		{"connected, acks stalled", sender.Counters{Connected: true, Captured: 100, Sent: 100, Acked: 5, LastAck: now.Add(-6 * time.Second)}, camconsole.StateNoReceiver},
 	} {
 		if got := stateOf(tc.c, now); got != tc.want {
 			t.Errorf("%s: stateOf = %s, want %s", tc.name, got, tc.want)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/segment"
@@ -127,12 +128,12 @@ func BenchmarkSenderCPU(b *testing.B) {
 		if got < want {
 			b.Fatalf("receiver stored %d of %d bytes within 2 minutes", got, want)
 		}
-		sum, err := ParseSummary(out.String())
+		sum, err := camconsole.FindSummary(out.String())
 		if err != nil {
 			b.Fatal(err)
 		}
 		if sum.Dropped != 0 || sum.Acked != sum.Captured {
-			b.Fatalf("camwire-init lost frames: %s", sum.Line)
+			b.Fatalf("camwire-init lost frames: %s", sum.Format())
 		}
 		camCPU += cpuSeconds(cmd.ProcessState)
 

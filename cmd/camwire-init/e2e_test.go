@@ -4,19 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/testkit"
 )
@@ -39,36 +37,6 @@ func needTool(tb testing.TB, name string) {
 	if _, err := exec.LookPath(name); err != nil {
 		tb.Skipf("%s not installed (scripts/deps.sh installs it): %v", name, err)
 	}
-}
-
-// Summary is camwire-init's last line: captured=N sent=N acked=N dropped=N.
-type Summary struct {
-	Captured, Sent, Acked, Dropped int64
-	Line                           string
-}
-
-var summaryRE = regexp.MustCompile(`^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
-
-// ParseSummary finds the one summary line in out.
-func ParseSummary(out string) (Summary, error) {
-	var found []Summary
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		m := summaryRE.FindStringSubmatch(strings.TrimSpace(sc.Text()))
-		if m == nil {
-			continue
-		}
-		var s Summary
-		s.Line = m[0]
-		for i, p := range []*int64{&s.Captured, &s.Sent, &s.Acked, &s.Dropped} {
-			*p, _ = strconv.ParseInt(m[i+1], 10, 64)
-		}
-		found = append(found, s)
-	}
-	if len(found) != 1 {
-		return Summary{}, fmt.Errorf("%d summary lines in output, want exactly 1:\n%s", len(found), out)
-	}
-	return found[0], nil
 }
 
 // recordings lists the video files under dir.
@@ -171,8 +139,8 @@ func TestHostEndToEnd(t *testing.T) {
 	copied := make(chan struct{})
 	go func() { out.consume(stdout); close(copied) }()
 
-	out.waitFor(t, "camwire: init start", 10*time.Second)
-	first := out.waitFor(t, "camwire: first frame acked after ", 10*time.Second)
+	out.waitFor(t, camconsole.InitStart, 10*time.Second)
+	first := out.waitFor(t, camconsole.FirstAckedPrefix, 10*time.Second)
 	t.Logf("%s", first)
 	// Record ~9 s of real-time video: three 3 s segments, the last one
 	// cut short by the stop.
@@ -184,16 +152,16 @@ func TestHostEndToEnd(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("camwire-init after SIGTERM: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), out.String())
 	}
-	sum, err := ParseSummary(out.String())
+	sum, err := camconsole.FindSummary(out.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s", sum.Line)
+	t.Logf("%s", sum.Format())
 	if sum.Captured < 200 {
 		t.Errorf("captured = %d, want ≥ 200 (9 s at 30 fps)", sum.Captured)
 	}
 	if sum.Acked != sum.Captured || sum.Dropped != 0 {
-		t.Errorf("summary %q: want acked == captured and dropped == 0", sum.Line)
+		t.Errorf("summary %q: want acked == captured and dropped == 0", sum.Format())
 	}
 
 	files := recordings(t, dir)
@@ -209,7 +177,7 @@ func TestHostEndToEnd(t *testing.T) {
 		t.Logf("%s: %d frames", filepath.Base(f), n)
 		total += n
 	}
-	if int64(total) != sum.Captured {
+	if uint64(total) != sum.Captured {
 		t.Errorf("files hold %d frames, summary says captured=%d", total, sum.Captured)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/testkit"
@@ -82,13 +83,13 @@ func startIn(t *testing.T, ns netns, name string, args ...string) *proc {
 
 // stop ends p with SIGTERM (ip netns exec passes it on: it execs) and
 // returns its summary line.
-func (p *proc) stop(t *testing.T) Summary {
+func (p *proc) stop(t *testing.T) camconsole.Summary {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.out.waitFor(t, "captured=", 30*time.Second)
-	sum, err := ParseSummary(p.out.String())
+	p.out.waitFor(t, camconsole.SummaryPrefix, 30*time.Second)
+	sum, err := camconsole.FindSummary(p.out.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestCamerasFromOneImage(t *testing.T) {
 	for _, c := range cams {
 		sum := c.p.stop(t)
 		if sum.Acked != sum.Captured || sum.Dropped != 0 || sum.Captured < 60 {
-			t.Errorf("camera %s: %s, want ≥ 60 frames, all acknowledged", c.role, sum.Line)
+			t.Errorf("camera %s: %s, want ≥ 60 frames, all acknowledged", c.role, sum.Format())
 		}
 		name := config.SerialName(c.serial)
 		files := recordings(t, filepath.Join(dir, name))
@@ -177,7 +178,7 @@ func TestCamerasFromOneImage(t *testing.T) {
 			}
 			total += n
 		}
-		if int64(total) != sum.Captured {
+		if uint64(total) != sum.Captured {
 			t.Errorf("camera %s: folder %s holds %d frames in %d files, it captured %d", c.role, name, total, len(files), sum.Captured)
 		}
 		show := ip(t, "-n", string(c.ns), "-4", "-o", "addr", "show", "dev", "eth0")
@@ -187,7 +188,7 @@ func TestCamerasFromOneImage(t *testing.T) {
 				addrs[c.role] = f[i+1]
 			}
 		}
-		t.Logf("camera %s: %s at %s, %s", c.role, name, addrs[c.role], sum.Line)
+		t.Logf("camera %s: %s at %s, %s", c.role, name, addrs[c.role], sum.Format())
 	}
 	if a, b := addrs["a"], config.SerialAddress(cams[0].serial).String(); a != b {
 		t.Errorf("camera a has %s, want its derived %s", a, b)

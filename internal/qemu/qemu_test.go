@@ -205,7 +205,7 @@ func TestStoppedCarriesQEMUStderr(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			_, err = m.WaitFor(ctx, nil, regexp.MustCompile(`camwire: state`))
+			_, err = m.WaitFor(ctx, nil, regexp.MustCompile(`a console line that never comes`))
 			var se *StoppedError
 			if !errors.As(err, &se) {
 				t.Fatalf("WaitFor() error = %v, want a StoppedError", err)
