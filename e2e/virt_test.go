@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/qemu"
 	"github.com/camwire/camwire/internal/testkit"
+	"github.com/camwire/camwire/pid1"
 	"github.com/camwire/camwire/recv"
 )
 
@@ -186,6 +188,20 @@ func TestVirtRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The boot checklist: one timed line per step, in pid1's order.
+	steps, times := cur, []string{}
+	for _, name := range pid1.BootSteps() {
+		l, err := m.WaitFor(ctx, &steps, camconsole.Match(camconsole.BootStepPrefix+name+" "))
+		if err != nil {
+			t.Fatalf("boot step %s (in checklist order): %v", name, err)
+		}
+		bs, ok := camconsole.ParseBootStep(l.Text)
+		if !ok {
+			t.Fatalf("%q does not parse as a boot step", l.Text)
+		}
+		times = append(times, fmt.Sprintf("%s %.2fs", bs.Name, bs.Took.Seconds()))
+	}
+	t.Logf("boot steps: %s", strings.Join(times, ", "))
 	for _, re := range []*regexp.Regexp{reAddress, reFirstSent} {
 		l, err := m.WaitFor(ctx, &cur, re)
 		if err != nil {

@@ -7,44 +7,47 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/camwire/camwire/camconsole"
 )
 
-// Status is what the ACT LED tells a user who has no screen.
-type Status int
+// LEDStatus is what the ACT LED tells a user who has no screen.
+type LEDStatus int
 
 const (
-	StatusBooting    Status = iota // steady on: PID 1 is starting
-	StatusRecording                // slow blink: frames are acknowledged by a receiver
-	StatusNoReceiver               // fast blink: capturing, but nobody acknowledges
-	StatusError                    // three short flashes, pause: config or camera error
-	StatusOff                      // off: powered down or about to reboot cleanly
+	LEDBooting    LEDStatus = iota // steady on: PID 1 is starting
+	LEDRecording                   // slow blink: frames are acknowledged by a receiver
+	LEDNoReceiver                  // fast blink: capturing, but nobody acknowledges
+	LEDError                       // three short flashes, pause: config or camera error
+	LEDOff                         // off: powered down or about to reboot cleanly
 )
 
-func (s Status) String() string {
+func (s LEDStatus) String() string {
 	switch s {
-	case StatusBooting:
+	case LEDBooting:
 		return "booting"
-	case StatusRecording:
+	case LEDRecording:
 		return "recording"
-	case StatusNoReceiver:
+	case LEDNoReceiver:
 		return "no-receiver"
-	case StatusError:
+	case LEDError:
 		return "error"
-	case StatusOff:
+	case LEDOff:
 		return "off"
 	}
 	return fmt.Sprintf("status(%d)", int(s))
 }
 
-// ParseStatus reads the names String returns; the recorder prints them in
-// its "camwire: state NAME" lines.
-func ParseStatus(s string) (Status, bool) {
-	for st := StatusBooting; st <= StatusOff; st++ {
-		if st.String() == s {
-			return st, true
-		}
+// ledFor is what the LED shows for the recorder's state (its
+// "camwire: state NAME" lines, see camconsole).
+func ledFor(s camconsole.State) LEDStatus {
+	switch s {
+	case camconsole.StateRecording:
+		return LEDRecording
+	case camconsole.StateNoReceiver:
+		return LEDNoReceiver
 	}
-	return 0, false
+	return LEDError
 }
 
 // Step is one part of a blink pattern: the LED is On for Dur.
@@ -57,16 +60,16 @@ type Step struct {
 // the status holds. A pattern of one step is steady. The three patterns a
 // user must tell apart differ in rhythm, not only in speed: 1 s on/off,
 // 0.1 s on/off, and a 3-flash group with a long pause.
-func Pattern(s Status) []Step {
+func Pattern(s LEDStatus) []Step {
 	const flash = 150 * time.Millisecond
 	switch s {
-	case StatusBooting:
+	case LEDBooting:
 		return []Step{{true, time.Hour}}
-	case StatusRecording:
+	case LEDRecording:
 		return []Step{{true, time.Second}, {false, time.Second}}
-	case StatusNoReceiver:
+	case LEDNoReceiver:
 		return []Step{{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond}}
-	case StatusError:
+	case LEDError:
 		return []Step{
 			{true, flash}, {false, flash},
 			{true, flash}, {false, flash},
@@ -84,7 +87,7 @@ type LED struct {
 	Sleep func(ctx context.Context, d time.Duration) bool
 
 	mu      sync.Mutex
-	status  Status
+	status  LEDStatus
 	warn    bool
 	changed chan struct{}
 }
@@ -103,7 +106,7 @@ func FindLED(ledsDir string) (*LED, error) {
 }
 
 // Set changes the status; Run picks it up at once.
-func (l *LED) Set(s Status) {
+func (l *LED) Set(s LEDStatus) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.init()
@@ -139,8 +142,8 @@ func (l *LED) SetWarning(on bool) {
 // WarnPattern is Pattern(s) repeated for at least 2 s, then the error
 // pattern's flash group once, for a camera recording with a config
 // problem; other statuses keep their own pattern.
-func WarnPattern(s Status) []Step {
-	if s != StatusRecording && s != StatusNoReceiver {
+func WarnPattern(s LEDStatus) []Step {
+	if s != LEDRecording && s != LEDNoReceiver {
 		return Pattern(s)
 	}
 	var steps []Step
@@ -151,7 +154,7 @@ func WarnPattern(s Status) []Step {
 			d += st.Dur
 		}
 	}
-	return append(steps, Pattern(StatusError)...)
+	return append(steps, Pattern(LEDError)...)
 }
 
 // Warning reports whether SetWarning(true) is in effect.
@@ -162,7 +165,7 @@ func (l *LED) Warning() bool {
 }
 
 // Status returns the current status.
-func (l *LED) Status() Status {
+func (l *LED) Status() LEDStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.status

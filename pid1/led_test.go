@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/camconsole"
 )
 
 func TestFindLED(t *testing.T) {
@@ -45,18 +47,18 @@ func TestFindLED(t *testing.T) {
 // records what the brightness file held for how long.
 func TestLEDPatterns(t *testing.T) {
 	for _, tc := range []struct {
-		status Status
+		status LEDStatus
 		warn   bool   // SetWarning(true): a config problem
 		want   string // brightness@duration for the first steps
 	}{
-		{StatusRecording, false, "1@1s 0@1s 1@1s 0@1s"},
-		{StatusNoReceiver, false, "1@100ms 0@100ms 1@100ms 0@100ms"},
-		{StatusError, false, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms 0@150ms"},
-		{StatusBooting, false, "1@1h0m0s 1@1h0m0s"},
-		{StatusOff, false, "0@1h0m0s 0@1h0m0s"},
-		{StatusRecording, true, "1@1s 0@1s 1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@1s"},
-		{StatusNoReceiver, true, strings.Repeat("1@100ms 0@100ms ", 10) + "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@100ms"},
-		{StatusError, true, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms"},
+		{LEDRecording, false, "1@1s 0@1s 1@1s 0@1s"},
+		{LEDNoReceiver, false, "1@100ms 0@100ms 1@100ms 0@100ms"},
+		{LEDError, false, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms 0@150ms"},
+		{LEDBooting, false, "1@1h0m0s 1@1h0m0s"},
+		{LEDOff, false, "0@1h0m0s 0@1h0m0s"},
+		{LEDRecording, true, "1@1s 0@1s 1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@1s"},
+		{LEDNoReceiver, true, strings.Repeat("1@100ms 0@100ms ", 10) + "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@100ms"},
+		{LEDError, true, "1@150ms 0@150ms 1@150ms 0@150ms 1@150ms 0@1.2s 1@150ms"},
 	} {
 		name := tc.status.String()
 		if tc.warn {
@@ -109,13 +111,13 @@ func TestLEDStatusChange(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l := &LED{Dir: dir}
-	l.Set(StatusRecording)
+	l.Set(LEDRecording)
 	var got []string
 	l.Sleep = func(ctx context.Context, d time.Duration) bool {
 		got = append(got, d.String())
 		switch len(got) {
 		case 1:
-			l.Set(StatusNoReceiver) // in the middle of the 1 s on-step
+			l.Set(LEDNoReceiver) // in the middle of the 1 s on-step
 		case 3:
 			cancel()
 			return false
@@ -128,13 +130,12 @@ func TestLEDStatusChange(t *testing.T) {
 	}
 }
 
-func TestParseStatus(t *testing.T) {
-	for s := StatusBooting; s <= StatusOff; s++ {
-		if got, ok := ParseStatus(s.String()); !ok || got != s {
-			t.Errorf("ParseStatus(%q) = %v, %v, want %v", s.String(), got, ok, s)
+// TestLEDForState: each recorder state has its own pattern, and the
+// names the LED's String gives match the recorder's words.
+func TestLEDForState(t *testing.T) {
+	for _, st := range []camconsole.State{camconsole.StateNoReceiver, camconsole.StateRecording, camconsole.StateError} {
+		if got := ledFor(st).String(); got != string(st) {
+			t.Errorf("ledFor(%q) = %v, want the LED status of that name", st, got)
 		}
-	}
-	if _, ok := ParseStatus("blinking"); ok {
-		t.Errorf("ParseStatus(blinking) ok, want not ok")
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/config"
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 func TestWaitBlock(t *testing.T) {
@@ -33,12 +36,12 @@ func TestRecorderLineDrivesLED(t *testing.T) {
 	in := &Init{led: &LED{Dir: t.TempDir()}}
 	for _, tc := range []struct {
 		line string
-		want Status
+		want LEDStatus
 	}{
-		{"camwire: state no-receiver", StatusNoReceiver},
-		{"camwire: state recording (acked 12)", StatusRecording},
-		{"captured=1 sent=1 acked=1 dropped=0", StatusRecording}, // not a state line
-		{"camwire: state error camera: no /dev/video0", StatusError},
+		{camconsole.StateNoReceiver.Line(), LEDNoReceiver},
+		{camconsole.StateRecording.Line() + " (acked 12)", LEDRecording},
+		{camconsole.Summary{Captured: 1, Sent: 1, Acked: 1}.Format(), LEDRecording}, // not a state line
+		{camconsole.StateError.Line() + " camera: no /dev/video0", LEDError},
 	} {
 		in.recorderLine(tc.line)
 		if got := in.led.Status(); got != tc.want {
@@ -48,8 +51,8 @@ func TestRecorderLineDrivesLED(t *testing.T) {
 	if in.led.Warning() {
 		t.Errorf("LED warns before any config problem")
 	}
-	in.recorderLine("camwire: config: camwire.txt:3: fps: bad value")
-	if !in.led.Warning() || in.led.Status() != StatusError {
+	in.recorderLine(camconsole.ConfigLine("camwire.txt:3: fps: bad value"))
+	if !in.led.Warning() || in.led.Status() != LEDError {
 		t.Errorf("after a config line: warning %v, status %v; want the warning on and the status kept", in.led.Warning(), in.led.Status())
 	}
 }
@@ -100,5 +103,59 @@ func TestDebugShellsWithoutShell(t *testing.T) {
 	}
 	if got, want := out.String(), "make image DEBUG=1"; !strings.Contains(got, want) || strings.Contains(got, "debug=yes") {
 		t.Errorf("log = %q, want it to name %q and not repeat debug=yes", got, want)
+	}
+}
+
+// TestBootSteps: Run's checklist is the package doc's, in its order.
+func TestBootSteps(t *testing.T) {
+	want := []string{"mounts", "consoles", "ctrl-alt-del", "modules", "boot-partition",
+		"settings", "hostname", "watchdog", "network", "recorder"}
+	if diff := cmp.Diff(want, BootSteps()); diff != "" {
+		t.Errorf("BootSteps() (-want +got):\n%s", diff)
+	}
+}
+
+// TestStepPrintsDuration: every step ends with its console line.
+func TestStepPrintsDuration(t *testing.T) {
+	var out bytes.Buffer
+	in := &Init{out: &out}
+	ran := false
+	in.step(bootStep{"modules", func() { ran = true }})
+	got, ok := camconsole.ParseBootStep(strings.TrimSuffix(out.String(), "\n"))
+	if !ran || !ok || got.Name != "modules" {
+		t.Errorf("step printed %q (ran %v), want a boot step line for modules", out.String(), ran)
+	}
+}
+
+// TestMountLinesWaitForConsoles: the mount table's lines, and a failed
+// optional mount, are logged before any console is open; they reach the
+// console once it is, after "init start" and in order.
+func TestMountLinesWaitForConsoles(t *testing.T) {
+	in := &Init{}
+	fail := func(m Mount) error {
+		if m.Target == "/tmp" {
+			return unix.ENOSPC
+		}
+		return nil
+	}
+	if err := MountAll(BaseMounts, fail, in.logf); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	in.attach(&out)
+	want := []string{camconsole.InitStart}
+	for _, m := range BaseMounts {
+		l := camconsole.Prefix + m.String()
+		if m.Target == "/tmp" {
+			l += ": " + unix.ENOSPC.Error() + " (continuing without it)"
+		}
+		want = append(want, l)
+	}
+	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")); diff != "" {
+		t.Errorf("console after attach (-want +got):\n%s", diff)
+	}
+	in.logf("later")
+	if !strings.HasSuffix(out.String(), "camwire: later\n") {
+		t.Errorf("a line after attach did not go straight to the console: %q", out.String())
 	}
 }

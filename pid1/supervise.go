@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,10 +63,16 @@ type Supervisor struct {
 
 	RestartDelay time.Duration // pause before restarting a crashed recorder; default 2 s
 	StopTimeout  time.Duration // SIGTERM → SIGKILL at shutdown; default 15 s
-	Logf         func(format string, args ...any)
+	// OutputGrace bounds the wait, once the recorder has stopped, for
+	// the rest of its output (its summary line) to reach Output and
+	// OnLine; default 1 s. The copy ends when every writer of the pipe
+	// has closed it, and a child the recorder left behind may hold it.
+	OutputGrace time.Duration
+	Logf        func(format string, args ...any)
 
-	mu  sync.Mutex // held while starting a child and while reaping
-	pid int        // current recorder, 0 when none
+	mu      sync.Mutex    // held while starting a child and while reaping
+	pid     int           // current recorder, 0 when none
+	outDone chan struct{} // closed when the last recorder's output is copied
 }
 
 func (s *Supervisor) logf(format string, args ...any) {
@@ -76,8 +83,9 @@ func (s *Supervisor) logf(format string, args ...any) {
 
 // Run supervises until ctx ends, then stops the recorder (SIGTERM, and
 // SIGKILL to its process group after StopTimeout) and returns once it has
-// been reaped. It never returns before ctx ends: PID 1 must go on reaping
-// whatever happens to the recorder.
+// been reaped and its output copied to the end (within OutputGrace). It
+// never returns before ctx ends: PID 1 must go on reaping whatever
+// happens to the recorder.
 //
 // When the recorder cannot be started (fork failing for lack of memory,
 // say), Run logs it, calls OnExit with the error and tries again after
@@ -102,6 +110,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 
 	exited := make(chan unix.WaitStatus, 1)
+	defer s.waitOutput(sigchld, exited)
 	var startErr error // the last try to start failed
 	// Start failures in a row double the pause; a start resets it.
 	retry := backoff.Backoff{Min: restart, Max: max(restart, time.Minute)}
@@ -206,11 +215,37 @@ func (s *Supervisor) start() error {
 	// We reap by pid ourselves; Release frees the pidfd Go keeps.
 	cmd.Process.Release()
 	s.logf("supervisor: recorder started, pid %d", s.pid)
-	go s.copyLines(pr)
+	s.outDone = make(chan struct{})
+	go s.copyLines(pr, s.outDone)
 	return nil
 }
 
-func (s *Supervisor) copyLines(r *os.File) {
+// waitOutput waits, still reaping, until the last recorder's output has
+// been copied, or for OutputGrace.
+func (s *Supervisor) waitOutput(sigchld <-chan os.Signal, exited chan unix.WaitStatus) {
+	s.mu.Lock()
+	done := s.outDone
+	s.mu.Unlock()
+	if done == nil {
+		return
+	}
+	grace := time.NewTimer(cmp.Or(s.OutputGrace, time.Second))
+	defer grace.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-sigchld:
+			s.reap(exited)
+		case <-grace.C:
+			s.logf("supervisor: recorder output still open after %v (a child of it holds it)", cmp.Or(s.OutputGrace, time.Second))
+			return
+		}
+	}
+}
+
+func (s *Supervisor) copyLines(r *os.File, done chan<- struct{}) {
+	defer close(done)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 4096)
 	for {
@@ -277,8 +312,8 @@ func (s *Supervisor) signal(sig unix.Signal, group bool) {
 	}
 }
 
-// ReapOrphans collects every remaining child without blocking; used when
-// no supervisor runs (early boot, shutdown) so zombies never pile up.
+// ReapOrphans collects every child that has ended, without blocking,
+// and returns how many. WaitOrphans builds on it.
 func ReapOrphans() int {
 	n := 0
 	for {
@@ -291,5 +326,42 @@ func ReapOrphans() int {
 			return n
 		}
 		n++
+	}
+}
+
+// WaitOrphans reaps children until none is left (wait4 says ECHILD), as
+// u-root's libinit.WaitOrphans does at the end of an init, but for at
+// most d: a process that ignores its SIGTERM must not hold the power
+// off. It returns how many it reaped, and an error when some still run.
+// PID 1's shutdown calls it once the Supervisor has stopped reaping.
+func WaitOrphans(d time.Duration) (int, error) {
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, unix.SIGCHLD)
+	defer signal.Stop(sigchld)
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	n := 0
+	for {
+		n += ReapOrphans()
+		// WNOHANG with nothing ended: 0 while children run, ECHILD
+		// once there are none.
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.ECHILD):
+			return n, nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return n, fmt.Errorf("wait4: %w", err)
+		case pid > 0:
+			n++
+			continue
+		}
+		select {
+		case <-sigchld:
+		case <-deadline.C:
+			return n, fmt.Errorf("children still running after %v", d)
+		}
 	}
 }

@@ -43,6 +43,9 @@ func supervisorHelper(mode string) int {
 	if mode == "retry" {
 		return retryHelper()
 	}
+	if mode == "wait-orphans" {
+		return waitOrphansHelper()
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "prctl:", err)
 		return 2
@@ -93,12 +96,11 @@ func supervisorHelper(mode string) int {
 	case "kill":
 		s.Args = []string{"-c", `trap '' TERM; echo ready; sleep 30`}
 	}
+	// Run returns once the recorder's output is copied to the end: every
+	// line is in res.Lines.
 	if err := s.Run(ctx); err != nil {
 		res.RunErr = err.Error()
 	}
-	// Let the output goroutine finish (the pipe closes when the last
-	// writer, possibly an orphan, is gone) — bounded, for the report only.
-	time.Sleep(50 * time.Millisecond)
 	res.Zombies = ReapOrphans()
 	mu.Lock()
 	json.NewEncoder(os.Stdout).Encode(res)
@@ -298,6 +300,69 @@ func TestSupervisorRetriesStart(t *testing.T) {
 	}
 	if !strings.Contains(res.RunErr, "/nonexistent/camwire-init") {
 		t.Errorf("Run = %q after cancel, want the last start error", res.RunErr)
+	}
+}
+
+// waitOrphansHelper plays PID 1's shutdown: a shell leaves two
+// background jobs as orphans and exits; WaitOrphans must reap all three
+// and find no child left. Then an orphan that outlives the bound: the
+// wait ends with an error instead of holding the power off.
+func waitOrphansHelper() int {
+	var res helperResult
+	err := func() error {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl: %v", err)
+		}
+		cmd := exec.Command("/bin/sh", "-c", "sleep 0.1 & sleep 0.2 & exit 0")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		cmd.Process.Release() // reaped by WaitOrphans, as PID 1's children are
+		n, err := WaitOrphans(20 * time.Second)
+		if err != nil {
+			return fmt.Errorf("WaitOrphans: %v", err)
+		}
+		res.Orphans = n
+		if _, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); err != unix.ECHILD {
+			return fmt.Errorf("after WaitOrphans wait4 = %v, want ECHILD (no child left)", err)
+		}
+
+		stuck := exec.Command("/bin/sleep", "30")
+		if err := stuck.Start(); err != nil {
+			return err
+		}
+		if _, err := WaitOrphans(50 * time.Millisecond); err == nil {
+			res.Lines = append(res.Lines, "error: WaitOrphans with a child still running returned no error")
+		} else {
+			res.Lines = append(res.Lines, err.Error())
+		}
+		stuck.Process.Kill()
+		stuck.Wait()
+		res.Zombies = zombieChildren()
+		return nil
+	}()
+	if err != nil {
+		res.RunErr = err.Error()
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+// TestWaitOrphans: at shutdown PID 1 drains every orphan, and a process
+// that will not end cannot hold the shutdown.
+func TestWaitOrphans(t *testing.T) {
+	res := runHelper(t, "wait-orphans")
+	if res.RunErr != "" {
+		t.Fatal(res.RunErr)
+	}
+	if res.Orphans != 3 {
+		t.Errorf("WaitOrphans reaped %d, want 3 (the shell and its two background jobs)", res.Orphans)
+	}
+	if len(res.Lines) != 1 || !strings.Contains(res.Lines[0], "still running after 50ms") {
+		t.Errorf("WaitOrphans with a running child: %q, want an error saying children still run", res.Lines)
+	}
+	if res.Zombies != 0 {
+		t.Errorf("%d zombies left", res.Zombies)
 	}
 }
 

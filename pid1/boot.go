@@ -1,0 +1,221 @@
+package pid1
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/camwire/camwire/config"
+	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
+)
+
+// The boot steps 1–10 of the package doc, in order.
+
+// mountBase is step 1. Its lines (each mount, and what failed) wait for
+// the consoles of step 2; a required mount that fails is fatal.
+func (in *Init) mountBase() {
+	if err := MountAll(BaseMounts, SysMount("/"), in.logf); err != nil {
+		in.fatal(err)
+	}
+}
+
+// openConsoles is step 2.
+func (in *Init) openConsoles() {
+	in.attach(OpenConsoles("/dev", ConsoleNames("/sys"), os.Stdout))
+}
+
+// ctrlAltDelOff is step 3: ctrl-alt-del becomes SIGINT to PID 1 instead
+// of an instant reboot.
+func (in *Init) ctrlAltDelOff() {
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
+		in.logf("ctrl-alt-del off: %v", err)
+	}
+}
+
+// loadModules is step 4: the board's modules, then its LED.
+func (in *Init) loadModules() {
+	board, model := ReadBoard("/proc")
+	in.board = board
+	in.logf("board %s (%q), loading %d modules", board.Name, model, len(board.Modules))
+	for _, err := range LoadModules(board.Modules, kmodule.ProbeOpts{}) {
+		in.logf("%v", err)
+	}
+	// The LED driver (leds-gpio) is one of the board's modules: look
+	// for the LED only now.
+	if l, err := FindLED("/sys/class/leds"); err == nil {
+		in.led = l
+		go func() {
+			if err := l.Run(context.Background()); err != nil {
+				in.logf("led: %v", err)
+			}
+		}()
+	} else {
+		in.logf("%v (no status LED)", err)
+	}
+}
+
+// mountBoot is step 5: the boot partition at /boot, read-only.
+func (in *Init) mountBoot() {
+	dev, err := WaitBlock("/sys/class/block", in.board.BootDev, in.bootWait(in.board))
+	if err != nil {
+		in.logf("boot partition: %v; settings from the kernel command line only", err)
+		return
+	}
+	m := BootMount("/dev/" + dev)
+	if err := SysMount("/")(m); err != nil {
+		in.logf("%v: %v; settings from the kernel command line only", m, err)
+		return
+	}
+	in.bootDev = dev
+	in.logf("%v", m)
+	in.cfgFile = "/boot/camwire.txt"
+}
+
+// loadSettings is step 6.
+func (in *Init) loadSettings() {
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	cfg, probs := config.Load(config.Sources{File: in.cfgFile, Cmdline: string(cmdline)})
+	in.cfg = cfg
+	if len(probs) > 0 {
+		// The recorder prints them in full and sends them to the receiver.
+		in.logf("settings: %d problems (the recorder reports them)", len(probs))
+	}
+}
+
+// setHostname is step 7: the camera's name, and the modules= the
+// settings ask for.
+func (in *Init) setHostname() {
+	if err := unix.Sethostname([]byte(in.cfg.Name)); err != nil {
+		in.logf("hostname %q: %v", in.cfg.Name, err)
+	}
+	if len(in.cfg.Modules) > 0 {
+		in.logf("loading modules %s", strings.Join(in.cfg.Modules, " "))
+		for _, err := range LoadModules(in.cfg.Modules, kmodule.ProbeOpts{}) {
+			in.logf("%v", err)
+		}
+	}
+}
+
+// Step 8, openWatchdog, is in watchdog.go.
+
+// startNetwork is step 9: the network runs beside the recorder until
+// shutdown stops it.
+func (in *Init) startNetwork() {
+	ctx, stop := context.WithCancel(context.Background())
+	in.stopNet, in.netDone = stop, make(chan struct{})
+	cfg := in.cfg
+	go func() {
+		defer close(in.netDone)
+		network := in.Network
+		if network == nil {
+			network = Network
+		}
+		if err := network(ctx, cfg, in.logf); err != nil && ctx.Err() == nil {
+			in.logf("network: %v", err)
+		}
+	}()
+}
+
+// startRecorder is step 10: the recorder under a Supervisor, which
+// reaps every child from now on, and the debug shells.
+func (in *Init) startRecorder() {
+	args := []string{"-kernel-cmdline", "/proc/cmdline"}
+	if in.cfgFile != "" {
+		args = append([]string{"-config", in.cfgFile}, args...)
+	}
+	shells := in.debugShells(in.cfg)
+	sup := &Supervisor{
+		Path:   "/proc/self/exe",
+		Args:   append(args, in.RecorderArgs...),
+		Env:    append(os.Environ(), "CAMWIRE_SUPERVISED=1"),
+		Output: in.out,
+		OnLine: in.recorderLine,
+		OnExit: in.recorderExit,
+		OnReap: func(pid int, _ unix.WaitStatus) {
+			for _, sh := range shells {
+				if sh.Reaped(pid) {
+					return
+				}
+			}
+		},
+		Ready:       make(chan struct{}),
+		StopTimeout: in.stopTimeout(),
+		Logf:        in.logf,
+	}
+	recCtx, stopRec := context.WithCancel(context.Background())
+	in.stopRec, in.recFinished = stopRec, make(chan struct{})
+	go func() {
+		// Run reaps until recCtx ends, even when the recorder cannot
+		// start (it then logs that and calls OnExit, which shows the
+		// error on the LED): the shells below rely on it.
+		sup.Run(recCtx)
+		close(in.recFinished)
+	}()
+	shellCtx, stopShells := context.WithCancel(context.Background())
+	in.stopShells = stopShells
+	for _, sh := range shells {
+		go func() {
+			<-sup.Ready // the reaper runs: the shell is collected when it ends
+			sh.Run(shellCtx)
+		}()
+	}
+}
+
+// debugShells are the shells PID 1 keeps on its consoles when the
+// settings say debug=yes and the image carries one (a debug image, see
+// image.Options.Debug): PATH=/bin, where the image links u-root's tools.
+func (in *Init) debugShells(cfg config.Config) []*Shell {
+	if !cfg.Debug {
+		return nil
+	}
+	if _, err := os.Stat(ShellPath); err != nil {
+		// debug=yes is set; what is missing is the shell, which only a
+		// debug image carries.
+		in.logf("debug: no shell (%v); build a debug image: make image DEBUG=1 (camwire-image -debug)", err)
+		return nil
+	}
+	env := []string{"PATH=/bin", "HOME=/", "TERM=linux"}
+	var shells []*Shell
+	for _, tty := range ShellTTYs("/dev", ConsoleNames("/sys")) {
+		shells = append(shells, &Shell{Path: ShellPath, TTY: tty, Env: env, Logf: in.logf})
+	}
+	if len(shells) == 0 {
+		in.logf("debug: no console terminal for a shell (active consoles %v)", ConsoleNames("/sys"))
+	}
+	return shells
+}
+
+func (in *Init) bootWait(b Board) time.Duration {
+	switch {
+	case in.BootWait > 0:
+		return in.BootWait
+	case b.BootWait > 0:
+		return b.BootWait
+	}
+	return 20 * time.Second
+}
+
+// WaitBlock waits until one of the block devices names (e.g. "mmcblk0p1")
+// exists under sysBlock (/sys/class/block) and returns its name. The SD
+// card driver is a module probed a moment earlier and the card takes a
+// while to enumerate; with no udev, polling sysfs every 50 ms is the
+// simplest event source, and the wait ends as soon as the device appears.
+func WaitBlock(sysBlock string, names []string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(sysBlock, n)); err == nil {
+				return n, nil
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return "", fmt.Errorf("none of %s appeared within %v", strings.Join(names, ", "), timeout)
+		}
+		time.Sleep(min(left, 50*time.Millisecond))
+	}
+}
