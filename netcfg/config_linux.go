@@ -1,10 +1,6 @@
 package netcfg
 
-import (
-	"context"
-
-	"github.com/camwire/camwire/config"
-)
+import "github.com/camwire/camwire/config"
 
 // FromConfig returns a Manager for camwire's settings: interface,
 // address, gateway, dhcp_server, and the receiver's host as the address
@@ -22,12 +18,4 @@ func FromConfig(c config.Config) *Manager {
 		DHCP:      DHCPMode(c.DHCPServer),
 		Offer:     offer,
 	}
-}
-
-// Network has the shape of pid1.Init's Network hook: it configures the
-// link from c and keeps it configured until ctx ends.
-func Network(ctx context.Context, c config.Config, logf func(string, ...any)) error {
-	m := FromConfig(c)
-	m.Logf = logf
-	return m.Run(ctx)
 }

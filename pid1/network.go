@@ -19,21 +19,33 @@ func Network(ctx context.Context, c config.Config, logf func(string, ...any)) er
 	} else if err := netlink.LinkSetUp(lo); err != nil {
 		logf("network: loopback: LinkSetUp: %v", err)
 	}
-	m := &netcfg.Manager{
-		Interface: c.Interface,
-		Address:   c.Address,
-		Gateway:   c.Gateway,
-		DHCP:      netcfg.DHCPMode(c.DHCPServer),
-		Logf:      func(f string, a ...any) { logf("network: "+f, a...) },
+	m, note := managerFor(c)
+	if note != "" {
+		logf("network: %s", note)
 	}
-	if a, ok := c.ReceiverAddr(); ok {
-		m.Offer = a
-	} else if m.DHCP != netcfg.DHCPOff {
-		logf("network: receiver %q is a name, not an address: no DHCP server", c.Receiver)
-		m.DHCP = netcfg.DHCPOff
-	}
+	m.Logf = func(f string, a ...any) { logf("network: "+f, a...) }
 	if err := m.Run(ctx); err != nil {
 		return fmt.Errorf("netcfg: %w", err)
 	}
 	return nil
+}
+
+// managerFor maps the settings to netcfg: interface, address, gateway,
+// dhcp_server, and the receiver's host as the address offered to the
+// laptop. A receiver given by name cannot be offered: the DHCP server
+// stays off and note says why.
+func managerFor(c config.Config) (m *netcfg.Manager, note string) {
+	m = &netcfg.Manager{
+		Interface: c.Interface,
+		Address:   c.Address,
+		Gateway:   c.Gateway,
+		DHCP:      netcfg.DHCPMode(c.DHCPServer),
+	}
+	if a, ok := c.ReceiverAddr(); ok {
+		m.Offer = a
+	} else if m.DHCP != netcfg.DHCPOff {
+		note = fmt.Sprintf("receiver %q is a name, not an address: no DHCP server", c.Receiver)
+		m.DHCP = netcfg.DHCPOff
+	}
+	return m, note
 }
