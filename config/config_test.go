@@ -235,7 +235,7 @@ func TestPrecedence(t *testing.T) {
 	if err := fs.Parse([]string{"-config", file, "-height", "480", "-debug"}); err != nil {
 		t.Fatal(err)
 	}
-	c, probs := Load(Sources{
+	c, probs := Load(Layers{
 		File:    "/does/not/exist/camwire.txt", // -config replaces it
 		Cmdline: "camwire.width=640 camwire.height=360",
 		Flags:   flags,
@@ -262,7 +262,7 @@ func TestBadLaterLayer(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	c, probs := Load(Sources{File: filepath.Join(t.TempDir(), "camwire.txt")})
+	c, probs := Load(Layers{File: filepath.Join(t.TempDir(), "camwire.txt")})
 	if diff := cmp.Diff(Default(), c, cmpNet); diff != "" {
 		t.Errorf("Load with no file, want defaults (-want +got):\n%s", diff)
 	}

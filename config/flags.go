@@ -12,7 +12,7 @@ import (
 // command line is an ordinary flag error, not a Problem.
 type Flags struct {
 	// File is the -config flag: a camwire.txt to read instead of
-	// Sources.File.
+	// Layers.File.
 	File string
 
 	set []flagSetting // in command-line order
@@ -38,7 +38,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 func (f *Flags) Apply(c *Config) []Problem {
 	var probs []Problem
 	for _, s := range f.set {
-		if p := c.apply(SourceFlags, 0, s.key, s.value, true, ""); p != nil {
+		if p := c.apply(LayerFlags, 0, s.key, s.value, true, ""); p != nil {
 			probs = append(probs, *p)
 		}
 	}
@@ -85,7 +85,7 @@ func (v *flagValue) IsBoolFlag() bool { return v.k != nil && v.k.isBool }
 func (c Config) Check() []Problem {
 	var probs []Problem
 	warn := func(key, format string, args ...any) {
-		probs = append(probs, Problem{Source: "settings", Key: key, Msg: fmt.Sprintf(format, args...)})
+		probs = append(probs, Problem{Layer: "settings", Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	net := c.Address.Masked()
 	if host, err := netip.ParseAddr(c.ReceiverHost()); err == nil {

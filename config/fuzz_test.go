@@ -18,7 +18,7 @@ func FuzzApplyFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		c := Default()
 		for _, p := range c.ApplyFile("camwire.txt", strings.NewReader(text)) {
-			if p.Source != "camwire.txt" || p.Msg == "" {
+			if p.Layer != "camwire.txt" || p.Msg == "" {
 				t.Errorf("problem %+v lacks source or message", p)
 			}
 		}
@@ -48,7 +48,7 @@ func FuzzApplyCmdline(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cmdline string) {
 		c := Default()
 		for _, p := range c.ApplyCmdline(cmdline) {
-			if p.Source != SourceCmdline || p.Msg == "" {
+			if p.Layer != LayerCmdline || p.Msg == "" {
 				t.Errorf("problem %+v lacks source or message", p)
 			}
 		}

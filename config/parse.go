@@ -15,17 +15,17 @@ import (
 // the key named by a Problem has its built-in default (or, for a warning,
 // the value as written).
 type Problem struct {
-	Source string // "camwire.txt", "cmdline" or "flags"
-	Line   int    // 1-based line in Source; 0 when Source has no lines
-	Key    string // the key as written; "" for a problem with the whole source
-	Msg    string
+	Layer string // where the setting was written: "camwire.txt", "cmdline", "flags"; "settings" for a cross-key check
+	Line  int    // 1-based line in Layer; 0 when Layer has no lines
+	Key   string // the key as written; "" for a problem with the whole layer
+	Msg   string
 }
 
 // Error renders the problem like a compiler message:
 // camwire.txt:7: fps: "thirty" is not a number; using default 30
 func (p Problem) Error() string {
 	var b strings.Builder
-	b.WriteString(p.Source)
+	b.WriteString(p.Layer)
 	if p.Line > 0 {
 		fmt.Fprintf(&b, ":%d", p.Line)
 	}
@@ -40,10 +40,10 @@ func (p Problem) Error() string {
 
 func (p Problem) String() string { return p.Error() }
 
-// Source names used in Problems.
+// Layer names used in Problems (a file's layer is its base name).
 const (
-	SourceCmdline = "cmdline"
-	SourceFlags   = "flags"
+	LayerCmdline = "cmdline"
+	LayerFlags   = "flags"
 )
 
 const bom = "\uFEFF"
@@ -64,12 +64,12 @@ func (c *Config) Set(name, value, dir string) error {
 	return nil
 }
 
-// apply sets one key from one source and returns the Problem, if any.
+// apply sets one key from one layer and returns the Problem, if any.
 // A bad value resets the key to its default, so what the user gets does
 // not depend on which earlier layer happened to set it.
-func (c *Config) apply(src string, line int, name, value string, hasValue bool, dir string) *Problem {
+func (c *Config) apply(layer string, line int, name, value string, hasValue bool, dir string) *Problem {
 	p := func(key, format string, args ...any) *Problem {
-		return &Problem{Source: src, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+		return &Problem{Layer: layer, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	k := lookup(name)
 	if k == nil {
@@ -124,12 +124,12 @@ func (c *Config) ApplyFile(name string, r io.Reader) []Problem {
 		name, value, hasValue := strings.Cut(line, "=")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if name == "" {
-			probs = append(probs, Problem{Source: src, Line: n, Msg: fmt.Sprintf("%q has no key before '=', ignored", line)})
+			probs = append(probs, Problem{Layer: src, Line: n, Msg: fmt.Sprintf("%q has no key before '=', ignored", line)})
 			continue
 		}
 		if k := lookup(name); k != nil {
 			if prev, ok := seen[k.name]; ok {
-				probs = append(probs, Problem{Source: src, Line: n, Key: k.name,
+				probs = append(probs, Problem{Layer: src, Line: n, Key: k.name,
 					Msg: fmt.Sprintf("set again; line %d is overridden", prev)})
 			}
 			seen[k.name] = n
@@ -139,7 +139,7 @@ func (c *Config) ApplyFile(name string, r io.Reader) []Problem {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		probs = append(probs, Problem{Source: src, Msg: fmt.Sprintf("read error: %v; later lines ignored", err)})
+		probs = append(probs, Problem{Layer: src, Msg: fmt.Sprintf("read error: %v; later lines ignored", err)})
 	}
 	return probs
 }
@@ -157,7 +157,7 @@ func (c *Config) ApplyCmdline(cmdline string) []Problem {
 			continue
 		}
 		name, value, hasValue := strings.Cut(rest, "=")
-		if p := c.apply(SourceCmdline, 0, name, value, hasValue, ""); p != nil {
+		if p := c.apply(LayerCmdline, 0, name, value, hasValue, ""); p != nil {
 			probs = append(probs, *p)
 		}
 	}
@@ -193,8 +193,9 @@ func kernelWords(s string) []string {
 	return words
 }
 
-// Sources are the layers Load reads, each optional.
-type Sources struct {
+// Layers are what Load reads, each optional; later ones win key by
+// key. (A Problem names its layer; Source is only the camera setting.)
+type Layers struct {
 	// File is camwire.txt's path. "" reads no file. A missing file is a
 	// Problem (the user may have renamed it) but not an error.
 	File string
@@ -212,7 +213,7 @@ type Sources struct {
 // Load builds the Config: defaults, then File, then Cmdline, then Flags,
 // each later one winning key by key, then the cross-key checks of Check.
 // It never fails; everything wrong is in the returned Problems.
-func Load(s Sources) (Config, []Problem) {
+func Load(s Layers) (Config, []Problem) {
 	c := Default()
 	c.Serial = CleanSerial(s.Serial)
 	c.derived()
@@ -226,9 +227,9 @@ func Load(s Sources) (Config, []Problem) {
 		f, err := os.Open(file)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			probs = append(probs, Problem{Source: filepath.Base(file), Msg: "not found; using built-in settings"})
+			probs = append(probs, Problem{Layer: filepath.Base(file), Msg: "not found; using built-in settings"})
 		case err != nil:
-			probs = append(probs, Problem{Source: filepath.Base(file), Msg: fmt.Sprintf("%v; using built-in settings", err)})
+			probs = append(probs, Problem{Layer: filepath.Base(file), Msg: fmt.Sprintf("%v; using built-in settings", err)})
 		default:
 			probs = append(probs, c.ApplyFile(file, f)...)
 			f.Close()

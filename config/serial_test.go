@@ -37,7 +37,7 @@ func TestSerialDefaults(t *testing.T) {
 			if err := os.WriteFile(file, []byte(tt.file), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			c, probs := Load(Sources{File: file, Cmdline: tt.cmdline, Serial: serial})
+			c, probs := Load(Layers{File: file, Cmdline: tt.cmdline, Serial: serial})
 			got := fmt.Sprint(c.Name, " ", c.Address)
 			want := fmt.Sprint(tt.wantName, " ", tt.wantAddr)
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -60,7 +60,7 @@ func TestSerialDefaults(t *testing.T) {
 }
 
 func TestNoSerialKeepsBuiltInDefaults(t *testing.T) {
-	c, _ := Load(Sources{Serial: "\x00"})
+	c, _ := Load(Layers{Serial: "\x00"})
 	if got, want := fmt.Sprint(c.Name, " ", c.Address), "camwire 192.168.77.2/24"; got != want {
 		t.Errorf("without a serial: %s, want %s", got, want)
 	}

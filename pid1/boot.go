@@ -78,7 +78,7 @@ func (in *Init) mountBoot() {
 // loadSettings is step 6.
 func (in *Init) loadSettings() {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	cfg, probs := config.Load(config.Sources{File: in.cfgFile, Cmdline: string(cmdline)})
+	cfg, probs := config.Load(config.Layers{File: in.cfgFile, Cmdline: string(cmdline)})
 	in.cfg = cfg
 	if len(probs) > 0 {
 		// The recorder prints them in full and sends them to the receiver.

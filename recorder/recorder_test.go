@@ -62,7 +62,7 @@ func TestRecorderDeliversEverything(t *testing.T) {
 	var out syncbuf.Buffer
 	r := &Recorder{
 		Config:   cfg,
-		Problems: []config.Problem{{Source: "camwire.txt", Line: 3, Key: "fps", Msg: "bad value"}},
+		Problems: []config.Problem{{Layer: "camwire.txt", Line: 3, Key: "fps", Msg: "bad value"}},
 		Source:   &capture.TestSource{Fast: true, Loops: 2},
 		Out:      &out,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),

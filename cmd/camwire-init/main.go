@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cmdline = string(b)
 	}
-	cfg, probs := config.Load(config.Sources{Cmdline: cmdline, Flags: flags, Serial: config.ReadSerial(*serialFile)})
+	cfg, probs := config.Load(config.Layers{Cmdline: cmdline, Flags: flags, Serial: config.ReadSerial(*serialFile)})
 
 	ctx, stop := signal.NotifyContext(ctx, unix.SIGTERM, unix.SIGINT)
 	defer stop()
