@@ -179,8 +179,8 @@ func TestBrowserPlaysLive(t *testing.T) {
 	dir := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(dir, "cam1"), 0o755))
 	writeRecording(t, filepath.Join(dir, "cam1", "20260101-000000.mp4"))
-	status := func(string) (Status, bool) {
-		return Status{Connected: true, Remote: "10.0.0.2:50000", BitrateBps: 16.5e6, LastAck: 1234,
+	status := func(string) (CameraStatus, bool) {
+		return CameraStatus{Connected: true, Remote: "10.0.0.2:50000", BitrateBps: 16.5e6, LastAck: 1234,
 			LastAckTime: time.Now(), TempMilliC: 48312, BufferUsed: 1 << 20, BufferSize: 64 << 20}, true
 	}
 	s, ts := newServer(t, dir, status)

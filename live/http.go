@@ -144,9 +144,9 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Camera   string     `json:"camera"`
-		Receiver *Status    `json:"receiver,omitempty"`
-		Live     *liveStats `json:"live,omitempty"`
+		Camera   string        `json:"camera"`
+		Receiver *CameraStatus `json:"receiver,omitempty"`
+		Live     *liveStats    `json:"live,omitempty"`
 	}{Camera: name}
 	if s.status != nil {
 		if st, ok := s.status(name); ok {

@@ -28,9 +28,10 @@ import (
 	"github.com/camwire/camwire/wire"
 )
 
-// Status is the receiver's view of one camera, shown on its page. Zero
-// fields are shown as unknown or left out.
-type Status struct {
+// CameraStatus is the receiver's view of one camera, shown on its page
+// (recv.Status is one connection's, pid1.LEDStatus what the camera's
+// LED shows). Zero fields are shown as unknown or left out.
+type CameraStatus struct {
 	Connected   bool      `json:"connected"`
 	Remote      string    `json:"remote,omitempty"`       // sender's address
 	Since       time.Time `json:"since,omitzero"`         // connected at
@@ -50,7 +51,7 @@ type Status struct {
 // Server serves the live view. Create it with New; it is an http.Handler.
 type Server struct {
 	dir    string
-	status func(camera string) (Status, bool)
+	status func(camera string) (CameraStatus, bool)
 	// Logf reports viewer and stream events; nil means log.Printf.
 	Logf func(format string, args ...any)
 	// QueueFrames is each viewer's queue length; a viewer further behind
@@ -69,7 +70,7 @@ type Server struct {
 // New returns a live server. dir is the receiver's output folder, whose
 // subfolders DIR/<camera>/ hold the recordings (served read-only). status,
 // which may be nil, returns a snapshot of a camera's state.
-func New(dir string, status func(camera string) (Status, bool)) *Server {
+func New(dir string, status func(camera string) (CameraStatus, bool)) *Server {
 	s := &Server{dir: dir, status: status, cams: map[string]*camera{}}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /{$}", s.serveIndex)

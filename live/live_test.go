@@ -94,7 +94,7 @@ func (p *publisher) run(t *testing.T) {
 }
 
 // newServer starts a live server over httptest; dir may be "".
-func newServer(t *testing.T, dir string, status func(string) (Status, bool)) (*Server, *httptest.Server) {
+func newServer(t *testing.T, dir string, status func(string) (CameraStatus, bool)) (*Server, *httptest.Server) {
 	t.Helper()
 	s := New(dir, status)
 	s.Logf = t.Logf
@@ -269,11 +269,11 @@ func TestPageListsRecordingsAndStatus(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(dir, "cam1"), 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, "cam1", "20260101-000000.mp4"), []byte("x"), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "cam1", "20260101-000100.h264"), []byte("x"), 0o644))
-	status := func(cam string) (Status, bool) {
+	status := func(cam string) (CameraStatus, bool) {
 		if cam != "cam1" {
-			return Status{}, false
+			return CameraStatus{}, false
 		}
-		return Status{Connected: true, BitrateBps: 16e6, LastAck: 42, TempMilliC: 51234, Errors: []string{"disk nearly full"}}, true
+		return CameraStatus{Connected: true, BitrateBps: 16e6, LastAck: 42, TempMilliC: 51234, Errors: []string{"disk nearly full"}}, true
 	}
 	s, ts := newServer(t, dir, status)
 	p := newPublisher(t, s, "cam1", "-bf", "0", "-g", "30")

@@ -67,10 +67,10 @@ func serveLive(ctx context.Context, addr string, srv *recv.Server, extra func(ca
 	if err != nil {
 		return nil, err
 	}
-	lv := live.New(srv.Dir, func(camera string) (live.Status, bool) {
+	lv := live.New(srv.Dir, func(camera string) (live.CameraStatus, bool) {
 		st, ok := srv.CameraStatus(camera)
 		if !ok {
-			return live.Status{}, false
+			return live.CameraStatus{}, false
 		}
 		ls := liveStatus(st)
 		ls.Extra = extra(camera)
@@ -105,8 +105,8 @@ func browsable(addr net.Addr) string {
 }
 
 // liveStatus is the receiver's status of a camera in the live page's terms.
-func liveStatus(st recv.Status) live.Status {
-	out := live.Status{
+func liveStatus(st recv.Status) live.CameraStatus {
+	out := live.CameraStatus{
 		Connected:   true,
 		Remote:      st.Peer,
 		Since:       st.Since,
