@@ -28,8 +28,9 @@ const ShellPath = "/bin/gosh"
 // place (Supervisor, see the rule there), which hands the shell's pid to
 // Reaped. So start a Shell only after Supervisor.Ready: from then until
 // the Supervisor's ctx ends its Run reaps, even when the recorder cannot
-// be started, and a shell that exits is collected and started again. A
-// shell still running when that ctx ends (shutdown) is no longer reaped.
+// be started, and a shell that exits is collected and started again. At
+// shutdown PID 1 ends the shells before the Supervisor, and WaitOrphans
+// collects whatever is left after it.
 type Shell struct {
 	Path string   // the shell; ShellPath on the image
 	TTY  string   // its terminal, e.g. /dev/ttyAMA0
