@@ -14,6 +14,8 @@
 //	camwire: recorder start name=N stream=UUID source=S receiver=H:P segment=3s
 //	camwire: config: camwire.txt:4: fps: …          (one per settings problem)
 //	camwire: state no-receiver|recording|error       (on every change)
+//	camwire: camera: no camera driver bound: …       (the V4L2 device is missing, and why)
+//	camwire: network: address conflict: …            (recorder -network: the address is taken)
 //	camwire: first frame sent after 123ms            (since the recorder started)
 //	camwire: first frame acked after 456ms
 //	camwire: shutdown (signal interrupt)
@@ -45,6 +47,12 @@ const (
 	FirstAckedPrefix = Prefix + "first frame acked after "
 	ShutdownPrefix   = Prefix + "shutdown "
 	PowerOff         = Prefix + "power off"
+	// CameraPrefix starts the recorder's word on a missing camera
+	// device (the kernel's reason) and on its appearing.
+	CameraPrefix = Prefix + "camera: "
+	// ConflictPrefix starts a recorder -network line: another host has
+	// the address.
+	ConflictPrefix = Prefix + "network: address conflict: "
 )
 
 // Match returns a regexp for console lines that start with start (one of

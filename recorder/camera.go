@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/segment"
@@ -39,7 +40,7 @@ func (r *Recorder) capture(ctx context.Context, src capture.Source, s *sender.Se
 		if why := r.reason(); why != said {
 			said = why
 			r.failed.Store(true)
-			r.printf("camwire: camera: %s", why)
+			r.println(camconsole.CameraPrefix + why)
 			log.Error("camera missing", "device", dev, "reason", why)
 			s.Log(wire.LevelError, "camera: "+why)
 		}
@@ -58,7 +59,7 @@ func (r *Recorder) capture(ctx context.Context, src capture.Source, s *sender.Se
 		}
 		t.Stop()
 		r.failed.Store(false)
-		r.printf("camwire: camera: %s appeared; starting capture", dev)
+		r.println(camconsole.CameraPrefix + dev + " appeared; starting capture")
 		s.Log(wire.LevelInfo, "camera: "+dev+" appeared; starting capture")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/bootreport"
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/recv"
@@ -69,8 +70,8 @@ func TestMissingCameraNamesTheReason(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 
 	want := "no camera driver bound: vchiq probe failed: bcm2835_vchiq: probe of 3f00b840.mailbox failed with error -110"
-	waitOut(t, &out, "camwire: camera: "+want+"\n")
-	waitOut(t, &out, "camwire: state error\n")
+	waitOut(t, &out, camconsole.CameraPrefix+want+"\n")
+	waitOut(t, &out, camconsole.StateError.Line()+"\n")
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(logs.String(), "camera says: camera: "+want) {
 		if time.Now().After(deadline) {
@@ -89,11 +90,11 @@ func TestMissingCameraNamesTheReason(t *testing.T) {
 	if err := os.WriteFile(cfg.Device, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitOut(t, &out, "camwire: camera: "+cfg.Device+" appeared; starting capture\n")
+	waitOut(t, &out, camconsole.CameraPrefix+cfg.Device+" appeared; starting capture\n")
 	if err := <-done; err == nil || strings.Contains(err.Error(), "no such file") {
 		t.Errorf("Run = %v, want the V4L2 error of a file that is not a device", err)
 	}
-	if strings.Count(out.String(), "camwire: camera: no camera driver bound") != 1 {
+	if strings.Count(out.String(), camconsole.CameraPrefix+"no camera driver bound") != 1 {
 		t.Errorf("reason printed more than once:\n%s", out.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/netcfg"
 )
@@ -23,7 +24,7 @@ func (r *Recorder) keepNetwork(ctx context.Context, c config.Config, log *slog.L
 		r.Note(fmt.Sprintf("network: %s claimed on %s %s", a, link, how))
 	}
 	m.OnConflict = func(cf netcfg.Conflict, next netip.Prefix) {
-		r.printf("camwire: network: address conflict: %v; trying %s", &cf, next)
+		r.printf(camconsole.ConflictPrefix+"%v; trying %s", &cf, next)
 		r.Note(fmt.Sprintf("network: address conflict: %v; took %s instead", &cf, next))
 	}
 	if err := m.Run(ctx); err != nil {

@@ -152,9 +152,9 @@ func TestCamerasFromOneImage(t *testing.T) {
 	start(cams[1])
 	cams[0].p.out.waitFor(t, "camwire: first frame acked after ", 30*time.Second)
 	start(cams[2])
-	conflict := cams[2].p.out.waitFor(t, "camwire: network: address conflict: ", 30*time.Second)
+	conflict := cams[2].p.out.waitFor(t, camconsole.ConflictPrefix, 30*time.Second)
 	t.Logf("camera c: %s", conflict)
-	if want := "camwire: network: address conflict: " + config.SerialAddress(cams[0].serial).Addr().String() + " is in use: "; !strings.HasPrefix(conflict, want) {
+	if want := camconsole.ConflictPrefix + config.SerialAddress(cams[0].serial).Addr().String() + " is in use: "; !strings.HasPrefix(conflict, want) {
 		t.Errorf("conflict line %q, want it to start %q", conflict, want)
 	}
 	for _, c := range cams {
