@@ -150,7 +150,7 @@ func TestCamerasFromOneImage(t *testing.T) {
 	// probe meets a's kernel answering for it.
 	start(cams[0])
 	start(cams[1])
-	cams[0].p.out.waitFor(t, "camwire: first frame acked after ", 30*time.Second)
+	cams[0].p.out.waitFor(t, camconsole.FirstAckedPrefix, 30*time.Second)
 	start(cams[2])
 	conflict := cams[2].p.out.waitFor(t, camconsole.ConflictPrefix, 30*time.Second)
 	t.Logf("camera c: %s", conflict)
@@ -158,7 +158,7 @@ func TestCamerasFromOneImage(t *testing.T) {
 		t.Errorf("conflict line %q, want it to start %q", conflict, want)
 	}
 	for _, c := range cams {
-		c.p.out.waitFor(t, "camwire: first frame acked after ", 30*time.Second)
+		c.p.out.waitFor(t, camconsole.FirstAckedPrefix, 30*time.Second)
 	}
 	time.Sleep(3 * time.Second) // the recordings' length, not synchronisation
 

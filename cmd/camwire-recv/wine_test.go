@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/testkit"
 )
@@ -87,7 +88,7 @@ func TestWindowsUnderWine(t *testing.T) {
 	// A camwire camera, one long segment, cut by Ctrl+C on the receiver.
 	// Its stdout (the console lines and the summary) joins its log.
 	cam := testkit.StartCmd(t, "camwire-init", exec.Command(initBin, "-name", "wine-cam", "-source", "testsrc", "-receiver", w.addr, "-segment", "1h"))
-	cam.WaitLog(t, regexp.MustCompile(`camwire: first frame acked after`), 30*time.Second)
+	cam.WaitCount(t, camconsole.FirstAckedPrefix, 1, 30*time.Second)
 	time.Sleep(2 * time.Second) // the recording's length, not synchronisation
 	w.ctrlC(t)
 	if code := w.Cmd.ProcessState.ExitCode(); code != 0 {
@@ -117,14 +118,14 @@ func TestWindowsUnderWine(t *testing.T) {
 		t.Errorf("the second receiver did not keep the %d-byte .partial whole: %q", len(kept), m)
 	}
 	cam.Stop(t, syscall.SIGTERM) // the camera drains to the receiver and ends its segment
-	sum := summaryRE.FindStringSubmatch(cam.Logs())
-	if sum == nil {
-		t.Fatalf("camwire-init printed no summary:\n%s", cam.Logs())
+	sum, err := camconsole.FindSummary(cam.Logs())
+	if err != nil {
+		t.Fatalf("camwire-init's summary: %v\n%s", err, cam.Logs())
 	}
-	captured, _ := strconv.Atoi(sum[1])
-	if sum[1] != sum[3] || sum[4] != "0" || captured == 0 {
-		t.Errorf("camera summary %q: want acked == captured > 0, dropped 0", sum[0])
+	if sum.Acked != sum.Captured || sum.Dropped != 0 || sum.Captured == 0 {
+		t.Errorf("camera summary %q: want acked == captured > 0, dropped 0", sum.Format())
 	}
+	captured := int(sum.Captured)
 	w2.ctrlC(t)
 	files, _ := filepath.Glob(filepath.Join(camDir, "*.mp4*"))
 	if want := strings.TrimSuffix(partials[0], ".partial"); len(files) != 1 || files[0] != want {
@@ -143,9 +144,6 @@ func TestWindowsUnderWine(t *testing.T) {
 	}
 	t.Logf("nc: %d bytes identical; camera: %d frames across Ctrl+C in one file", len(data), frames)
 }
-
-// summaryRE is camwire-init's last line.
-var summaryRE = regexp.MustCompile(`(?m)^captured=(\d+) sent=(\d+) acked=(\d+) dropped=(\d+)$`)
 
 // wineRoot runs scripts/wine-root.sh (which builds the root once, minutes,
 // and caches it in ~/.cache/camwire) and returns the root. It skips when
