@@ -151,7 +151,7 @@ func TestDebugShell(t *testing.T) {
 	imagetest.Require(t, qemu.Available())
 	parts := imagetest.Parts(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute) // with the debug tools build (makebb), on a shared machine
 	defer cancel()
 	r, err := image.Build(ctx, image.Options{Out: filepath.Join(dir, "camwire.img"), Init: init, Debug: true, Log: t.Logf,
 		Boot: image.BootOptions{Settings: map[string]string{"debug": "yes", "source": "testsrc", "address": "10.0.2.15/24"}}})
