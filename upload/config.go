@@ -43,11 +43,16 @@ func (c Config) client() (*minio.Client, error) {
 		return nil, fmt.Errorf("endpoint %q is not http(s)://HOST[:PORT]", ep)
 	}
 	region := cmp.Or(c.Region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), "us-east-1")
-	creds := credentials.NewChainCredentials([]credentials.Provider{
+	return minio.New(u.Host, &minio.Options{Creds: c.credentials(), Secure: u.Scheme == "https", Region: region})
+}
+
+// credentials are the environment's, else the shared credentials file's
+// (as the AWS CLI and SDKs look them up), else none (anonymous).
+func (c Config) credentials() *credentials.Credentials {
+	return credentials.NewChainCredentials([]credentials.Provider{
 		&credentials.EnvAWS{},
 		&credentials.FileAWSCredentials{Filename: c.CredentialsFile, Profile: os.Getenv("AWS_PROFILE")},
 	})
-	return minio.New(u.Host, &minio.Options{Creds: creds, Secure: u.Scheme == "https", Region: region})
 }
 
 // ParseRate reads a bandwidth such as 500k, 2M or 1500000 (bytes per

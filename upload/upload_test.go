@@ -53,6 +53,26 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+// TestCredentials: keys from the environment first, else from an AWS
+// shared credentials file and its $AWS_PROFILE section.
+func TestCredentials(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "credentials")
+	os.WriteFile(file, []byte("[default]\naws_access_key_id = FILEDEFAULT\naws_secret_access_key = s1\n\n[nas]\naws_access_key_id = FILENAS\naws_secret_access_key = s2\n"), 0o600)
+	for _, tc := range []struct{ envID, profile, want string }{
+		{"ENVKEY", "", "ENVKEY"},
+		{"", "", "FILEDEFAULT"},
+		{"", "nas", "FILENAS"},
+	} {
+		t.Setenv("AWS_ACCESS_KEY_ID", tc.envID)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", map[bool]string{true: "envsecret"}[tc.envID != ""])
+		t.Setenv("AWS_PROFILE", tc.profile)
+		v, err := Config{CredentialsFile: file}.credentials().GetWithContext(nil)
+		if err != nil || v.AccessKeyID != tc.want {
+			t.Errorf("env key %q, profile %q: access key %q, %v; want %q", tc.envID, tc.profile, v.AccessKeyID, err, tc.want)
+		}
+	}
+}
+
 // TestJournalTornLine: a crash in the middle of a journal write leaves
 // a torn last line; the entries before it still count.
 func TestJournalTornLine(t *testing.T) {
