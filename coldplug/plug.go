@@ -1,0 +1,264 @@
+package coldplug
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Plugger loads the modules that the machine's devices match: once for
+// every device already registered (coldplug), then for each device that
+// appears later, until its context ends. Each module is tried once; what
+// happened is kept for Result.
+type Plugger struct {
+	// Sys is the sysfs root; "" means /sys.
+	Sys string
+	// Aliases is modules.alias of the running kernel's module tree.
+	Aliases *Aliases
+	// Load loads one module with its dependencies (see KmodLoader).
+	Load func(module string) error
+	// Blacklist names modules never loaded, as the kernel's
+	// module_blacklist= and modprobe.blacklist= ask (see
+	// CmdlineBlacklist); they show in Result.Skipped.
+	Blacklist []string
+	// Logf receives a line per module loaded or failed; nil discards.
+	Logf func(format string, args ...any)
+	// Rescan is how often sysfs is walked again when uevents cannot be
+	// read (no netlink socket, or events lost); zero means 2 s.
+	Rescan time.Duration
+
+	mu    sync.Mutex
+	tried map[string]*Load
+	order []string
+}
+
+// Load is one module the Plugger tried.
+type Load struct {
+	Module string
+	// Devices are the sysfs paths of the devices that matched it.
+	Devices []string
+	// Err is why loading failed; nil when it loaded.
+	Err error
+}
+
+// Unbound is a device that has no driver.
+type Unbound struct {
+	Device
+	// Modules are the modules it matched, all tried already: the
+	// driver's probe failed or is deferred (a supplier such as a
+	// regulator or clock is missing). Empty: no module in
+	// modules.alias matches, so either it needs none or the image lacks
+	// the module.
+	Modules []string
+}
+
+// Result is what the Plugger did, for the boot report: modules loaded,
+// failed (with the kernel's error), skipped by a blacklist, and the
+// devices that are still without a driver.
+type Result struct {
+	Loaded, Failed, Skipped []Load
+	Unbound                 []Unbound
+	// ScanErr is set when sysfs could not be walked at all.
+	ScanErr error
+}
+
+func (p *Plugger) sys() string {
+	if p.Sys == "" {
+		return "/sys"
+	}
+	return p.Sys
+}
+
+func (p *Plugger) logf(format string, args ...any) {
+	if p.Logf != nil {
+		p.Logf(format, args...)
+	}
+}
+
+// Coldplug walks sysfs and loads what the devices match, again and again
+// while a pass loads something new (a driver often registers child
+// devices as it probes: vchiq's camera, a USB root hub). It returns the
+// number of modules tried.
+func (p *Plugger) Coldplug() (int, error) {
+	total := 0
+	for pass := 0; pass < 20; pass++ {
+		devs, err := Scan(p.sys())
+		if err != nil {
+			return total, err
+		}
+		n := 0
+		for _, d := range devs {
+			n += p.device(d.Path, d.Modalias)
+		}
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	return total, nil
+}
+
+// device tries the modules one device matches; it returns how many were
+// new.
+func (p *Plugger) device(path, modalias string) int {
+	n := 0
+	for _, m := range p.Aliases.Match(modalias) {
+		if p.try(m, path) {
+			n++
+		}
+	}
+	return n
+}
+
+// try loads module unless it was tried before; it returns whether it
+// was new.
+func (p *Plugger) try(module, dev string) bool {
+	key := strings.ReplaceAll(module, "-", "_")
+	p.mu.Lock()
+	if p.tried == nil {
+		p.tried = map[string]*Load{}
+	}
+	if l, ok := p.tried[key]; ok {
+		if !slices.Contains(l.Devices, dev) {
+			l.Devices = append(l.Devices, dev)
+		}
+		p.mu.Unlock()
+		return false
+	}
+	l := &Load{Module: module, Devices: []string{dev}}
+	p.tried[key] = l
+	p.order = append(p.order, key)
+	p.mu.Unlock()
+
+	if p.blacklisted(key) {
+		p.logf("coldplug: %s skipped (blacklisted on the kernel command line) for %s", module, dev)
+		return true
+	}
+	err := p.Load(module)
+	p.mu.Lock()
+	l.Err = err
+	p.mu.Unlock()
+	if err != nil {
+		p.logf("coldplug: %s for %s: %v", module, dev, err)
+	} else {
+		p.logf("coldplug: %s loaded for %s", module, dev)
+	}
+	return true
+}
+
+func (p *Plugger) blacklisted(key string) bool {
+	for _, b := range p.Blacklist {
+		if strings.ReplaceAll(b, "-", "_") == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Start does the coldplug and returns; devices that appear afterwards are
+// handled in the background until ctx ends. The uevent socket is opened
+// before the first walk, so a device that appears in between is not
+// missed. Without uevents (no socket) sysfs is walked every Rescan.
+func (p *Plugger) Start(ctx context.Context) {
+	sock, err := openUevents()
+	if err != nil {
+		p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
+	}
+	if _, err := p.Coldplug(); err != nil {
+		p.logf("coldplug: %v", err)
+	}
+	go p.watch(ctx, sock)
+}
+
+func (p *Plugger) rescan() time.Duration {
+	if p.Rescan > 0 {
+		return p.Rescan
+	}
+	return 2 * time.Second
+}
+
+func (p *Plugger) watch(ctx context.Context, sock *ueventSocket) {
+	if sock != nil {
+		defer sock.close()
+	}
+	for ctx.Err() == nil {
+		if sock == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(p.rescan()):
+				p.Coldplug()
+			}
+			continue
+		}
+		ev, err := sock.read(500 * time.Millisecond)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, errOverrun):
+			p.logf("coldplug: %v; walking sysfs again", err)
+			p.Coldplug()
+		case err != nil:
+			p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
+			sock.close()
+			sock = nil
+		case ev.Action == "add" && ev.Env["MODALIAS"] != "":
+			p.device(strings.TrimPrefix(ev.Env["DEVPATH"], "/"), ev.Env["MODALIAS"])
+		}
+	}
+}
+
+// Result is what was loaded so far, and the devices without a driver as
+// sysfs shows them now. Processors are left out of Unbound: their
+// modalias lists CPU features, which modules match to offer a faster
+// implementation (crypto), never to bind.
+func (p *Plugger) Result() Result {
+	var r Result
+	p.mu.Lock()
+	matched := map[string][]string{}
+	for _, k := range p.order {
+		l := *p.tried[k]
+		l.Devices = slices.Clone(l.Devices)
+		switch {
+		case p.blacklisted(k):
+			r.Skipped = append(r.Skipped, l)
+		case l.Err != nil:
+			r.Failed = append(r.Failed, l)
+		default:
+			r.Loaded = append(r.Loaded, l)
+		}
+		for _, d := range l.Devices {
+			matched[d] = append(matched[d], l.Module)
+		}
+	}
+	p.mu.Unlock()
+	devs, err := Scan(p.sys())
+	r.ScanErr = err
+	for _, d := range devs {
+		if d.Driver != "" || d.Subsystem == "cpu" {
+			continue
+		}
+		r.Unbound = append(r.Unbound, Unbound{Device: d, Modules: matched[d.Path]})
+	}
+	return r
+}
+
+// CmdlineBlacklist returns the modules the kernel command line keeps out:
+// module_blacklist= (the kernel refuses them) and modprobe.blacklist=
+// (what modprobe honours), both comma-separated.
+func CmdlineBlacklist(cmdline string) []string {
+	var out []string
+	for _, f := range strings.Fields(cmdline) {
+		k, v, ok := strings.Cut(f, "=")
+		if ok && (k == "module_blacklist" || k == "modprobe.blacklist") {
+			for _, m := range strings.Split(v, ",") {
+				if m != "" {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	return out
+}

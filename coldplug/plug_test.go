@@ -1,0 +1,201 @@
+package coldplug
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeSys is a sysfs tree with devices (path → modalias) and bound
+// drivers (path → driver name), made of plain files and links.
+// Each device is linked from bus/<bus>/devices/ as the kernel does; the
+// bus is "cpu" for devices/system/cpu/…, else the modalias's prefix.
+func fakeSys(t *testing.T, devs map[string]string, bound map[string]string) string {
+	t.Helper()
+	sys := t.TempDir()
+	for p, alias := range devs {
+		addDevice(t, sys, p, alias, bound[p])
+	}
+	// A device without a modalias (a class device) is not listed.
+	os.MkdirAll(filepath.Join(sys, "devices/virtual/net/lo"), 0o755)
+	os.MkdirAll(filepath.Join(sys, "bus/net/devices"), 0o755)
+	os.Symlink("../../../devices/virtual/net/lo", filepath.Join(sys, "bus/net/devices/lo"))
+	return sys
+}
+
+func addDevice(t *testing.T, sys, p, alias, driver string) {
+	t.Helper()
+	dir := filepath.Join(sys, p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bus, _, _ := strings.Cut(alias, ":")
+	if bus == "of" {
+		bus = "platform"
+	}
+	if strings.HasPrefix(p, "devices/system/cpu/") {
+		bus = "cpu"
+	}
+	busDir := filepath.Join(sys, "bus", bus, "devices")
+	if err := os.MkdirAll(busDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../"+p, filepath.Join(busDir, filepath.Base(p))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "modalias"), []byte(alias+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if driver != "" {
+		bind(t, sys, p, driver)
+	}
+}
+
+func bind(t *testing.T, sys, p, driver string) {
+	t.Helper()
+	if err := os.Symlink("../../bus/platform/drivers/"+driver, filepath.Join(sys, p, "driver")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const testAliases = `alias of:N*T*Cbrcm,bcm2711-emmc2C* sdhci_iproc
+alias of:N*T*Cbrcm,bcm2711-emmc2 sdhci_iproc
+alias of:N*T*Cregulator-gpio gpio_regulator
+alias of:N*T*Cregulator-fixed fixed
+alias of:N*T*Cbrcm,bcm2835-vchiq vchiq
+alias platform:bcm2835-camera bcm2835_v4l2
+alias platform:bcm2835-wdt bcm2835_wdt
+alias of:N*T*Cbrcm,bcm2711-thermal bcm2711_thermal
+alias cpu:type:*:feature:*0006* sha2_ce
+`
+
+// TestColdplug: every device's matching module is loaded once, a device
+// a loaded driver registers (vchiq → the camera) is picked up by the next
+// pass, a blacklisted module is skipped, a failing one is reported with
+// its error, and Result lists the devices still without a driver (the
+// SD card whose regulator failed, a node nothing matches) but not the CPU.
+func TestColdplug(t *testing.T) {
+	sys := fakeSys(t, map[string]string{
+		"devices/platform/emmc2bus/fe340000.mmc":       "of:NmmcT(null)Cbrcm,bcm2711-emmc2",
+		"devices/platform/sd_io_1v8_reg":               "of:Nsd_io_1v8_regT(null)Cregulator-gpio",
+		"devices/platform/sd_vcc_reg":                  "of:Nsd_vcc_regT(null)Cregulator-fixed",
+		"devices/platform/soc/fe00b840.mailbox":        "of:NmailboxT(null)Cbrcm,bcm2711-vchiqCbrcm,bcm2835-vchiq",
+		"devices/platform/soc/7d5d2000.avs-monitor/th": "of:NthermalT(null)Cbrcm,bcm2711-thermal",
+		"devices/platform/soc/fe100000.watchdog":       "platform:bcm2835-wdt",
+		"devices/platform/soc/fe215000.aux":            "of:NauxT(null)Cbrcm,bcm2835-aux",
+		"devices/platform/soc":                         "of:NsocT(null)Csimple-bus",
+		"devices/system/cpu/cpu0":                      "cpu:type:aarch64:feature:,0000,0006",
+	}, map[string]string{"devices/platform/soc/fe215000.aux": "bcm2835-aux-clk"})
+	aliases, err := ParseAliases(strings.NewReader(testAliases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var loaded []string
+	p := &Plugger{
+		Sys: sys, Aliases: aliases,
+		Blacklist: []string{"bcm2835-wdt"},
+		Load: func(m string) error {
+			mu.Lock()
+			loaded = append(loaded, m)
+			mu.Unlock()
+			switch m {
+			case "fixed":
+				return errors.New("no such device")
+			case "vchiq":
+				// vchiq registers the camera as it probes.
+				addDevice(t, sys, "devices/platform/soc/fe00b840.mailbox/bcm2835-camera", "platform:bcm2835-camera", "")
+				bind(t, sys, "devices/platform/soc/fe00b840.mailbox", "bcm2835_vchiq")
+			case "bcm2835_v4l2":
+				bind(t, sys, "devices/platform/soc/fe00b840.mailbox/bcm2835-camera", "bcm2835-camera")
+			case "bcm2711_thermal":
+				bind(t, sys, "devices/platform/soc/7d5d2000.avs-monitor/th", "bcm2711_thermal")
+			case "gpio_regulator":
+				bind(t, sys, "devices/platform/sd_io_1v8_reg", "gpio-regulator")
+			}
+			return nil
+		},
+	}
+	n, err := p.Coldplug()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 8 {
+		t.Errorf("Coldplug tried %d modules, want 8", n)
+	}
+	// Path order; the camera comes in the second pass; the blacklisted
+	// watchdog driver is never loaded.
+	want := []string{"sdhci_iproc", "gpio_regulator", "fixed", "bcm2711_thermal", "vchiq", "sha2_ce", "bcm2835_v4l2"}
+	if diff := cmp.Diff(want, loaded); diff != "" {
+		t.Errorf("loaded (-want +got):\n%s", diff)
+	}
+	loaded = nil
+	if n, _ := p.Coldplug(); n != 0 || len(loaded) != 0 {
+		t.Errorf("second Coldplug tried %d, loaded %v; want nothing (each module once)", n, loaded)
+	}
+
+	r := p.Result()
+	errText := cmp.Transformer("err", func(e error) string {
+		if e == nil {
+			return ""
+		}
+		return e.Error()
+	})
+	names := func(ls []Load) []string {
+		var out []string
+		for _, l := range ls {
+			out = append(out, l.Module)
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{"sdhci_iproc", "gpio_regulator", "bcm2711_thermal", "vchiq", "sha2_ce", "bcm2835_v4l2"}, names(r.Loaded)); diff != "" {
+		t.Errorf("Result.Loaded (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Load{{Module: "fixed", Devices: []string{"devices/platform/sd_vcc_reg"}, Err: errors.New("no such device")}}, r.Failed, errText); diff != "" {
+		t.Errorf("Result.Failed (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Load{{Module: "bcm2835_wdt", Devices: []string{"devices/platform/soc/fe100000.watchdog"}}}, r.Skipped, errText); diff != "" {
+		t.Errorf("Result.Skipped (-want +got):\n%s", diff)
+	}
+	wantUnbound := []Unbound{
+		{Device: Device{Path: "devices/platform/emmc2bus/fe340000.mmc", Subsystem: "platform", Modalias: "of:NmmcT(null)Cbrcm,bcm2711-emmc2"}, Modules: []string{"sdhci_iproc"}},
+		{Device: Device{Path: "devices/platform/sd_vcc_reg", Subsystem: "platform", Modalias: "of:Nsd_vcc_regT(null)Cregulator-fixed"}, Modules: []string{"fixed"}},
+		{Device: Device{Path: "devices/platform/soc", Subsystem: "platform", Modalias: "of:NsocT(null)Csimple-bus"}},
+		{Device: Device{Path: "devices/platform/soc/fe100000.watchdog", Subsystem: "platform", Modalias: "platform:bcm2835-wdt"}, Modules: []string{"bcm2835_wdt"}},
+	}
+	if diff := cmp.Diff(wantUnbound, r.Unbound); diff != "" {
+		t.Errorf("Result.Unbound (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseUevent(t *testing.T) {
+	msg := "add@/devices/platform/soc/3f980000.usb/usb1/1-1/1-1.1/1-1.1:1.0\x00ACTION=add\x00" +
+		"DEVPATH=/devices/platform/soc/3f980000.usb/usb1/1-1/1-1.1/1-1.1:1.0\x00SUBSYSTEM=usb\x00" +
+		"MODALIAS=usb:v0424pEC00d0200dcFFdsc00dp02icFFisc00ipFFin00\x00SEQNUM=1234\x00"
+	got, err := ParseUevent([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Uevent{Action: "add", Env: map[string]string{
+		"ACTION": "add", "DEVPATH": "/devices/platform/soc/3f980000.usb/usb1/1-1/1-1.1/1-1.1:1.0",
+		"SUBSYSTEM": "usb", "MODALIAS": "usb:v0424pEC00d0200dcFFdsc00dp02icFFisc00ipFFin00", "SEQNUM": "1234",
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ParseUevent (-want +got):\n%s", diff)
+	}
+	if _, err := ParseUevent([]byte("libudev\x00\xfe\xed")); err == nil {
+		t.Error("ParseUevent(udev's rebroadcast) = nil error, want one")
+	}
+}
+
+func TestCmdlineBlacklist(t *testing.T) {
+	got := CmdlineBlacklist("console=ttyAMA0 module_blacklist=bcm2835_wdt,vc4 quiet modprobe.blacklist=snd_bcm2835 module_blacklist=")
+	if diff := cmp.Diff([]string{"bcm2835_wdt", "vc4", "snd_bcm2835"}, got); diff != "" {
+		t.Errorf("CmdlineBlacklist (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,20 @@
+//go:build !linux
+
+package coldplug
+
+import (
+	"errors"
+	"time"
+)
+
+// Uevents exist on Linux only; elsewhere the Plugger rescans.
+type ueventSocket struct{}
+
+var errOverrun = errors.New("uevent: receive buffer overrun (events lost)")
+
+func openUevents() (*ueventSocket, error) {
+	return nil, errors.New("uevents: not supported on this system")
+}
+
+func (s *ueventSocket) read(time.Duration) (Uevent, error) { return Uevent{}, errors.ErrUnsupported }
+func (s *ueventSocket) close() error                       { return nil }
