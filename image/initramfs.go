@@ -21,7 +21,8 @@ type Initramfs struct {
 	Init []byte
 	// Parts supplies the kernel modules.
 	Parts bootpkg.Parts
-	// Modules to carry with their dependencies; nil means Modules.
+	// Modules to carry with their dependencies; nil means AllModules
+	// (Modules and what the shipped device trees need).
 	Modules []Module
 	// Extra files (path in the archive → content, mode 0755), e.g. the
 	// debug tools; directories are created.
@@ -41,7 +42,10 @@ func (ir Initramfs) Records() ([]cpio.Record, error) {
 	}
 	mods := ir.Modules
 	if mods == nil {
-		mods = Modules
+		var err error
+		if mods, err = AllModules(ir.Parts); err != nil {
+			return nil, err
+		}
 	}
 	set, err := selectModules(ir.Parts.ModulesDir(), mods)
 	if err != nil {
