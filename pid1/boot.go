@@ -36,16 +36,15 @@ func (in *Init) ctrlAltDelOff() {
 	}
 }
 
-// loadModules is step 4: the board's modules, then its LED.
+// loadModules is step 4: the board's modules and the coldplug
+// (loadDrivers), then its LED.
 func (in *Init) loadModules() {
 	board, model := ReadBoard("/proc")
 	in.board = board
-	in.logf("board %s (%q), loading %d modules", board.Name, model, len(board.Modules))
-	for _, err := range LoadModules(board.Modules, kmodule.ProbeOpts{}) {
-		in.logf("%v", err)
-	}
-	// The LED driver (leds-gpio) is one of the board's modules: look
-	// for the LED only now.
+	in.logf("board %s (%q), loading %d modules by name, then what the devices match", board.Name, model, len(board.Modules))
+	in.loadDrivers(board)
+	// The LED driver (leds-gpio) came with the coldplug (the device
+	// tree's gpio-leds node): look for the LED only now.
 	if l, err := FindLED("/sys/class/leds"); err == nil {
 		in.led = l
 		go func() {

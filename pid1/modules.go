@@ -2,19 +2,29 @@ package pid1
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/camwire/camwire/coldplug"
 	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
 )
 
-// Board is what PID 1 knows about the hardware it runs on.
+// Board is what PID 1 knows about the hardware it runs on. Drivers for
+// its devices come from the coldplug (package coldplug: the devices'
+// modaliases matched against modules.alias), so a board only names what
+// has no device to match.
 type Board struct {
-	Name    string   // short name for logs: "pi3", "pi3+", "zero2w", "pi4", "qemu-virt"
-	Modules []string // kernel modules to load, in order; dependencies come from modules.dep
+	Name string // short name for logs: "pi3", "pi3+", "zero2w", "pi4", "qemu-virt"
+	// Modules are loaded by name before the coldplug, in order
+	// (dependencies from modules.dep): file systems, network PHYs and
+	// USB gadget functions, which no device asks for.
+	Modules []string
 	BootDev []string // block devices (names under /dev) that may hold the FAT boot partition
 	// BootWait bounds the wait for BootDev; zero means Init's default
 	// (20 s: an SD card enumerates well after its driver loads). A
@@ -25,54 +35,60 @@ type Board struct {
 	BootWait time.Duration
 }
 
-// Modules every board needs: the FAT boot partition (Debian builds vfat
-// and its code pages as modules; iocharset default is ascii or utf8
-// depending on the kernel, so both are loaded).
+// Modules every board needs by name: the FAT boot partition (Debian
+// builds vfat and its code pages as modules; iocharset default is ascii
+// or utf8 depending on the kernel, so both are loaded). A mount would ask
+// for them with request_module, which needs a /sbin/modprobe the
+// initramfs does not have.
 var commonModules = []string{"vfat", "nls_cp437", "nls_iso8859_1", "nls_ascii", "nls_utf8"}
 
-// Modules every Raspberry Pi needs: SD card (sdhost is "bcm2835", the
-// Pi 4's emmc2 and the Pi 3's SDIO are sdhci-iproc), the watchdog the
-// main loop pets, USB (dwc2) and the legacy camera stack (vchiq →
-// bcm2835-mmal-vchiq → bcm2835-v4l2, which gives H.264 on /dev/video0).
-// cdc_ether is there for USB Ethernet adapters and QEMU's usb-net; a USB
-// keyboard (usbhid) lets ctrl-alt-del shut down cleanly. leds-gpio makes
-// the ACT LED (a gpio-leds node in the device tree; Debian builds the
-// driver as a module) appear under /sys/class/leds. The list matches what
-// package image puts in the initramfs.
-var piModules = []string{
-	"bcm2835", "sdhci-iproc", "bcm2835_wdt", "leds-gpio", "dwc2", "phy-generic",
-	"vchiq", "bcm2835-mmal-vchiq", "bcm2835-v4l2",
-	"usbnet", "cdc_ether", "usbhid", "hid-generic",
-}
-
-// BoardFor picks the module list from the device tree's model string
+// BoardFor names the board from the device tree's model string
 // (/proc/device-tree/model, e.g. "Raspberry Pi 3 Model B Plus Rev 1.3")
-// or, when there is no model, its compatible list (QEMU's virt machine is
-// "linux,dummy-virt"). An unknown board gets the Pi list: loading a module
-// for absent hardware costs a few kilobytes, missing one costs the camera.
+// and its compatible list (space-separated here, e.g.
+// "raspberrypi,3-model-b-plus brcm,bcm2837"; QEMU's virt machine is
+// "linux,dummy-virt"). Either is enough: the firmware rewrites the model
+// string, the compatible comes from the DTB file itself.
+//
+// The network PHY drivers are named because the MAC driver asks for them
+// with request_module("mdio:<id>"), which needs /sbin/modprobe; without
+// them the kernel falls back to its generic PHY driver.
 func BoardFor(model, compatible string) Board {
-	pi := func(name string, nic ...string) Board {
-		mods := append(append(append([]string{}, commonModules...), piModules...), nic...)
+	compat := strings.Fields(compatible)
+	is := func(models []string, compats ...string) bool {
+		for _, m := range models {
+			if strings.Contains(model, m) {
+				return true
+			}
+		}
+		for _, c := range compats {
+			if slices.Contains(compat, c) {
+				return true
+			}
+		}
+		return false
+	}
+	pi := func(name string, extra ...string) Board {
+		mods := append(append([]string{}, commonModules...), extra...)
 		return Board{Name: name, Modules: mods, BootDev: []string{"mmcblk0p1", "mmcblk1p1"}}
 	}
+	pi3Plus := strings.Contains(model, "Raspberry Pi 3") && strings.Contains(model, "Plus")
 	switch {
-	case strings.Contains(model, "Raspberry Pi 3") && strings.Contains(model, "Plus"):
-		return pi("pi3+", "lan78xx", "microchip")
-	case strings.Contains(model, "Raspberry Pi 3"):
-		return pi("pi3", "smsc95xx")
-	case strings.Contains(model, "Raspberry Pi Zero 2"):
+	case pi3Plus || is(nil, "raspberrypi,3-model-b-plus", "raspberrypi,3-model-a-plus"):
+		return pi("pi3+", "microchip")
+	case is([]string{"Raspberry Pi 3"}, "raspberrypi,3-model-b"):
+		return pi("pi3", "smsc")
+	case is([]string{"Raspberry Pi Zero 2"}, "raspberrypi,model-zero-2-w"):
 		// No Ethernet: the USB port becomes an Ethernet gadget the
 		// laptop sees as a network card (needs dtoverlay=dwc2).
 		return pi("zero2w", "usb_f_ecm", "g_ether")
-	case strings.Contains(model, "Raspberry Pi 4"), strings.Contains(model, "Raspberry Pi 400"),
-		strings.Contains(model, "Compute Module 4"):
-		return pi("pi4", "mdio-bcm-unimac", "broadcom", "genet")
-	case strings.Contains(compatible, "linux,dummy-virt"):
-		mods := append(append([]string{}, commonModules...),
-			"virtio_pci", "virtio_net", "virtio_blk", "virtio_input")
-		return Board{Name: "qemu-virt", Modules: mods, BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: time.Millisecond}
+	case is([]string{"Raspberry Pi 4", "Raspberry Pi 400", "Compute Module 4"},
+		"raspberrypi,4-model-b", "raspberrypi,400", "raspberrypi,4-compute-module"):
+		return pi("pi4", "broadcom")
+	case is(nil, "linux,dummy-virt"):
+		return Board{Name: "qemu-virt", Modules: append([]string{}, commonModules...),
+			BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: time.Millisecond}
 	}
-	return pi("unknown", "smsc95xx", "lan78xx", "genet")
+	return pi("unknown", "smsc", "microchip", "broadcom")
 }
 
 // ReadBoard reads the device tree under procDir (/proc) and returns the
@@ -93,19 +109,108 @@ func ReadBoard(procDir string) (Board, string) {
 // network away. opts.RootDir, KVer and DryRunCB let tests load from a
 // fake tree without a kernel.
 func LoadModules(names []string, opts kmodule.ProbeOpts) []error {
-	p, err := kmodule.NewProber(opts)
-	if err != nil {
-		return []error{fmt.Errorf("modules: %w", err)}
-	}
 	var errs []error
+	for _, l := range loadNamed(names, opts) {
+		if l.Err != nil {
+			errs = append(errs, fmt.Errorf("module %s: %w", l.Module, l.Err))
+		}
+	}
+	return errs
+}
+
+// loadNamed is LoadModules with each module's outcome.
+func loadNamed(names []string, opts kmodule.ProbeOpts) []coldplug.Load {
+	p, err := kmodule.NewProber(opts)
+	var out []coldplug.Load
 	for _, n := range names {
 		n = strings.TrimSpace(n)
 		if n == "" {
 			continue
 		}
-		if err := p.Probe(n, ""); err != nil {
-			errs = append(errs, fmt.Errorf("module %s: %w", n, err))
+		l := coldplug.Load{Module: n, Err: err}
+		if err == nil {
+			if err := p.Probe(n, ""); err != nil {
+				l.Err = err
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// Modules is what the modules step did, for the boot report: the
+// modules loaded by name and the coldplug's result so far.
+type Modules struct {
+	Named    []coldplug.Load
+	Coldplug coldplug.Result
+}
+
+// loadDrivers is boot step 4's loading: the board's named modules, then the
+// coldplug of every device the kernel registered; the Plugger keeps
+// loading drivers for devices that appear later (USB) for as long as PID
+// 1 runs. The kernel command line's module_blacklist= is honoured (QEMU's
+// raspi3b keeps bcm2835_wdt out with it).
+func (in *Init) loadDrivers(board Board) {
+	start := time.Now()
+	named := loadNamed(board.Modules, kmodule.ProbeOpts{})
+	for _, l := range named {
+		if l.Err != nil {
+			in.logf("module %s: %v", l.Module, l.Err)
 		}
 	}
-	return errs
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	p, err := newPlugger("/", string(cmdline), in.logf)
+	in.mu.Lock()
+	in.named, in.plug = named, p
+	in.mu.Unlock()
+	if err != nil {
+		in.logf("coldplug: %v (only the named modules are loaded)", err)
+		return
+	}
+	p.Start(context.Background())
+	r := p.Result()
+	stuck := 0
+	for _, u := range r.Unbound {
+		if len(u.Modules) > 0 {
+			stuck++
+		}
+	}
+	in.logf("coldplug: %d modules loaded, %d failed, %d skipped in %dms; %d devices without a driver (%d whose module did not bind)",
+		len(r.Loaded), len(r.Failed), len(r.Skipped), time.Since(start).Milliseconds(), len(r.Unbound), stuck)
+}
+
+// ModuleReport returns what the modules step did so far (the coldplug
+// goes on loading drivers for devices that appear later).
+func (in *Init) ModuleReport() Modules {
+	in.mu.Lock()
+	named, p := in.named, in.plug
+	in.mu.Unlock()
+	m := Modules{Named: named}
+	if p != nil {
+		m.Coldplug = p.Result()
+	}
+	return m
+}
+
+// newPlugger sets up the coldplug for the running kernel's module tree
+// under root (/lib/modules/<release>: the initramfs's modules.alias, cut
+// down by the image builder to the modules it carries).
+func newPlugger(root, cmdline string, logf func(string, ...any)) (*coldplug.Plugger, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return nil, fmt.Errorf("uname: %w", err)
+	}
+	rel := unix.ByteSliceToString(u.Release[:])
+	aliases, err := coldplug.ReadAliases(filepath.Join(root, "lib/modules", rel, "modules.alias"))
+	if err != nil {
+		return nil, err
+	}
+	load, err := coldplug.KmodLoader(kmodule.ProbeOpts{RootDir: root, KVer: rel})
+	if err != nil {
+		return nil, err
+	}
+	return &coldplug.Plugger{
+		Sys: filepath.Join(root, "sys"), Aliases: aliases, Load: load,
+		Blacklist: coldplug.CmdlineBlacklist(cmdline), Logf: logf,
+	}, nil
 }

@@ -11,10 +11,12 @@
 //     print "camwire: init start" and the lines held back since step 1.
 //  3. ctrlAltDelOff: disable the kernel's instant ctrl-alt-del reboot so
 //     it arrives as SIGINT and shuts down cleanly instead.
-//  4. loadModules: load the board's kernel modules, chosen from the
-//     device tree's model (Pi 3, 3+, Zero 2 W, 4, QEMU virt), with their
-//     dependencies; then the ACT LED (its driver, leds-gpio, is one of
-//     them) steady on.
+//  4. loadModules: the few kernel modules with no device (file systems,
+//     the board's network PHY or USB gadget; the board from the device
+//     tree's model and compatible), then the coldplug: every device the
+//     kernel registered gets the modules its modalias matches, and so
+//     does each device that appears later (package coldplug); then the
+//     ACT LED (its driver, leds-gpio, is one of them) steady on.
 //  5. mountBoot: wait up to Board.BootWait (20 s on a Pi) for the boot FAT
 //     partition to appear (the SD driver is a module that just loaded)
 //     and mount it read-only at /boot.
@@ -66,6 +68,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/camconsole"
+	"github.com/camwire/camwire/coldplug"
 	"github.com/camwire/camwire/config"
 	"github.com/u-root/u-root/pkg/watchdog"
 	"golang.org/x/sys/unix"
@@ -113,8 +116,10 @@ type Init struct {
 	stopNet     context.CancelFunc
 	netDone     chan struct{}
 
-	mu sync.Mutex // guards wd
-	wd *watchdog.Watchdog
+	mu    sync.Mutex // guards wd, named and plug
+	wd    *watchdog.Watchdog
+	named []coldplug.Load   // the modules step's, see ModuleReport
+	plug  *coldplug.Plugger // nil until the modules step ran
 }
 
 // bootStep is one named step of the checklist.
