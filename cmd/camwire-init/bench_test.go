@@ -18,6 +18,7 @@ import (
 
 	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/capture"
+	"github.com/camwire/camwire/internal/benchclip"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/segment"
 )
@@ -44,31 +45,12 @@ func benchReceiver(b *testing.B) (*recv.Server, string) {
 	return srv, ln.Addr().String()
 }
 
-// videoFile writes ~60 MB of 16 Mbit/s 720p H.264 (the camera's rate), made
-// by ffmpeg once and repeated: real frame sizes, not the tiny test clip.
-func videoFile(b *testing.B) (string, int64) {
+// videoFile writes the real 1080p30 16 Mbit/s clip of kind k three
+// times over (~60 MB, 30 s of camera time): real frame sizes, slices and
+// headers, not zeros.
+func videoFile(b *testing.B, k benchclip.Kind) (string, int64) {
 	b.Helper()
-	needTool(b, "ffmpeg")
-	dir := b.TempDir()
-	one := filepath.Join(dir, "5s.h264")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi",
-		"-i", "testsrc2=size=1280x720:rate=30,noise=alls=30:allf=t", "-t", "5",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-		"-b:v", "16M", "-maxrate", "16M", "-bufsize", "4M", "-g", "30", "-bf", "0",
-		"-f", "h264", "-y", one).CombinedOutput()
-	if err != nil {
-		b.Skipf("ffmpeg cannot make the benchmark video (libx264 missing?): %v\n%s", err, out)
-	}
-	clip, err := os.ReadFile(one)
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(dir, "video.h264")
-	big := bytes.Repeat(clip, 6)
-	if err := os.WriteFile(path, big, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return path, int64(len(big))
+	return benchclip.Repeated(b, k, 3, b.TempDir())
 }
 
 func cpuSeconds(ps *os.ProcessState) float64 {
@@ -88,10 +70,19 @@ func framedBytes(srv *recv.Server) uint64 {
 	return n
 }
 
+// BenchmarkSenderCPU: CPU per MB of camwire-init sending each real clip
+// (splitter, segmenter, sender) against cat | nc sending the same file,
+// alternating. Goal ≤ 1.2× nc.
 func BenchmarkSenderCPU(b *testing.B) {
+	for _, k := range benchclip.Kinds {
+		b.Run(k.Name, func(b *testing.B) { benchSenderCPU(b, k) })
+	}
+}
+
+func benchSenderCPU(b *testing.B, k benchclip.Kind) {
 	bin := initBin(b)
 	needTool(b, "nc")
-	path, size := videoFile(b)
+	path, size := videoFile(b, k)
 	mb := float64(size) / 1e6
 	// The splitter knows the file's last access unit is complete only
 	// when the next one starts or the command exits; wait for the rest.

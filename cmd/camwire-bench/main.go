@@ -1,0 +1,112 @@
+// Command camwire-bench is `make bench`: it runs the benchmarks of every
+// goal in issue 11 (each against a baseline measured in the same round,
+// on real libx264 H.264), several rounds each, and prints one table.
+// Benchmark output goes to stderr as it comes; the table to stdout.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	"github.com/camwire/camwire/internal/benchtable"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "camwire-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// group is one go test run: a package and the benchmarks it holds.
+type group struct {
+	pkg, bench string
+	rows       []benchtable.Row
+}
+
+const (
+	bf3    = "1080p30-16M-bf3-repeat"
+	slices = "1080p30-16M-slices8-once"
+)
+
+var groups = []group{
+	{"./cmd/camwire-init", "^BenchmarkSenderCPU$", []benchtable.Row{
+		{Label: "sender vs cat|nc, CPU/MB (B-frames, headers repeated)", Bench: "BenchmarkSenderCPU/" + bf3, Metric: "ms-cpu/MB", Base: "ms-cpu/MB-nc", Limit: 1.2},
+		{Label: "sender vs cat|nc, CPU/MB (8 slices, headers once)", Bench: "BenchmarkSenderCPU/" + slices, Metric: "ms-cpu/MB", Base: "ms-cpu/MB-nc", Limit: 1.2},
+	}},
+	{"./cmd/camwire-recv", "^(BenchmarkRecvVsNC|BenchmarkCameras|BenchmarkLiveLatency)$", []benchtable.Row{
+		{Label: "receiver h264 vs nc -l, CPU/MB (B-frames)", Bench: "BenchmarkRecvVsNC/h264/" + bf3, Metric: "ms-cpu/MB", Base: "ms-cpu/MB-nc", Limit: 1.0},
+		{Label: "receiver h264 vs nc -l, CPU/MB (slices)", Bench: "BenchmarkRecvVsNC/h264/" + slices, Metric: "ms-cpu/MB", Base: "ms-cpu/MB-nc", Limit: 1.0},
+		{Label: "receiver h264 vs nc -l, throughput (B-frames; whole pipe)", Bench: "BenchmarkRecvVsNC/h264/" + bf3, Metric: "MB/s", Base: "MB/s-nc", Limit: 1.2, AtLeast: true},
+		{Label: "receiver mp4 vs nc -l, CPU/MB (B-frames)", Bench: "BenchmarkRecvVsNC/mp4/" + bf3, Metric: "ms-cpu/MB", Base: "ms-cpu/MB-nc", Limit: 1.5},
+		{Label: "receiver mp4 vs nc -l, CPU/MB (slices)", Bench: "BenchmarkRecvVsNC/mp4/" + slices, Metric: "ms-cpu/MB", Base: "ms-cpu/MB-nc", Limit: 1.5},
+		{Label: "128 cameras mp4: receiver CPU", Bench: "BenchmarkCameras/128", Metric: "cpu-cores", Limit: 0.5},
+		{Label: "128 cameras mp4: receiver peak RSS", Bench: "BenchmarkCameras/128", Metric: "maxrss-MiB", Limit: 256},
+		{Label: "128 cameras mp4: frames lost (ffprobe decodes every file)", Bench: "BenchmarkCameras/128", Metric: "frames-lost", Limit: 0},
+		{Label: "128 cameras mp4: run time / real time", Bench: "BenchmarkCameras/128", Metric: "x-realtime", Limit: 1.1},
+		{Label: "256 cameras mp4: receiver CPU", Bench: "BenchmarkCameras/256", Metric: "cpu-cores", Limit: 1.0},
+		{Label: "256 cameras mp4: frames lost", Bench: "BenchmarkCameras/256", Metric: "frames-lost", Limit: 0},
+		{Label: "256 cameras mp4: run time / real time", Bench: "BenchmarkCameras/256", Metric: "x-realtime", Limit: 1.1},
+		{Label: "live latency frame → stream, p99", Bench: "BenchmarkLiveLatency", Metric: "p99-ms", Limit: 1},
+	}},
+	{"./mp4", "^BenchmarkSink$", []benchtable.Row{
+		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (B-frames)", Bench: "BenchmarkSink/" + bf3, Metric: "MB/cpu-s", Base: "MB/cpu-s-annexb", Limit: 0.8, AtLeast: true, Note: "component"},
+		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (slices)", Bench: "BenchmarkSink/" + slices, Metric: "MB/cpu-s", Base: "MB/cpu-s-annexb", Limit: 0.8, AtLeast: true, Note: "component"},
+	}},
+	{"./e2e", "^BenchmarkVirtFirstFrame$", []benchtable.Row{
+		{Label: "QEMU virt: init start → first frame sent", Bench: "BenchmarkVirtFirstFrame", Metric: "s-init-to-first-frame", Limit: 0.35},
+	}},
+	{"./image", "^BenchmarkImage$", []benchtable.Row{
+		{Label: "image build time (packages cached)", Bench: "BenchmarkImage", Metric: "s-build", Limit: 60},
+		{Label: "image size", Bench: "BenchmarkImage", Metric: "MiB-image", Limit: 128},
+		{Label: "initramfs size", Bench: "BenchmarkImage", Metric: "MiB-initramfs", Limit: 16},
+	}},
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("camwire-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rounds := fs.Int("rounds", 3, "rounds of every benchmark (go test -count)")
+	only := fs.String("only", "", "run only the groups whose package contains this")
+	goBin := fs.String("go", "go", "the go command")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var rows []benchtable.Row
+	all := benchtable.Rounds{}
+	for _, g := range groups {
+		if *only != "" && !strings.Contains(g.pkg, *only) {
+			continue
+		}
+		rows = append(rows, g.rows...)
+		var out bytes.Buffer
+		cmd := exec.CommandContext(ctx, *goBin, "test", "-run", "^$", "-bench", g.bench,
+			"-benchtime", "1x", "-count", strconv.Itoa(*rounds), "-timeout", "30m", g.pkg)
+		cmd.Stdout = io.MultiWriter(&out, stderr)
+		cmd.Stderr = stderr
+		if err := cmd.Run(); err != nil {
+			// The table still shows the other groups; this one's rows say
+			// they were not measured, and go test's output is above.
+			fmt.Fprintf(stderr, "camwire-bench: go test %s: %v\n", g.pkg, err)
+		}
+		rs, err := benchtable.Parse(&out)
+		if err != nil {
+			return err
+		}
+		for k, v := range rs {
+			all[k] = append(all[k], v...)
+		}
+	}
+	fmt.Fprintln(stdout)
+	return benchtable.Print(stdout, benchtable.Compute(rows, all))
+}
