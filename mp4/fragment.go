@@ -49,21 +49,18 @@ type TimedSample struct {
 // Fragment returns moof+mdat holding samples, which must be contiguous:
 // the first starts at baseTime and each lasts until the next.
 func Fragment(seq uint32, baseTime uint64, samples []TimedSample) ([]byte, error) {
-	track := &fmp4.PartTrack{ID: trackID, BaseTime: baseTime, Samples: make([]*fmp4.Sample, len(samples))}
-	for i, s := range samples {
-		track.Samples[i] = &fmp4.Sample{
-			Duration:        s.Duration,
-			PTSOffset:       s.PTSOffset,
-			IsNonSyncSample: !s.Key,
-			Payload:         s.AVCC,
-		}
+	n := 0
+	for _, s := range samples {
+		n += len(s.AVCC)
 	}
-	part := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{track}}
-	var buf seekablebuffer.Buffer
-	if err := part.Marshal(&buf); err != nil {
-		return nil, fmt.Errorf("mp4: fragment %d: %w", seq, err)
+	b, err := FragmentHeader(make([]byte, 0, 256+16*len(samples)+n), seq, baseTime, samples)
+	if err != nil {
+		return nil, err
 	}
-	return buf.Bytes(), nil
+	for _, s := range samples {
+		b = append(b, s.AVCC...)
+	}
+	return b, nil
 }
 
 // Lay places samples that were stamped with real decode times on a

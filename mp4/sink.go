@@ -135,6 +135,8 @@ type writer struct {
 	size     int64 // bytes written to f
 	pending  []Sample
 	bytes    int
+	mdat     []byte // the pending samples' AVCC back to back, reused
+	head     []byte // moof+mdat header, reused
 	maxTicks int64
 	maxBytes int
 	err      error // sticky: after a failed write the file's tail is unknown
@@ -145,7 +147,7 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 	if w.err != nil {
 		return w.err
 	}
-	s, _, err := w.tl.Push(f.Payload, f.TimeUS)
+	s, mdat, _, err := w.tl.PushTo(w.mdat, f.Payload, f.TimeUS)
 	// A new SPS/PPS inside a segment is carried in band (samples keep
 	// their parameter sets); the init segment keeps the first ones.
 	var init []byte
@@ -166,6 +168,7 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 		}
 		w.st.FtypWritten, w.st.InitWritten = true, true
 	}
+	w.mdat = mdat
 	w.pending = append(w.pending, s)
 	w.bytes += len(s.AVCC)
 	if s.DTS-w.pending[0].DTS >= w.maxTicks || w.bytes >= w.maxBytes {
@@ -232,17 +235,24 @@ func (w *writer) flush() error {
 	}
 	start := w.st.Next // 0 for the first fragment: the first frame is the origin
 	samples, end := Lay(start, w.pending, w.tl.FrameTicks())
-	b, err := Fragment(w.st.Seq, uint64(start), samples)
+	head, err := FragmentHeader(w.head[:0], w.st.Seq, uint64(start), samples)
 	if err != nil {
 		w.err = err
 		return err
 	}
-	if err := w.write(b); err != nil {
+	w.head = head
+	// The samples' AVCC is w.mdat, written as it lies: no copy into a
+	// fragment buffer. Two writes a fragment (one a second).
+	if err := w.write(head); err != nil {
+		return err
+	}
+	if err := w.write(w.mdat); err != nil {
 		return err
 	}
 	w.st.Seq++
 	w.st.Next = end
 	w.pending = w.pending[:0]
+	w.mdat = w.mdat[:0]
 	w.bytes = 0
 	return nil
 }

@@ -1,6 +1,7 @@
 package mp4
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -108,9 +109,34 @@ type Sample struct {
 // SPS or PPS differ from the previous ones (always true for the first):
 // an init segment made earlier no longer describes the stream.
 func (t *Timeline) Push(annexB []byte, timeUS int64) (s Sample, paramsChanged bool, err error) {
+	s, _, paramsChanged, err = t.PushTo(make([]byte, 0, len(annexB)+16), annexB, timeUS)
+	return s, paramsChanged, err
+}
+
+// PushTo is Push with the sample's AVCC appended to dst, which is
+// returned (grown if needed; unchanged on error) and of which s.AVCC is
+// the tail. A writer that collects a fragment's mdat this way copies each
+// frame once and, once dst has grown to a fragment, allocates nothing per
+// frame for it.
+func (t *Timeline) PushTo(dst, annexB []byte, timeUS int64) (s Sample, out []byte, paramsChanged bool, err error) {
+	s, nalus, paramsChanged, err := t.push(annexB, timeUS)
+	if err != nil {
+		return Sample{}, dst, false, err
+	}
+	start := len(dst)
+	for _, n := range nalus { // what h264.AVCC.Marshal writes, into dst
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(n)))
+		dst = append(dst, n...)
+	}
+	s.AVCC = dst[start:]
+	return s, dst, paramsChanged, nil
+}
+
+// push is Push without the AVCC: it returns the NAL units to keep.
+func (t *Timeline) push(annexB []byte, timeUS int64) (s Sample, nalus [][]byte, paramsChanged bool, err error) {
 	var au h264.AnnexB
 	if err := au.Unmarshal(annexB); err != nil {
-		return Sample{}, false, fmt.Errorf("mp4: access unit is not Annex-B H.264: %w", err)
+		return Sample{}, nil, false, fmt.Errorf("mp4: access unit is not Annex-B H.264: %w", err)
 	}
 	var vcl []byte
 	idr := false
@@ -124,7 +150,7 @@ func (t *Timeline) Push(annexB []byte, timeUS int64) (s Sample, paramsChanged bo
 			if string(n) != string(t.st.SPS) {
 				var sps h264.SPS
 				if err := sps.Unmarshal(n); err != nil {
-					return Sample{}, false, fmt.Errorf("mp4: bad SPS: %w", err)
+					return Sample{}, nil, false, fmt.Errorf("mp4: bad SPS: %w", err)
 				}
 				t.st.SPS = append([]byte(nil), n...)
 				t.sps = &sps
@@ -151,18 +177,18 @@ func (t *Timeline) Push(annexB []byte, timeUS int64) (s Sample, paramsChanged bo
 		kept = append(kept, n)
 	}
 	if t.st.SPS == nil || t.st.PPS == nil {
-		return Sample{}, false, ErrNoParams
+		return Sample{}, nil, false, ErrNoParams
 	}
 	if t.sps == nil { // restored from state
 		var sps h264.SPS
 		if err := sps.Unmarshal(t.st.SPS); err != nil {
-			return Sample{}, false, fmt.Errorf("mp4: bad saved SPS: %w", err)
+			return Sample{}, nil, false, fmt.Errorf("mp4: bad saved SPS: %w", err)
 		}
 		t.sps = &sps
 	}
 	if !t.st.Started {
 		if !idr {
-			return Sample{}, false, fmt.Errorf("%w (first frame is not an IDR picture)", ErrNoParams)
+			return Sample{}, nil, false, fmt.Errorf("%w (first frame is not an IDR picture)", ErrNoParams)
 		}
 		t.st.Started = true
 		t.st.BaseUS = timeUS
@@ -180,17 +206,13 @@ func (t *Timeline) Push(annexB []byte, timeUS int64) (s Sample, paramsChanged bo
 
 	shift, err := t.reorderShift(vcl, idr)
 	if err != nil {
-		return Sample{}, false, err
+		return Sample{}, nil, false, err
 	}
 	off := (shift + t.st.Reorder) * t.FrameTicks()
 	if off < 0 { // the stream reorders more than its SPS admits; keep PTS ≥ DTS
 		off = 0
 	}
-	payload, err := h264.AVCC(kept).Marshal()
-	if err != nil {
-		return Sample{}, false, fmt.Errorf("mp4: %w", err)
-	}
-	return Sample{DTS: dts, PTSOffset: int32(off), Key: idr, AVCC: payload}, paramsChanged, nil
+	return Sample{DTS: dts, PTSOffset: int32(off), Key: idr}, kept, paramsChanged, nil
 }
 
 // usToTicks converts µs to 90 kHz ticks, rounding to nearest.
