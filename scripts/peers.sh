@@ -21,6 +21,9 @@ cache=${CAMWIRE_CACHE:-$HOME/.cache/camwire}/peers
 mkdir -p "$cache"
 
 GO=${GO:-go}
+# The module copy being built; removed however the script ends.
+work=
+trap '[ -n "$work" ] && rm -rf "$work"' EXIT
 
 # module_dir downloads module $1@$2 into the module cache and prints its directory.
 module_dir() {
@@ -37,7 +40,7 @@ build_mediamtx() {
 	local bin=$cache/mediamtx-$MEDIAMTX_VERSION
 	[ -x "$bin" ] && { echo "$bin"; return; }
 	[ -n "$check" ] && { echo "peers.sh: mediamtx $MEDIAMTX_VERSION not built (make peers, or scripts/peers.sh mediamtx)" >&2; exit 1; }
-	local start=$SECONDS src work
+	local start=$SECONDS src
 	src=$(module_dir github.com/bluenviron/mediamtx "$MEDIAMTX_VERSION")
 	[ -n "$src" ] || { echo "peers.sh: go mod download of mediamtx $MEDIAMTX_VERSION gave no directory" >&2; exit 1; }
 	work=$(mktemp -d "$cache/mediamtx-src.XXXXXX")
@@ -49,6 +52,7 @@ build_mediamtx() {
 	(cd "$work" && CGO_ENABLED=0 nice -n 10 "$GO" build -trimpath -o "$bin.tmp" .)
 	mv "$bin.tmp" "$bin"
 	rm -rf "$work"
+	work=
 	echo "peers.sh: built mediamtx $MEDIAMTX_VERSION in $((SECONDS - start)) s" >&2
 	echo "$bin"
 }
@@ -59,7 +63,7 @@ build_weed() {
 	local bin=$cache/weed-$SEAWEEDFS_VERSION
 	[ -x "$bin" ] && { echo "$bin"; return; }
 	[ -n "$check" ] && { echo "peers.sh: SeaweedFS weed $SEAWEEDFS_VERSION not built (make peers, or scripts/peers.sh weed)" >&2; exit 1; }
-	local start=$SECONDS src work
+	local start=$SECONDS src
 	src=$(module_dir github.com/seaweedfs/seaweedfs "$SEAWEEDFS_VERSION")
 	[ -n "$src" ] || { echo "peers.sh: go mod download of seaweedfs $SEAWEEDFS_VERSION gave no directory" >&2; exit 1; }
 	work=$(mktemp -d "$cache/weed-src.XXXXXX")
@@ -68,6 +72,7 @@ build_weed() {
 	(cd "$work" && CGO_ENABLED=0 nice -n 10 "$GO" build -trimpath -o "$bin.tmp" ./weed)
 	mv "$bin.tmp" "$bin"
 	rm -rf "$work"
+	work=
 	echo "peers.sh: built weed (seaweedfs $SEAWEEDFS_VERSION) in $((SECONDS - start)) s" >&2
 	echo "$bin"
 }
