@@ -98,7 +98,8 @@ func TestJournalTornLine(t *testing.T) {
 	}
 }
 
-// recording writes a finished recording of n random bytes.
+// recording writes a finished recording of n random bytes, renamed into
+// place complete as recv does (an uploader may be looking).
 func recording(t *testing.T, dir, camera, name string, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -107,7 +108,10 @@ func recording(t *testing.T, dir, camera, name string, n int) []byte {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
 		t.Fatal(err)
 	}
 	return b
