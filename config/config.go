@@ -47,6 +47,9 @@ type Config struct {
 	// DHCPServer says whether the Pi hands the receiver address to the
 	// laptop on a direct cable.
 	DHCPServer DHCPMode
+	// USBGadget says whether the board's USB device port becomes a
+	// network card and serial console for the laptop (package gadget).
+	USBGadget GadgetMode
 
 	// Source is where H.264 comes from.
 	Source Source
@@ -104,6 +107,18 @@ const (
 	DHCPAuto DHCPMode = "auto"
 	DHCPOn   DHCPMode = "on"
 	DHCPOff  DHCPMode = "off"
+)
+
+// GadgetMode is the usb_gadget setting.
+type GadgetMode string
+
+// Gadget modes.
+const (
+	// GadgetAuto builds the gadget on boards whose USB port is a device
+	// port: the Pi Zero 2 W and the Pi 4's USB-C.
+	GadgetAuto GadgetMode = "auto"
+	GadgetOn   GadgetMode = "on"
+	GadgetOff  GadgetMode = "off"
 )
 
 // Source is the source setting.

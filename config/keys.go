@@ -195,6 +195,30 @@ var keys = []*key{
 		get: func(c Config) string { return string(c.DHCPServer) },
 	},
 	{
+		name: "usb_gadget",
+		doc: []string{
+			"Make the USB data port a network card and serial console for the",
+			"laptop, so one cable powers the Pi and carries the video:",
+			"auto = on the Pi Zero 2 W and the Pi 4's USB-C port, on = on any",
+			"board with a USB device controller, off = never.",
+		},
+		def: "auto",
+		set: func(c *Config, v, _ string) error {
+			switch strings.ToLower(v) {
+			case "auto":
+				c.USBGadget = GadgetAuto
+			case "on", "yes", "true", "1":
+				c.USBGadget = GadgetOn
+			case "off", "no", "false", "0":
+				c.USBGadget = GadgetOff
+			default:
+				return fmt.Errorf("%q is not auto, on or off", v)
+			}
+			return nil
+		},
+		get: func(c Config) string { return string(c.USBGadget) },
+	},
+	{
 		name: "source",
 		doc: []string{
 			"Where the video comes from: v4l2 = the camera's H.264 encoder,",

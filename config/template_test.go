@@ -35,7 +35,7 @@ func TestTemplateGolden(t *testing.T) {
 // without a key (and so without documentation in camwire.txt) fails.
 var fieldKeys = map[string]string{
 	"Name": "name", "Address": "address", "Gateway": "gateway", "Receiver": "receiver",
-	"Interface": "interface", "DHCPServer": "dhcp_server", "Source": "source", "Device": "device",
+	"Interface": "interface", "DHCPServer": "dhcp_server", "USBGadget": "usb_gadget", "Source": "source", "Device": "device",
 	"Width": "width", "Height": "height", "FPS": "fps", "Bitrate": "bitrate",
 	"KeyframeInterval": "keyframe_interval", "Rotation": "rotation", "HFlip": "hflip", "VFlip": "vflip",
 	"Segment": "segment", "Buffer": "buffer", "Exec": "exec", "Key": "key", "Modules": "modules",

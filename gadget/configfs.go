@@ -85,18 +85,27 @@ func (g *Gadget) steps() []step {
 		w("functions/"+name+"/host_addr", host.String())
 		return name
 	}
-	var linked []string
+	// NCM's directory first: each network function's Pi-side netdev is
+	// created with its directory, so NCM's is usb0, the first wired link
+	// that netcfg's interface=auto picks, and RNDIS's is usb1. The link
+	// order below is another matter: RNDIS is linked first.
+	var ncm, rndis string
+	if f.NCM {
+		ncm = netFn("ncm")
+	}
 	if f.RNDIS {
-		name := netFn("rndis")
+		rndis = netFn("rndis")
 		// Windows asks for the OS descriptor and binds rndis.inf to
 		// what it names.
-		mk("functions/" + name + "/os_desc/interface.rndis")
-		w("functions/"+name+"/os_desc/interface.rndis/compatible_id", "RNDIS")
-		w("functions/"+name+"/os_desc/interface.rndis/sub_compatible_id", "5162001")
-		linked = append(linked, name)
+		mk("functions/" + rndis + "/os_desc/interface.rndis")
+		w("functions/"+rndis+"/os_desc/interface.rndis/compatible_id", "RNDIS")
+		w("functions/"+rndis+"/os_desc/interface.rndis/sub_compatible_id", "5162001")
 	}
-	if f.NCM {
-		linked = append(linked, netFn("ncm"))
+	var linked []string
+	for _, n := range []string{rndis, ncm} {
+		if n != "" {
+			linked = append(linked, n)
+		}
 	}
 	if f.ACM {
 		mk("functions/acm.usb0")

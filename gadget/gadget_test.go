@@ -235,3 +235,24 @@ func TestProductID(t *testing.T) {
 		seen[id] = f
 	}
 }
+
+// TestStepOrder: NCM's directory (and so its netdev, usb0) comes before
+// RNDIS's, while RNDIS is linked into the configuration first.
+func TestStepOrder(t *testing.T) {
+	g := &Gadget{ConfigFS: "/cfs", Functions: AllFunctions}
+	var got []string
+	for _, s := range g.steps() {
+		switch {
+		case s.kind == 'd' && strings.HasPrefix(s.path, "functions/") && strings.Count(s.path, "/") == 1,
+			s.kind == 'l' && strings.HasPrefix(s.path, "configs/"):
+			got = append(got, string(s.kind)+" "+s.path)
+		}
+	}
+	want := []string{
+		"d functions/ncm.usb0", "d functions/rndis.usb0", "d functions/acm.usb0",
+		"l configs/c.1/rndis.usb0", "l configs/c.1/ncm.usb0", "l configs/c.1/acm.usb0",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("steps order (-want +got):\n%s", d)
+	}
+}

@@ -57,10 +57,17 @@ var Modules = []Module{
 	{Name: "cdc_ether", Why: "USB Ethernet adapters, and QEMU raspi3b's usb-net NIC"},
 	{Name: "usbhid", Why: "USB keyboard: Ctrl-Alt-Del shuts down cleanly (also QEMU raspi3b's usb-kbd)"},
 	{Name: "hid-generic", Why: "USB keyboard's HID driver"},
-	// USB gadget functions have no device until configured: the Zero 2
-	// W's board entry loads them by name.
-	{Name: "g_ether", Why: "Pi Zero 2 W: the USB port as an Ethernet gadget", Optional: true},
-	{Name: "usb_f_ecm", Why: "g_ether's ECM function (loaded by name, not a symbol dependency)", Optional: true},
+	// USB gadget functions have no device until configured: PID 1's
+	// usb-gadget step loads them by name (gadget.Modules).
+	{Name: "libcomposite", Why: "Zero 2 W, Pi 4 USB-C: the configfs USB gadget (package gadget)"},
+	{Name: "usb_f_rndis", Why: "the gadget's RNDIS function, Windows 7-10"},
+	{Name: "usb_f_ncm", Why: "the gadget's NCM function, Linux, macOS, Windows 11"},
+	{Name: "usb_f_acm", Why: "the gadget's serial console"},
+	// The laptop's side of the gadget, in the same QEMU guest (tests);
+	// USB devices, so coldplug loads them when the gadget enumerates.
+	{Name: "dummy_hcd", Why: "tests: a USB device controller and its host in one QEMU virt kernel"},
+	{Name: "cdc_ncm", Why: "tests: the host side of the gadget's NCM"},
+	{Name: "rndis_host", Why: "tests: the host side of the gadget's RNDIS"},
 	{Name: "vivid", Why: "tests: a virtual V4L2 camera in QEMU"},
 }
 

@@ -31,7 +31,7 @@ type LinkInfo struct {
 
 // wiredTypes are link kinds that carry Ethernet to another machine:
 // "device" is any real NIC (eth0 on a Pi, usb0 from cdc_ether or
-// g_ether, lan78xx, smsc95xx, genet); "veth" is the container or test
+// the USB gadget, lan78xx, smsc95xx, genet); "veth" is the container or test
 // equivalent of a cable.
 var wiredTypes = map[string]bool{"device": true, "veth": true}
 

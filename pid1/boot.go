@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The boot steps 1–10 of the package doc, in order.
+// The boot steps 1–11 of the package doc, in order.
 
 // mountBase is step 1. Its lines (each mount, and what failed) wait for
 // the consoles of step 2; a required mount that fails is fatal.
@@ -99,9 +99,10 @@ func (in *Init) setHostname() {
 	}
 }
 
-// Step 8, openWatchdog, is in watchdog.go.
+// Step 8, setupGadget, is in usbgadget.go; step 9, openWatchdog, in
+// watchdog.go.
 
-// startNetwork is step 9: the network runs beside the recorder until
+// startNetwork is step 10: the network runs beside the recorder until
 // shutdown stops it.
 func (in *Init) startNetwork() {
 	ctx, stop := context.WithCancel(context.Background())
@@ -119,7 +120,7 @@ func (in *Init) startNetwork() {
 	}()
 }
 
-// startRecorder is step 10: the recorder under a Supervisor, which
+// startRecorder is step 11: the recorder under a Supervisor, which
 // reaps every child from now on, and the debug shells.
 func (in *Init) startRecorder() {
 	args := []string{"-kernel-cmdline", "/proc/cmdline"}

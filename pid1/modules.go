@@ -33,6 +33,9 @@ type Board struct {
 	// load), so virt only looks once and a machine with no disk boots
 	// at once.
 	BootWait time.Duration
+	// GadgetPort says the board's USB port can be a device port (see
+	// GadgetPort), which usb_gadget=auto builds the gadget on.
+	GadgetPort bool
 }
 
 // Modules every board needs by name: the FAT boot partition (Debian
@@ -78,9 +81,10 @@ func BoardFor(model, compatible string) Board {
 	case is([]string{"Raspberry Pi 3"}, "raspberrypi,3-model-b"):
 		return pi("pi3", "smsc")
 	case is([]string{"Raspberry Pi Zero 2"}, "raspberrypi,model-zero-2-w"):
-		// No Ethernet: the USB port becomes an Ethernet gadget the
-		// laptop sees as a network card (needs dtoverlay=dwc2).
-		return pi("zero2w", "usb_f_ecm", "g_ether")
+		// No Ethernet: the USB port becomes a network card for the
+		// laptop (the usb-gadget step loads gadget.Modules by name;
+		// coldplug loads dwc2, the DTB sets its port to dr_mode otg).
+		return pi("zero2w")
 	case is([]string{"Raspberry Pi 4", "Raspberry Pi 400", "Compute Module 4"},
 		"raspberrypi,4-model-b", "raspberrypi,400", "raspberrypi,4-compute-module"):
 		return pi("pi4", "broadcom")
@@ -99,7 +103,25 @@ func ReadBoard(procDir string) (Board, string) {
 	m := string(bytes.TrimRight(model, "\x00\n"))
 	// compatible is a NUL-separated list.
 	c := strings.ReplaceAll(string(bytes.TrimRight(compat, "\x00")), "\x00", " ")
-	return BoardFor(m, c), m
+	b := BoardFor(m, c)
+	b.GadgetPort = GadgetPort(c)
+	return b, m
+}
+
+// GadgetPort reports whether the device tree's compatible list (space
+// separated) names a board whose USB port is wired as a device port:
+// the Pi Zero 2 W (its data port, dr_mode "otg" in the DTB) and the
+// Pi 4 B (its USB-C port, a peripheral-only dwc2). The Pi 400's and the
+// Pi 3's ports are host ports or power only, and the CM4's depends on
+// its carrier board: usb_gadget=on builds it there anyway.
+func GadgetPort(compatible string) bool {
+	for _, c := range strings.Fields(compatible) {
+		switch c {
+		case "raspberrypi,model-zero-2-w", "raspberrypi,4-model-b":
+			return true
+		}
+	}
+	return false
 }
 
 // LoadModules loads each module with its dependencies (modules.dep under

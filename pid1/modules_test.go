@@ -26,7 +26,7 @@ func TestBoardFor(t *testing.T) {
 		{"pi3b+ by compatible", "Raspberry Pi 3 Model B Rev 1.3", "raspberrypi,3-model-b-plus brcm,bcm2837", "pi3+", "microchip", "mmcblk0p1"},
 		{"pi3b+ no model", "", "raspberrypi,3-model-b-plus brcm,bcm2837", "pi3+", "microchip", "mmcblk0p1"},
 		{"pi3b no model", "", "raspberrypi,3-model-b brcm,bcm2837", "pi3", "smsc", "mmcblk0p1"},
-		{"zero2w", "Raspberry Pi Zero 2 W Rev 1.0", "raspberrypi,model-zero-2-w brcm,bcm2837", "zero2w", "g_ether", "mmcblk0p1"},
+		{"zero2w", "Raspberry Pi Zero 2 W Rev 1.0", "raspberrypi,model-zero-2-w brcm,bcm2837", "zero2w", "vfat", "mmcblk0p1"},
 		{"pi4", "Raspberry Pi 4 Model B Rev 1.4", "raspberrypi,4-model-b brcm,bcm2711", "pi4", "broadcom", "mmcblk0p1"},
 		{"pi400 no model", "", "raspberrypi,400 brcm,bcm2711", "pi4", "broadcom", "mmcblk0p1"},
 		{"cm4", "Raspberry Pi Compute Module 4 Rev 1.0", "raspberrypi,4-compute-module brcm,bcm2711", "pi4", "broadcom", "mmcblk0p1"},
@@ -127,4 +127,23 @@ func count(xs []string, x string) int {
 		}
 	}
 	return n
+}
+
+func TestGadgetPort(t *testing.T) {
+	for _, tc := range []struct {
+		compatible string
+		want       bool
+	}{
+		{"raspberrypi,model-zero-2-w brcm,bcm2837", true},
+		{"raspberrypi,4-model-b brcm,bcm2711", true},
+		{"raspberrypi,400 brcm,bcm2711", false},
+		{"raspberrypi,3-model-b brcm,bcm2837", false},
+		{"raspberrypi,4-compute-module brcm,bcm2711", false},
+		{"linux,dummy-virt", false},
+		{"", false},
+	} {
+		if got := GadgetPort(tc.compatible); got != tc.want {
+			t.Errorf("GadgetPort(%q) = %v, want %v", tc.compatible, got, tc.want)
+		}
+	}
 }

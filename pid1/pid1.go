@@ -23,20 +23,23 @@
 //  6. loadSettings: defaults < /boot/camwire.txt < /proc/cmdline.
 //  7. setHostname: the camera name; then load the modules= of the
 //     settings.
-//  8. openWatchdog: open the hardware watchdog (/dev/watchdog); the main
+//  8. setupGadget: with usb_gadget (auto: the Zero 2 W and the Pi 4's
+//     USB-C), make the USB device port a network card and serial console
+//     for the laptop (usbgadget.go, package gadget).
+//  9. openWatchdog: open the hardware watchdog (/dev/watchdog); the main
 //     loop pets it (watchdog.go).
-//  9. startNetwork: loopback, static address kept on the wired link by
+//  10. startNetwork: loopback, static address kept on the wired link by
 //     netcfg, DHCP for a laptop on a direct cable (Init.Network).
-//  10. startRecorder: supervise the recorder, this same binary run as a
+//  11. startRecorder: supervise the recorder, this same binary run as a
 //     child process, which is not PID 1 and so runs only the recorder,
 //     with -config /boot/camwire.txt -kernel-cmdline /proc/cmdline. Its
 //     "camwire: state …" lines drive the LED. See Supervisor for why the
 //     recorder is a child and not a goroutine (reaping). With debug=yes
 //     on an image that has /bin/gosh, also keep a shell on each console
 //     terminal (Shell), restarted when it exits.
-//  11. mainLoop: pet the watchdog, recover from panics, until SIGTERM,
+//  12. mainLoop: pet the watchdog, recover from panics, until SIGTERM,
 //     SIGINT (ctrl-alt-del), SIGPWR or SIGUSR2.
-//  12. shutdown (shutdown.go): stop the debug shells and the recorder (it
+//  13. shutdown (shutdown.go): stop the debug shells and the recorder (it
 //     drains its sender to the receiver within its deadline and prints
 //     its summary line), stop the network, ask every process left to end
 //     and reap them all, sync, unmount /boot, disarm the watchdog, power
@@ -50,7 +53,7 @@
 // the console contract (package camconsole):
 //
 //	camwire: init start
-//	camwire: boot step mounts 0.01s                       (one per step 1–10)
+//	camwire: boot step mounts 0.01s                       (one per step 1–11)
 //	camwire: boot done after 1234ms (board pi3)
 //	camwire: shutdown (signal terminated)
 //	camwire: shell: /bin/gosh on /dev/ttyAMA0, pid 95   (debug=yes; again after each exit)
@@ -128,7 +131,7 @@ type bootStep struct {
 	run  func()
 }
 
-// bootSteps are the steps 1–10 of the package doc, in order.
+// bootSteps are the steps 1–11 of the package doc, in order.
 func (in *Init) bootSteps() []bootStep {
 	return []bootStep{
 		{"mounts", in.mountBase},
@@ -138,6 +141,7 @@ func (in *Init) bootSteps() []bootStep {
 		{"boot-partition", in.mountBoot},
 		{"settings", in.loadSettings},
 		{"hostname", in.setHostname},
+		{"usb-gadget", in.setupGadget},
 		{"watchdog", in.openWatchdog},
 		{"network", in.startNetwork},
 		{"recorder", in.startRecorder},

@@ -13,7 +13,7 @@ import (
 // camera command the recorder left behind) to end once asked.
 const orphanGrace = 2 * time.Second
 
-// shutdown is step 12, after a shutdown signal: the recorder drains, the
+// shutdown is step 13, after a shutdown signal: the recorder drains, the
 // network stops, every other process is asked to end and reaped, and
 // the board powers off. It never returns.
 func (in *Init) shutdown(sig os.Signal) {
