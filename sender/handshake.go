@@ -40,6 +40,9 @@ func (s *Sender) handshake(conn net.Conn) (*wire.Reader, uint64, error) {
 	switch v := r.(type) {
 	case wire.Challenge:
 		ch = v
+		s.mu.Lock()
+		s.peerMinor = ch.Minor
+		s.mu.Unlock()
 	case wire.Reject:
 		return nil, 0, &RejectError{v.Reason}
 	default:

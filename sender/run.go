@@ -116,6 +116,8 @@ func (s *Sender) readLoop(rd *wire.Reader) error {
 			s.poke() // the window may have opened
 		case wire.Notice:
 			s.log.Warn("receiver says: " + v.Message)
+		case wire.ReportStored:
+			s.reportStored(v.File)
 		case wire.Reject:
 			return &RejectError{v.Reason}
 		default:

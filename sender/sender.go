@@ -65,6 +65,10 @@ type Config struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Temp reads the SoC temperature; nil reads thermal_zone0.
 	Temp func() (milliC int32, ok bool)
+	// Report, if set, returns the boot report (wire.BootReport), sent
+	// once a receiver that knows it is reached (see report.go); it is
+	// called once, at the first such connection.
+	Report func() string
 }
 
 // DefaultBufferBytes is 32 s of 16 Mbit/s video: it rides out a cable
@@ -141,6 +145,9 @@ type Sender struct {
 	c         Counters
 	progress  time.Time     // last ack progress, or when data became outstanding
 	ackCh     chan struct{} // closed and replaced when acked advances
+	peerMinor uint8         // the current connection's receiver minor version (Challenge.Minor)
+
+	rep report // boot report, report.go
 }
 
 // New checks cfg and returns a Sender that buffers from now on; call Run to
@@ -195,6 +202,7 @@ func New(cfg Config) (*Sender, error) {
 		wake:             make(chan struct{}, 1),
 		nextSeq:          1,
 		ackCh:            make(chan struct{}),
+		rep:              report{stored: make(chan struct{})},
 	}
 	s.c.BufferSize = cfg.BufferBytes
 	s.pool = pool{limit: cfg.BufferBytes / 16, bufs: make([][]byte, 0, poolEntries)}

@@ -87,11 +87,18 @@ func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
 	defer tick.Stop()
 	b := &batch{}
 	statsDue := true // one right away, so the receiver sees the state at once
+	s.mu.Lock()
+	minor := s.peerMinor
+	s.mu.Unlock()
+	reportSent := false
 	for {
 		b.reset()
 		if statsDue {
 			b.control(s.stats())
 			statsDue = false
+		}
+		if r, ok := s.reportFor(minor, &reportSent); ok {
+			b.control(r)
 		}
 		s.gather(b)
 		if len(b.parts) == 0 {
