@@ -72,11 +72,12 @@ func pi3(t *testing.T) Gatherer {
 				"[    4.230000] bcm2835_vchiq: probe of 3f00b840.mailbox failed with error -110",
 			}, nil
 		},
-		Addrs:    func(string) []string { return []string{"192.168.77.186/24"} },
-		Name:     "camwire-a1b2c3",
-		Version:  "test",
-		Problems: []string{"camwire.txt:3: fps: \"thirty\" is not a number; using default 30"},
-		Video:    "/dev/video0",
+		Addrs:     func(string) []string { return []string{"192.168.77.186/24"} },
+		Name:      "camwire-a1b2c3",
+		Version:   "test",
+		Problems:  []string{"camwire.txt:3: fps: \"thirty\" is not a number; using default 30"},
+		Video:     "/dev/video0",
+		VideoUsed: true,
 	}
 }
 
@@ -119,7 +120,7 @@ func TestGatherPi3WithoutCamera(t *testing.T) {
 func TestGatherEmptyTree(t *testing.T) {
 	root := t.TempDir()
 	g := Gatherer{Proc: root + "/proc", Sys: root + "/sys", Dev: root + "/dev", Name: "cam", Version: "v",
-		Kernel: func() ([]string, error) { return nil, errors.New("no kmsg") }, Video: "/dev/video0"}
+		Kernel: func() ([]string, error) { return nil, errors.New("no kmsg") }, Video: "/dev/video0", VideoUsed: true}
 	r := g.Gather()
 	for _, want := range []string{
 		"no /dev/video0: no camera driver bound: /dev/video0 did not appear and the kernel log says nothing about the camera",
@@ -146,14 +147,14 @@ func TestGatherEmptyTree(t *testing.T) {
 
 func TestGatherNotACamera(t *testing.T) {
 	g := pi3(t)
-	g.Video = ""
+	g.VideoUsed = false
 	g.Problems = nil
 	os.WriteFile(g.InitFile, []byte(`{"board":"qemu-virt","boot":"mounted /dev/vda1 on /boot","boot_ok":true}`), 0o644)
 	r := g.Gather()
 	if got, want := r.Summary(), "camwire boot report: camwire-a1b2c3 on Raspberry Pi 3 Model B Rev 1.2, camwire test: no problems found"; got != want {
 		t.Errorf("Summary() = %q, want %q", got, want)
 	}
-	if !strings.Contains(r.Text(), "  not a camera source; not looked for") {
+	if !strings.Contains(r.Text(), "  /dev/video0 missing (not used: the source is not the camera): no camera driver bound: vchiq probe failed:") {
 		t.Errorf("report:\n%s", r.Text())
 	}
 }

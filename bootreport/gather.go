@@ -31,9 +31,12 @@ type Gatherer struct {
 	Problems []string // camwire.txt and command line problems
 	Notes    []string // more lines for the settings section (e.g. where the name came from)
 	// Video is the V4L2 device the settings name (e.g. /dev/video0); ""
-	// when the source is not a camera, and the report then does not
-	// look for one. Paths under /dev are looked up under Dev.
+	// looks for none. Paths under /dev are looked up under Dev.
 	Video string
+	// VideoUsed says the source is that camera: only then is a missing
+	// device a problem in the summary (with testsrc or exec the report
+	// still says whether the board has a camera).
+	VideoUsed bool
 }
 
 func (g Gatherer) root(p, def string) string {
@@ -80,7 +83,8 @@ type Report struct {
 	Problems []string
 	Notes    []string
 
-	Video       string // device looked for; "" when not a camera source
+	Video       string // device looked for; "" for none
+	VideoUsed   bool   // the source is that device
 	VideoOK     bool
 	VideoReason string   // CameraReason when !VideoOK
 	CameraLog   []string // the kernel's camera/vchiq lines
@@ -100,7 +104,7 @@ type Link struct {
 // Gather reads everything; it never fails: what cannot be read is
 // reported as such.
 func (g Gatherer) Gather() Report {
-	r := Report{Name: g.Name, Version: g.Version, Problems: g.Problems, Notes: g.Notes, Video: g.Video}
+	r := Report{Name: g.Name, Version: g.Version, Problems: g.Problems, Notes: g.Notes, Video: g.Video, VideoUsed: g.VideoUsed}
 	if r.Version == "" {
 		r.Version = Version()
 	}

@@ -14,7 +14,7 @@ const maxListed = 40
 // a user has to act on. An empty list means nothing looks wrong.
 func (r Report) Issues() []string {
 	var out []string
-	if r.Video != "" && !r.VideoOK {
+	if r.Video != "" && r.VideoUsed && !r.VideoOK {
 		out = append(out, "no "+r.Video+": "+r.VideoReason)
 	}
 	if r.Init != nil && r.Init.Conflict != "" {
@@ -116,13 +116,17 @@ func (r Report) Text() string {
 
 	line("")
 	line("video device:")
+	unused := ""
+	if !r.VideoUsed {
+		unused = " (not used: the source is not the camera)"
+	}
 	switch {
 	case r.Video == "":
-		line("  not a camera source; not looked for")
+		line("  none looked for")
 	case r.VideoOK:
-		line("  %s present", r.Video)
+		line("  %s present%s", r.Video, unused)
 	default:
-		line("  %s missing: %s", r.Video, r.VideoReason)
+		line("  %s missing%s: %s", r.Video, unused, r.VideoReason)
 	}
 	list("kernel camera messages", r.CameraLog)
 

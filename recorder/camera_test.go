@@ -79,6 +79,20 @@ func TestMissingCameraNamesTheReason(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The boot report's summary, which the receiver logs, names it too.
+	for !strings.Contains(logs.String(), "boot report: camwire boot report: nocam on unknown board") {
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver never logged the boot report; its log:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "no "+cfg.Device+": "+want) {
+		t.Errorf("boot report summary does not name the missing device:\n%s", logs)
+	}
+	reports, _ := filepath.Glob(filepath.Join(dir, "nocam", ".camwire", "boot", "*.txt"))
+	if len(reports) != 1 {
+		t.Errorf("boot reports stored: %v, want one", reports)
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("recorder ended (%v) while the camera was missing", err)

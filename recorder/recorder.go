@@ -70,6 +70,9 @@ type Recorder struct {
 	// Network makes the recorder keep its link configured itself
 	// (camwire-init -network, see keepNetwork).
 	Network bool
+	// ReportMark, if set, is a file that says this boot's report was
+	// stored (see ReportMark the constant); "" sends it every run.
+	ReportMark string
 
 	start  time.Time
 	notes  []string    // for the boot report; under mu
@@ -154,7 +157,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		key = []byte(c.Key)
 	}
 	s, err := sender.New(sender.Config{Addr: c.Receiver, Hello: hello, Key: key,
-		BufferBytes: int(c.Buffer), Logger: log, Dial: r.Dial})
+		BufferBytes: int(c.Buffer), Logger: log, Dial: r.Dial, Report: r.bootReport(c)})
 	if err != nil {
 		r.println(camconsole.StateError.Line())
 		r.println(camconsole.Summary{}.Format())
@@ -179,6 +182,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}()
 	sendDone := make(chan error, 1)
 	go func() { sendDone <- s.Run(sendCtx) }()
+	go r.markReport(sendCtx, s, log)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
 	go func() {

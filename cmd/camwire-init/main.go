@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/pid1"
 	"github.com/camwire/camwire/recorder"
@@ -80,6 +81,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		Announce: os.Getenv("CAMWIRE_SUPERVISED") == "",
 		Network:  *network,
+	}
+	if os.Getenv("CAMWIRE_SUPERVISED") != "" {
+		// Under camwire's PID 1: its boot facts are in the init file,
+		// and the report goes once per boot, not once per restart.
+		r.Hardware.InitFile = bootreport.InitFile
+		r.ReportMark = recorder.ReportMark
 	}
 	return r.Run(ctx)
 }
