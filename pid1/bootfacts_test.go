@@ -1,0 +1,38 @@
+package pid1
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/camwire/camwire/bootreport"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestBootFactsReachTheRecorder(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "run", "camwire", "init.json")
+	b := &bootFacts{path: p}
+	b.board("pi3")
+	b.modules([]string{"vfat", "vchiq", " ", "bcm2835-v4l2"}, []error{
+		errors.New("module bcm2835-v4l2: no such device"),
+		errors.New("modules: no modules.dep"),
+	})
+	b.boot(false, "none of mmcblk0p1, mmcblk1p1 appeared within 20s")
+	b.network("192.168.77.5/24 claimed on eth0 after an ARP probe", "")
+	b.network("address conflict: 192.168.77.9 is in use", "192.168.77.9 is in use: 52:54:00:12:34:56 answered")
+	got, err := bootreport.ReadInit(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bootreport.Init{
+		Board: "pi3",
+		Modules: []bootreport.Module{{Name: "vfat"}, {Name: "vchiq"}, {Name: "bcm2835-v4l2", Err: "no such device"},
+			{Name: "(loader)", Err: "modules: no modules.dep"}},
+		Boot:     "none of mmcblk0p1, mmcblk1p1 appeared within 20s",
+		Network:  []string{"192.168.77.5/24 claimed on eth0 after an ARP probe", "address conflict: 192.168.77.9 is in use"},
+		Conflict: "192.168.77.9 is in use: 52:54:00:12:34:56 answered",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("init file (-want +got):\n%s", diff)
+	}
+}
