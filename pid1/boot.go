@@ -42,7 +42,9 @@ func (in *Init) loadModules() {
 	board, model := ReadBoard("/proc")
 	in.board = board
 	in.logf("board %s (%q), loading %d modules by name, then what the devices match", board.Name, model, len(board.Modules))
+	in.facts.board(board.Name)
 	in.loadDrivers(board)
+	in.facts.setModules(in.ModuleReport)
 	// The LED driver (leds-gpio) came with the coldplug (the device
 	// tree's gpio-leds node): look for the LED only now.
 	if l, err := FindLED("/sys/class/leds"); err == nil {
@@ -62,22 +64,25 @@ func (in *Init) mountBoot() {
 	dev, err := WaitBlock("/sys/class/block", in.board.BootDev, in.bootWait(in.board))
 	if err != nil {
 		in.logf("boot partition: %v; settings from the kernel command line only", err)
+		in.facts.boot(false, err.Error())
 		return
 	}
 	m := BootMount("/dev/" + dev)
 	if err := SysMount("/")(m); err != nil {
 		in.logf("%v: %v; settings from the kernel command line only", m, err)
+		in.facts.boot(false, fmt.Sprintf("%v: %v", m, err))
 		return
 	}
 	in.bootDev = dev
 	in.logf("%v", m)
+	in.facts.boot(true, m.String())
 	in.cfgFile = "/boot/camwire.txt"
 }
 
 // loadSettings is step 6.
 func (in *Init) loadSettings() {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	cfg, probs := config.Load(config.Layers{File: in.cfgFile, Cmdline: string(cmdline)})
+	cfg, probs := config.Load(config.Layers{File: in.cfgFile, Cmdline: string(cmdline), Serial: config.ReadSerial(config.SerialFile)})
 	in.cfg = cfg
 	if len(probs) > 0 {
 		// The recorder prints them in full and sends them to the receiver.
@@ -93,9 +98,11 @@ func (in *Init) setHostname() {
 	}
 	if len(in.cfg.Modules) > 0 {
 		in.logf("loading modules %s", strings.Join(in.cfg.Modules, " "))
-		for _, err := range LoadModules(in.cfg.Modules, kmodule.ProbeOpts{}) {
+		errs := LoadModules(in.cfg.Modules, kmodule.ProbeOpts{})
+		for _, err := range errs {
 			in.logf("%v", err)
 		}
+		in.facts.modules(in.cfg.Modules, errs)
 	}
 }
 
@@ -112,7 +119,7 @@ func (in *Init) startNetwork() {
 		defer close(in.netDone)
 		network := in.Network
 		if network == nil {
-			network = Network
+			network = in.network
 		}
 		if err := network(ctx, cfg, in.logf); err != nil && ctx.Err() == nil {
 			in.logf("network: %v", err)

@@ -1,10 +1,13 @@
 package pid1
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/camwire/camwire/bootreport"
+	"github.com/camwire/camwire/coldplug"
 )
 
 // bootFacts is what PID 1 learns for the boot report that nobody can read
@@ -15,15 +18,79 @@ import (
 type bootFacts struct {
 	path string // bootreport.InitFile; "" keeps them in memory only (tests)
 	logf func(string, ...any)
+	// report, once set, is read again at every write: the coldplug goes
+	// on loading drivers for devices that appear later (USB NICs).
+	report func() Modules
 
-	mu sync.Mutex
-	in bootreport.Init
+	mu    sync.Mutex
+	in    bootreport.Init
+	extra []bootreport.Module // modules= of the settings, loaded by name after the coldplug
+}
+
+// setModules makes the modules step's report (Init.ModuleReport) the
+// source of the module lines from now on.
+func (b *bootFacts) setModules(report func() Modules) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.report = report
+	b.mu.Unlock()
+	b.update(func(*bootreport.Init) {})
+}
+
+// modulesFor turns the modules step's outcome into the report's lines:
+// the named modules, then what the coldplug loaded, failed and skipped,
+// then the settings' modules=; and the devices still without a driver.
+func modulesFor(m Modules, extra []bootreport.Module) ([]bootreport.Module, []string) {
+	var mods []bootreport.Module
+	add := func(l coldplug.Load, how string) {
+		bm := bootreport.Module{Name: l.Module}
+		if l.Err != nil {
+			bm.Err = how + l.Err.Error()
+		}
+		mods = append(mods, bm)
+	}
+	for _, l := range m.Named {
+		add(l, "")
+	}
+	for _, l := range m.Coldplug.Loaded {
+		add(l, "")
+	}
+	for _, l := range m.Coldplug.Failed {
+		add(l, "")
+	}
+	for _, l := range m.Coldplug.Skipped {
+		if l.Err == nil {
+			l.Err = errors.New("blacklisted")
+		}
+		add(l, "skipped: ")
+	}
+	mods = append(mods, extra...)
+	var unbound []string
+	for _, u := range m.Coldplug.Unbound {
+		s := fmt.Sprintf("%s (%s)", u.Path, u.Modalias)
+		if len(u.Modules) > 0 {
+			s += ": " + strings.Join(u.Modules, ", ") + " loaded but did not bind"
+		}
+		unbound = append(unbound, s)
+	}
+	if m.Coldplug.ScanErr != nil {
+		unbound = append(unbound, "sysfs not walked: "+m.Coldplug.ScanErr.Error())
+	}
+	return mods, unbound
 }
 
 func (b *bootFacts) update(f func(*bootreport.Init)) {
+	if b == nil {
+		return // an Init not started by Run (tests)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f(&b.in)
+	if b.report != nil {
+		b.in.Modules, b.in.Unbound = modulesFor(b.report(), b.extra)
+	}
 	if b.path == "" {
 		return
 	}
@@ -47,17 +114,23 @@ func (b *bootFacts) modules(names []string, errs []error) {
 		}
 		other = append(other, msg)
 	}
-	b.update(func(in *bootreport.Init) {
-		for _, n := range names {
-			n = strings.TrimSpace(n)
-			if n != "" {
-				in.Modules = append(in.Modules, bootreport.Module{Name: n, Err: failed[n]})
-			}
+	var mods []bootreport.Module
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n != "" {
+			mods = append(mods, bootreport.Module{Name: n, Err: failed[n]})
 		}
-		for _, o := range other {
-			in.Modules = append(in.Modules, bootreport.Module{Name: "(loader)", Err: o})
-		}
-	})
+	}
+	for _, o := range other {
+		mods = append(mods, bootreport.Module{Name: "(loader)", Err: o})
+	}
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.extra = append(b.extra, mods...)
+	b.mu.Unlock()
+	b.update(func(in *bootreport.Init) { in.Modules = append(in.Modules, mods...) })
 }
 
 func (b *bootFacts) board(name string) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/camwire/camwire/bootreport"
+	"github.com/camwire/camwire/coldplug"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -34,5 +35,32 @@ func TestBootFactsReachTheRecorder(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("init file (-want +got):\n%s", diff)
+	}
+}
+
+// TestBootFactsFromColdplug: with the coldplug's report the module lines
+// are what it loaded, failed and skipped, read again at every write.
+func TestBootFactsFromColdplug(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "init.json")
+	m := Modules{Named: []coldplug.Load{{Module: "vfat"}}}
+	b := &bootFacts{path: p}
+	b.setModules(func() Modules { return m })
+	m.Coldplug = coldplug.Result{
+		Loaded:  []coldplug.Load{{Module: "vchiq"}},
+		Failed:  []coldplug.Load{{Module: "bcm2835_v4l2", Err: errors.New("no such device")}},
+		Skipped: []coldplug.Load{{Module: "bcm2835_wdt"}},
+		Unbound: []coldplug.Unbound{{Device: coldplug.Device{Path: "devices/platform/soc/3f00b840.mailbox", Modalias: "of:NmailboxT(null)Cbrcm,bcm2835-vchiq"}, Modules: []string{"vchiq"}}},
+	}
+	b.network("10.0.2.15/24 claimed on usb0", "") // a later write sees the coldplug's progress
+	got, err := bootreport.ReadInit(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bootreport.Module{{Name: "vfat"}, {Name: "vchiq"}, {Name: "bcm2835_v4l2", Err: "no such device"}, {Name: "bcm2835_wdt", Err: "skipped: blacklisted"}}
+	if diff := cmp.Diff(want, got.Modules); diff != "" {
+		t.Errorf("modules (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"devices/platform/soc/3f00b840.mailbox (of:NmailboxT(null)Cbrcm,bcm2835-vchiq): vchiq loaded but did not bind"}, got.Unbound); diff != "" {
+		t.Errorf("unbound (-want +got):\n%s", diff)
 	}
 }

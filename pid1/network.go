@@ -3,6 +3,9 @@ package pid1
 import (
 	"context"
 	"fmt"
+	"net/netip"
+
+	"github.com/camwire/camwire/camconsole"
 
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/netcfg"
@@ -14,6 +17,27 @@ import (
 // at the configured address, with the DHCP server for a laptop on a
 // direct cable, until ctx ends.
 func Network(ctx context.Context, c config.Config, logf func(string, ...any)) error {
+	return network(ctx, c, logf, nil)
+}
+
+// network is Init's network step: Network, with address claims and
+// conflicts in the boot report and a conflict on the LED.
+func (in *Init) network(ctx context.Context, c config.Config, logf func(string, ...any)) error {
+	return network(ctx, c, logf, func(m *netcfg.Manager) {
+		m.OnClaim = func(a netip.Prefix, link, how string) {
+			in.facts.network(fmt.Sprintf("%s claimed on %s %s", a, link, how), "")
+		}
+		m.OnConflict = func(cf netcfg.Conflict, next netip.Prefix) {
+			in.println(fmt.Sprintf(camconsole.ConflictPrefix+"%v; trying %s", &cf, next))
+			in.facts.network(fmt.Sprintf("address conflict: %v; took %s instead", &cf, next), cf.Error())
+			if in.led != nil {
+				in.led.SetWarning(true) // the camera works, on another address than set
+			}
+		}
+	})
+}
+
+func network(ctx context.Context, c config.Config, logf func(string, ...any), hook func(*netcfg.Manager)) error {
 	if lo, err := netlink.LinkByName("lo"); err != nil {
 		logf("network: loopback: LinkByName: %v", err)
 	} else if err := netlink.LinkSetUp(lo); err != nil {
@@ -24,6 +48,9 @@ func Network(ctx context.Context, c config.Config, logf func(string, ...any)) er
 		logf("network: %s", note)
 	}
 	m.Logf = func(f string, a ...any) { logf("network: "+f, a...) }
+	if hook != nil {
+		hook(m)
+	}
 	if err := m.Run(ctx); err != nil {
 		return fmt.Errorf("netcfg: %w", err)
 	}
@@ -40,6 +67,7 @@ func managerFor(c config.Config) (m *netcfg.Manager, note string) {
 		Address:   c.Address,
 		Gateway:   c.Gateway,
 		DHCP:      netcfg.DHCPMode(c.DHCPServer),
+		Probe:     &netcfg.DefaultProbe, // RFC 5227 before the address goes on
 	}
 	if a, ok := c.ReceiverAddr(); ok {
 		m.Offer = a

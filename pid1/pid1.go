@@ -70,6 +70,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/coldplug"
 	"github.com/camwire/camwire/config"
@@ -111,6 +112,7 @@ type Init struct {
 	cfg     config.Config
 	led     *LED
 	bootDev string
+	facts   *bootFacts // for the recorder's boot report (bootfacts.go)
 
 	// What shutdown stops.
 	stopShells  context.CancelFunc
@@ -162,6 +164,7 @@ func BootSteps() []string {
 // steps.
 func (in *Init) Run() {
 	in.start = time.Now()
+	in.facts = &bootFacts{path: bootreport.InitFile, logf: in.logf}
 	defer func() {
 		// Outside the main loop nothing can carry on: show it and reboot.
 		if r := recover(); r != nil {
