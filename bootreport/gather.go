@@ -222,6 +222,12 @@ func (g Gatherer) links() []Link {
 		dir := g.sys("class", "net", e.Name())
 		l := Link{Name: e.Name(), State: readString(filepath.Join(dir, "operstate")),
 			MAC: readString(filepath.Join(dir, "address")), Duplex: readString(filepath.Join(dir, "duplex"))}
+		if l.State == "unknown" && readString(filepath.Join(dir, "carrier")) == "1" {
+			// Drivers without link state (USB network adapters such as
+			// cdc_ether, QEMU's usb-net) leave operstate "unknown"; the
+			// carrier says the link is there.
+			l.State = "up"
+		}
 		// speed reads as an error (EINVAL) while the link is down, and
 		// as -1 or nothing on links that do not know it.
 		switch s := readString(filepath.Join(dir, "speed")); {

@@ -58,8 +58,14 @@ func TestRaspi3bSDCard(t *testing.T) {
 	var files []string
 	cameras := map[string]bool{}
 	frames := make(chan struct{}, 1<<16)
+	var reports []string
 	srv := &recv.Server{
 		Dir: recDir,
+		OnReport: func(camera, path, text string) {
+			mu.Lock()
+			reports = append(reports, path+"\n"+text)
+			mu.Unlock()
+		},
 		OnFile: func(camera, path string) {
 			mu.Lock()
 			files = append(files, path)
@@ -229,6 +235,27 @@ func TestRaspi3bSDCard(t *testing.T) {
 	}
 	if uint64(total) != sum.Acked {
 		t.Errorf("ffprobe decoded %d frames in %d files, want the %d acknowledged (%s)", total, len(files), sum.Acked, sum.Format())
+	}
+	// The boot report: stored in the camera's folder, from the Pi 3's
+	// device tree, naming the missing camera device with the kernel's
+	// reason (QEMU has no camera; the source here is testsrc).
+	if len(reports) != 1 {
+		t.Fatalf("%d boot reports, want 1", len(reports))
+	}
+	path, text, _ := strings.Cut(reports[0], "\n")
+	t.Logf("boot report %s:\n%s", path, text)
+	if filepath.Dir(path) != filepath.Join(recDir, name, ".camwire", "boot") {
+		t.Errorf("boot report stored as %s, want it in %s/.camwire/boot", path, name)
+	}
+	for _, want := range []string{
+		"camwire boot report: " + name + " on Raspberry Pi 3 Model B",
+		"\nboot partition: /dev/mmcblk0p1 on /boot (vfat, ro",
+		"\n  /dev/video0 missing (not used: the source is not the camera): no camera driver bound: ",
+		"\nlink usb0: up, ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("boot report lacks %q", want)
+		}
 	}
 	t.Logf("raspi3b: /init %v after qemu start, first frame acked %v after /init; %s; %d files, captured %d",
 		initLine.At.Sub(m.Started).Round(time.Millisecond), acked.At.Sub(initLine.At).Round(time.Millisecond),

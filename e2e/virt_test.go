@@ -167,8 +167,10 @@ func TestVirtRecord(t *testing.T) {
 
 	dir := t.TempDir()
 	finished := make(chan string, 64)
+	reports := make(chan [2]string, 4)
 	srv := &recv.Server{Dir: dir, Logger: testLogger(t, "recv: "),
-		OnFile: func(_, p string) { finished <- p }}
+		OnFile:   func(_, p string) { finished <- p },
+		OnReport: func(_, p, text string) { reports <- [2]string{p, text} }}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +229,22 @@ func TestVirtRecord(t *testing.T) {
 	}
 	files, frames := recordedFrames(t, dir)
 	checkFrames(t, sum, files, frames, 3)
+
+	// One boot report, in the camera's folder, from QEMU's virt board.
+	if n := len(reports); n != 1 {
+		t.Fatalf("%d boot reports, want 1", n)
+	}
+	rep := <-reports
+	t.Logf("boot report %s:\n%s", rep[0], rep[1])
+	if filepath.Dir(rep[0]) != filepath.Join(dir, "virt", ".camwire", "boot") {
+		t.Errorf("boot report stored as %s, want it in virt/.camwire/boot", rep[0])
+	}
+	for _, want := range []string{"camwire boot report: virt on ", "\ncompatible: linux,dummy-virt", "\nkernel:   Linux version 6.1.",
+		"\nboard as PID 1 saw it: qemu-virt", "\nlink eth0: up, "} {
+		if !strings.Contains(rep[1], want) {
+			t.Errorf("boot report lacks %q", want)
+		}
+	}
 }
 
 func TestMain(m *testing.M) { testkit.Main(m) }
