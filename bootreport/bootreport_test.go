@@ -163,6 +163,16 @@ func TestGatherNotACamera(t *testing.T) {
 	}
 }
 
+func TestConflictNoteIsAProblem(t *testing.T) {
+	g := pi3(t)
+	g.Problems = nil
+	g.Notes = []string{"network: address conflict: 192.168.77.89 is in use: 56:90:ee:7b:6d:5f answered; took 192.168.77.131/24 instead"}
+	s := g.Gather().Summary()
+	if want := "; address conflict: 192.168.77.89 is in use: 56:90:ee:7b:6d:5f answered; took 192.168.77.131/24 instead"; !strings.Contains(s, want) {
+		t.Errorf("Summary() = %q, want it to contain %q", s, want)
+	}
+}
+
 func TestCameraReason(t *testing.T) {
 	all := []string{"vchiq", "bcm2835_mmal_vchiq", "bcm2835_v4l2"}
 	tests := []struct {

@@ -20,6 +20,13 @@ func (r Report) Issues() []string {
 	if r.Init != nil && r.Init.Conflict != "" {
 		out = append(out, "address conflict: "+r.Init.Conflict)
 	}
+	for _, n := range r.Notes {
+		// A recorder that keeps its own link (camwire-init -network)
+		// notes its conflicts itself.
+		if c, ok := strings.CutPrefix(n, "network: address conflict: "); ok {
+			out = append(out, "address conflict: "+c)
+		}
+	}
 	if !r.BootOK {
 		why := "boot partition " + r.Boot
 		if r.Init != nil && r.Init.Boot != "" {

@@ -189,6 +189,19 @@ func TestCamerasFromOneImage(t *testing.T) {
 			}
 		}
 		t.Logf("camera %s: %s at %s, %s", c.role, name, addrs[c.role], sum.Format())
+
+		// Its boot report is in its folder; c's says it took another
+		// address and why.
+		reports, _ := filepath.Glob(filepath.Join(dir, name, ".camwire", "boot", "*.txt"))
+		if len(reports) != 1 {
+			t.Errorf("camera %s: boot reports %v, want one", c.role, reports)
+			continue
+		}
+		b, _ := os.ReadFile(reports[0])
+		summary, _, _ := strings.Cut(string(b), "\n")
+		if got := strings.Contains(summary, "address conflict: "); got != (c.role == "c") {
+			t.Errorf("camera %s: report summary %q: conflict named = %v, want %v", c.role, summary, got, c.role == "c")
+		}
 	}
 	if a, b := addrs["a"], config.SerialAddress(cams[0].serial).String(); a != b {
 		t.Errorf("camera a has %s, want its derived %s", a, b)
