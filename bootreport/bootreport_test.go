@@ -61,7 +61,7 @@ func pi3(t *testing.T) Gatherer {
 		"sys/bus/platform/devices/3f00b840.mailbox/modalias": "of:NmailboxT(null)Cbrcm,bcm2835-vchiq\n",
 		"sys/bus/platform/devices/3f300000.mmcnr/modalias":   "of:NmmcnrT(null)Cbrcm,bcm2835-mmc\n",
 		"sys/bus/platform/devices/3f300000.mmcnr/driver":     "->../../../bus/platform/drivers/sdhci-iproc",
-		"run/init.json": `{"board":"pi3","modules":[{"name":"vchiq"},{"name":"bcm2835-v4l2","err":"no such device"}],` +
+		"run/init.json": `{"board":"pi3","modules":[{"name":"vchiq"},{"name":"bcm2835-v4l2","err":"no such device"},{"name":"bcm2835_wdt","err":"skipped: blacklisted"}],` +
 			`"boot":"mounted /dev/mmcblk0p1 on /boot","boot_ok":true,"network":["192.168.77.186/24 claimed on eth0 after an ARP probe"]}`,
 	})
 	return Gatherer{

@@ -37,7 +37,9 @@ func (r Report) Issues() []string {
 	if r.Init != nil {
 		var failed []string
 		for _, m := range r.Init.Modules {
-			if m.Err != "" {
+			// A module kept out on purpose (module_blacklist=) is listed
+			// with its reason, not counted as a failure.
+			if m.Err != "" && !strings.HasPrefix(m.Err, "skipped: ") {
 				failed = append(failed, m.Name)
 			}
 		}
