@@ -48,9 +48,17 @@ func Scan(sys string) ([]Device, error) {
 		if alias == "" {
 			continue
 		}
-		dir, err := filepath.EvalSymlinks(l)
+		// One readlink, resolved lexically: a bus's devices/ entry
+		// links straight to the device's directory
+		// ("../../../devices/platform/…"). EvalSymlinks, a system call
+		// per path component, made each walk take seconds in QEMU.
+		target, err := os.Readlink(l)
 		if err != nil {
 			continue
+		}
+		dir := target
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(l), target)
 		}
 		rel, err := filepath.Rel(real, dir)
 		if err != nil || strings.HasPrefix(rel, "..") {
