@@ -360,3 +360,32 @@ func TestPrftStart(t *testing.T) {
 		t.Errorf("spans (-want +got):\n%s", diff)
 	}
 }
+
+func TestGrowingFile(t *testing.T) {
+	// A .partial file ends mid-fragment while it is written: its
+	// complete fragments are listed and served.
+	aus := clip(t)
+	dir := t.TempDir()
+	path := record(t, dir, aus, seq(0, 60)) // fragments: frames 0–30, 31–59
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".partial", b[:len(b)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := New(dir).Spans("cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Span{{onGrid(0), time.Duration(frameUS(31)) * time.Microsecond}}
+	for i := range got {
+		got[i].Duration = got[i].Duration.Round(time.Microsecond)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}

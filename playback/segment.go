@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,7 +28,8 @@ type sample struct {
 	duration uint32
 	ptsOff   int32
 	key      bool
-	payload  []byte
+	off      int64  // payload's place in the file
+	size     uint32 // payload's length
 }
 
 // segment is one recording file read back.
@@ -60,35 +62,46 @@ func isRecording(name string) bool {
 	return ok && strings.EqualFold(filepath.Ext(strings.TrimSuffix(name, ".partial")), ".mp4")
 }
 
-// completeBoxes returns the prefix of b made of whole top-level boxes: a
-// file still being written ends in a fragment that is not complete yet.
-func completeBoxes(b []byte) []byte {
-	off := 0
-	for off+8 <= len(b) {
-		n := int(binary.BigEndian.Uint32(b[off:]))
-		if n == 1 && off+16 <= len(b) {
-			n = int(binary.BigEndian.Uint64(b[off+8:]))
-		}
-		if n < 8 || off+n > len(b) {
-			break
-		}
-		off += n
-	}
-	return b[:off]
+// box is one top-level box of a file.
+type box struct {
+	typ       string
+	off, size int64 // header included
+	hdr       int64 // header length (8, or 16 for a 64-bit size)
 }
 
-// topBoxes calls fn for each top-level box of b with its type and body.
-func topBoxes(b []byte, fn func(typ string, box []byte) bool) {
-	for off := 0; off+8 <= len(b); {
-		n := int(binary.BigEndian.Uint32(b[off:]))
-		if n < 8 || off+n > len(b) {
-			return
+// readBoxes lists the complete top-level boxes of a file of the given
+// size; a file still being written ends in a box that is not complete
+// yet, which is left out.
+func readBoxes(r io.ReaderAt, size int64) ([]box, error) {
+	var out []box
+	var h [16]byte
+	for off := int64(0); off+8 <= size; {
+		if _, err := r.ReadAt(h[:8], off); err != nil {
+			return nil, err
 		}
-		if !fn(string(b[off+4:off+8]), b[off:off+n]) {
-			return
+		n, hdr := int64(binary.BigEndian.Uint32(h[:])), int64(8)
+		if n == 1 {
+			if off+16 > size {
+				break
+			}
+			if _, err := r.ReadAt(h[:16], off); err != nil {
+				return nil, err
+			}
+			n, hdr = int64(binary.BigEndian.Uint64(h[8:])), 16
 		}
+		if n < hdr || off+n > size {
+			break
+		}
+		out = append(out, box{string(h[4:8]), off, n, hdr})
 		off += n
 	}
+	return out, nil
+}
+
+func readBox(r io.ReaderAt, b box) ([]byte, error) {
+	buf := make([]byte, b.size)
+	_, err := r.ReadAt(buf, b.off)
+	return buf, err
 }
 
 // ntpEpoch is where NTP timestamps count from.
@@ -99,47 +112,50 @@ var ntpEpoch = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 // at media_time was captured, giving the file's start to better than the
 // name's second. ok is false when the file has none.
 func prftStart(b []byte, timescale uint32) (start time.Time, ok bool) {
-	topBoxes(b, func(typ string, box []byte) bool {
-		if typ != "prft" {
-			return true
-		}
-		body := box[8:]
-		if len(body) < 4+4+8+4 || timescale == 0 {
-			return false
-		}
-		version := body[0]
-		ntp := binary.BigEndian.Uint64(body[8:])
-		var media uint64
-		if version == 0 {
-			media = uint64(binary.BigEndian.Uint32(body[16:]))
-		} else if len(body) >= 24 {
-			media = binary.BigEndian.Uint64(body[16:])
-		} else {
-			return false
-		}
-		secs, frac := ntp>>32, ntp&0xffffffff
-		at := ntpEpoch.Add(time.Duration(secs)*time.Second + time.Duration(frac*uint64(time.Second)>>32))
-		start = at.Add(-time.Duration(float64(media) / float64(timescale) * float64(time.Second)))
-		ok = true
-		return false
-	})
-	return start, ok
+	body := b[8:]
+	if len(body) < 4+4+8+4 || timescale == 0 {
+		return time.Time{}, false
+	}
+	ntp := binary.BigEndian.Uint64(body[8:])
+	var media uint64
+	switch {
+	case body[0] == 0:
+		media = uint64(binary.BigEndian.Uint32(body[16:]))
+	case len(body) >= 24:
+		media = binary.BigEndian.Uint64(body[16:])
+	default:
+		return time.Time{}, false
+	}
+	secs, frac := ntp>>32, ntp&0xffffffff
+	at := ntpEpoch.Add(time.Duration(secs)*time.Second + time.Duration(frac*uint64(time.Second)>>32))
+	return at.Add(-time.Duration(float64(media) / float64(timescale) * float64(time.Second))), true
 }
 
-// parseSegment reads the recording raw (whose file name is name): its
-// init segment and every complete fragment's samples.
-func parseSegment(raw []byte, name string) (*segment, error) {
-	b := completeBoxes(raw)
+// readSegment reads the index of the recording r (size bytes, named
+// name): its init segment and every complete fragment's sample times,
+// flags and file offsets. Sample data is not read: mediacommon's fragment
+// reader is given each moof with an mdat of the real size whose body is not read, so a
+// day of recordings is indexed by reading its moof boxes only.
+func readSegment(r io.ReaderAt, size int64, name string) (*segment, error) {
+	boxes, err := readBoxes(r, size)
+	if err != nil {
+		return nil, err
+	}
 	seg := &segment{name: name}
-	var initEnd int
-	topBoxes(b, func(typ string, box []byte) bool {
-		initEnd += len(box)
-		return typ != "moov"
-	})
-	if initEnd > len(b) || initEnd == 0 {
+	var initEnd int64 = -1
+	for _, b := range boxes {
+		if b.typ == "moov" {
+			initEnd = b.off + b.size
+			break
+		}
+	}
+	if initEnd < 0 {
 		return nil, fmt.Errorf("%s: no moov (no frame recorded yet)", name)
 	}
-	seg.initRaw = b[:initEnd]
+	seg.initRaw = make([]byte, initEnd)
+	if _, err := r.ReadAt(seg.initRaw, 0); err != nil {
+		return nil, err
+	}
 	var init fmp4.Init
 	if err := init.Unmarshal(bytes.NewReader(seg.initRaw)); err != nil {
 		return nil, fmt.Errorf("%s: init segment: %w", name, err)
@@ -150,42 +166,72 @@ func parseSegment(raw []byte, name string) (*segment, error) {
 	seg.init = &init
 	seg.timescale = init.Tracks[0].TimeScale
 
-	// Only the fragments: mediacommon's reader wants moof/mdat pairs, and
-	// a recording also holds 'free' boxes (frames kept raw) and prft boxes.
-	var frags []byte
-	topBoxes(b[initEnd:], func(typ string, box []byte) bool {
-		if typ == "moof" || typ == "mdat" {
-			frags = append(frags, box...)
-		}
-		return true
-	})
-	var parts fmp4.Parts
-	if err := parts.Unmarshal(frags); err != nil {
-		return nil, fmt.Errorf("%s: fragments: %w", name, err)
-	}
 	var first int64 = -1
-	for _, p := range parts {
-		for _, tr := range p.Tracks {
-			if tr.ID != init.Tracks[0].ID {
-				continue
+	var buf []byte
+	for i, b := range boxes {
+		switch {
+		case b.typ == "prft" && first < 0:
+			raw, err := readBox(r, b)
+			if err != nil {
+				return nil, err
 			}
-			dts := int64(tr.BaseTime)
-			for _, s := range tr.Samples {
-				if first < 0 {
-					first = dts
+			if t, ok := prftStart(raw, seg.timescale); ok {
+				seg.start, seg.precise = t, true
+			}
+			continue
+		case b.typ != "moof" || i+1 >= len(boxes) || boxes[i+1].typ != "mdat":
+			continue // 'free' boxes keep frames that are no samples
+		}
+		mdat := boxes[i+1]
+		moof, err := readBox(r, b)
+		if err != nil {
+			return nil, err
+		}
+		// moof, then the mdat's header as stored, then its body's size in
+		// whatever bytes buf held: only the payloads' places are used.
+		need := len(moof) + int(mdat.size)
+		if cap(buf) < need {
+			buf = make([]byte, need)
+		}
+		pair := buf[:need]
+		copy(pair, moof)
+		if _, err := r.ReadAt(pair[len(moof):len(moof)+int(mdat.hdr)], mdat.off); err != nil {
+			return nil, err
+		}
+		var parts fmp4.Parts
+		if err := parts.Unmarshal(pair); err != nil {
+			return nil, fmt.Errorf("%s: fragment at byte %d: %w", name, b.off, err)
+		}
+		for _, p := range parts {
+			for _, tr := range p.Tracks {
+				if tr.ID != init.Tracks[0].ID {
+					continue
 				}
-				seg.samples = append(seg.samples, sample{dts: dts - first, duration: s.Duration,
-					ptsOff: s.PTSOffset, key: !s.IsNonSyncSample, payload: s.Payload})
-				dts += int64(s.Duration)
+				dts := int64(tr.BaseTime)
+				for _, s := range tr.Samples {
+					if first < 0 {
+						first = dts
+					}
+					// Where the payload sits: its place in pair maps to
+					// the same place after the moof in the file.
+					at := int64(cap(buf) - cap(s.Payload))
+					if len(s.Payload) > 0 && (at < int64(len(moof)) || at+int64(len(s.Payload)) > int64(len(pair))) {
+						return nil, fmt.Errorf("%s: fragment at byte %d: sample data outside its mdat", name, b.off)
+					}
+					seg.samples = append(seg.samples, sample{dts: dts - first, duration: s.Duration,
+						ptsOff: s.PTSOffset, key: !s.IsNonSyncSample,
+						off: b.off + at, size: uint32(len(s.Payload))})
+					dts += int64(s.Duration)
+				}
 			}
 		}
 	}
-	if t, ok := prftStart(b, seg.timescale); ok {
-		seg.start, seg.precise = t, true
-	} else if t, ok := startFromName(name); ok {
+	if !seg.precise {
+		t, ok := startFromName(name)
+		if !ok {
+			return nil, fmt.Errorf("%s: no capture time in the name or a prft box", name)
+		}
 		seg.start = t
-	} else {
-		return nil, fmt.Errorf("%s: no capture time in the name or a prft box", name)
 	}
 	return seg, nil
 }

@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"log"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +24,9 @@ import (
 // names anything outside DIR.
 type Server struct {
 	dir string
+	// Logf reports errors met after a file began to stream; nil means
+	// log.Printf.
+	Logf func(format string, args ...any)
 
 	mu    sync.Mutex
 	cache map[string]cached // by file path
@@ -102,16 +106,26 @@ func (s *Server) spans(camera string) ([]span, error) {
 		return nil, err
 	}
 	var segs []*segment
+	seen := map[string]bool{}
 	for _, e := range ents {
 		if !e.Type().IsRegular() || !isRecording(e.Name()) {
 			continue
 		}
+		seen[filepath.Join(camera, e.Name())] = true
 		seg, err := s.segment(root, camera, e.Name())
 		if err != nil {
 			continue // no frame yet, or removed meanwhile; the others still play
 		}
 		segs = append(segs, seg)
 	}
+	// Forget files that are gone (retention, a rename from .partial).
+	s.mu.Lock()
+	for k := range s.cache {
+		if filepath.Dir(k) == camera && !seen[k] {
+			delete(s.cache, k)
+		}
+	}
+	s.mu.Unlock()
 	return spans(segs), nil
 }
 
@@ -131,12 +145,8 @@ func (s *Server) segment(root *os.Root, camera, name string) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := io.ReadAll(f)
+	seg, err := readSegment(f, fi.Size(), name)
 	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	seg, err := parseSegment(raw, name)
 	if err != nil {
 		return nil, err
 	}
@@ -267,22 +277,50 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, err)
 		return
 	}
-	var body []byte
-	if format == "mp4" {
-		body, err = muxMP4(seg, samples)
-	} else {
-		body, err = muxFMP4(seg, samples)
-	}
+	src, err := s.open(camera)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		writeError(w, http.StatusNotFound, err)
 		return
 	}
+	defer src.close()
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Accept-Ranges", "none")
 	if q.Has("download") {
-		h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q",
-			fmt.Sprintf("%s-%s.mp4", camera, samples[0].at.UTC().Format(nameLayout))))
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{
+			"filename": fmt.Sprintf("%s-%s.mp4", camera, samples[0].at.UTC().Format(nameLayout))}))
 	}
-	_, _ = w.Write(body)
+	// The headers are sent with the first bytes; an error after that can
+	// only cut the file short, and is logged.
+	if format == "mp4" {
+		err = muxMP4(w, src, seg, samples)
+	} else {
+		err = muxFMP4(w, src, seg, samples)
+	}
+	if err != nil {
+		s.logf("playback: %s: %v", camera, err)
+	}
+}
+
+// open opens camera's folder for reading samples, through DIR's root as
+// spans does.
+func (s *Server) open(camera string) (*files, error) {
+	top, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer top.Close()
+	root, err := top.OpenRoot(camera)
+	if err != nil {
+		return nil, fmt.Errorf("no recordings for %s: %w", camera, fs.ErrNotExist)
+	}
+	return &files{root: root, open: map[string]*os.File{}}, nil
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
 }

@@ -126,6 +126,7 @@ func spans(segs []*segment) []span {
 // timed is one sample placed on a span's clock.
 type timed struct {
 	sample
+	seg   *segment // the file it is in
 	at    time.Time
 	ticks int64 // from the span's start, in the span's timescale
 }
@@ -140,7 +141,7 @@ func (s span) samples() []timed {
 		first := p.seg.samples[p.from].dts
 		for _, x := range p.seg.samples[p.from:p.to] {
 			off := base + x.dts - first
-			out = append(out, timed{sample: x, ticks: off,
+			out = append(out, timed{sample: x, seg: p.seg, ticks: off,
 				at: t0.Add(time.Duration(float64(off) / float64(ts) * float64(time.Second)))})
 		}
 		// The frame before a hole or the span's end: its stored duration
