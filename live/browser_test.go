@@ -93,6 +93,17 @@ func startChromium(t *testing.T) *webDriver {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		// The log is the only witness of what the browser did: keep it
+		// when the test failed (tmp goes with the test).
+		if t.Failed() {
+			log := filepath.Join(tmp, "chromedriver.log")
+			if b, err := os.ReadFile(log); err == nil {
+				keep := filepath.Join(artifactDir(t), t.Name()+"-chromedriver.log")
+				if err := os.WriteFile(keep, b, 0o644); err == nil {
+					t.Logf("chromedriver log kept: %s", keep)
+				}
+			}
+		}
 	})
 	// chromedriver says when it listens, and where:
 	// "ChromeDriver was started successfully on port 41233."
@@ -154,16 +165,26 @@ func startChromium(t *testing.T) *webDriver {
 // startedRE finds the port in chromedriver's ready line.
 var startedRE = regexp.MustCompile(`started successfully on port (\d+)`)
 
-// artifactDir is $CAMWIRE_ARTIFACTS when set (CI keeps it), else a test
-// temporary folder.
+// artifactDir is $CAMWIRE_ARTIFACTS when set (CI keeps it), else out/artifacts
+// at the module's root (git ignores out/): screenshots and logs outlive
+// the test so a person can look at them.
 func artifactDir(t *testing.T) string {
-	if d := os.Getenv("CAMWIRE_ARTIFACTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
+	d := os.Getenv("CAMWIRE_ARTIFACTS")
+	if d == "" {
+		wd, err := os.Getwd()
+		must(t, err)
+		for root := wd; ; root = filepath.Dir(root) {
+			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+				d = filepath.Join(root, "out", "artifacts")
+				break
+			}
+			if filepath.Dir(root) == root {
+				return t.TempDir()
+			}
 		}
-		return d
 	}
-	return t.TempDir()
+	must(t, os.MkdirAll(d, 0o755))
+	return d
 }
 
 // TestBrowserPlaysLive opens a camera's page in headless Chromium while a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -296,9 +297,8 @@ func (s *Server) cameras() []string {
 
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := indexTmpl.Execute(w, s.cameras()); err != nil {
-		s.logf("live: index page: %v", err)
-	}
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, indexHTML)
 }
 
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
@@ -326,15 +326,6 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>camwire</title>
-<style>body{font-family:sans-serif;margin:2em}</style></head>
-<body><h1>camwire</h1>
-{{if .}}<ul>{{range .}}<li><a href="/cam/{{.}}/">{{.}}</a></li>{{end}}</ul>
-{{else}}<p>No camera has connected yet.</p>{{end}}
-</body></html>
-`))
-
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"size": func(n int64) string {
 		switch {
@@ -347,8 +338,9 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%d B", n)
 	},
-	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-}).Parse(pageHTML))
+	"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"zooms": func() []zoom { return zooms },
+}).Parse(pageHTML + timelineHTML))
 
 // isMP4 reports whether a browser can play the file: an MP4, finished or
 // still being written (a fragmented MP4 plays up to its last fragment).

@@ -1,7 +1,9 @@
 // Package live is camwire-recv's live view: for every camera a web page
 // that plays the stream in a browser with no plugin, lists the camera's
-// recordings and shows its status, plus a stream URL that ffplay and VLC
-// open.
+// recordings on a timeline and shows its status, plus a stream URL that
+// ffplay and VLC open. The index is a grid of every camera. /list and /get
+// are the playback API (package playback), which the timeline plays and
+// downloads through.
 //
 // The stream is fragmented MP4 over one chunked HTTP response
 // (/cam/NAME/stream.mp4): an init segment, then one moof+mdat per frame,
@@ -25,6 +27,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/mp4"
+	"github.com/camwire/camwire/playback"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -62,6 +65,9 @@ type Server struct {
 	MaxGOPBytes int
 
 	mux *http.ServeMux
+	// Playback answers /list and /get (MediaMTX's playback API) over
+	// the same recordings.
+	Playback *playback.Server
 
 	mu   sync.Mutex
 	cams map[string]*camera
@@ -83,6 +89,12 @@ func New(dir string, status func(camera string) (CameraStatus, bool)) *Server {
 	s.mux.HandleFunc("GET /cam/{name}/recordings.json", s.serveRecordingsJSON)
 	s.mux.HandleFunc("GET /cam/{name}/files/{file}", s.serveFile)
 	s.mux.HandleFunc("GET /cam/{name}/boot.txt", s.serveBootReport)
+	s.mux.HandleFunc("GET /cam/{name}/still.mp4", s.serveStill)
+	s.mux.HandleFunc("GET /cameras.json", s.serveCamerasJSON)
+	s.Playback = playback.New(dir)
+	s.Playback.Logf = s.logf
+	s.mux.Handle("GET /list", s.Playback)
+	s.mux.Handle("GET /get", s.Playback)
 	return s
 }
 
