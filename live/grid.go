@@ -1,8 +1,10 @@
 package live
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"time"
 
@@ -105,142 +107,10 @@ func (s *Server) serveStill(w http.ResponseWriter, r *http.Request) {
 // more live tiles would starve the page's own requests.
 const maxLiveTiles = 4
 
-var indexHTML = fmt.Sprintf(`<!doctype html>
-<html><head><meta charset="utf-8"><title>camwire</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;margin:1em 2em;background:#f4f4f4;color:#222}
-h1{margin:.2em 0 .6em}
-#grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:14px}
-.tile{background:#fff;border-radius:6px;box-shadow:0 1px 3px #0003;overflow:hidden;color:inherit;text-decoration:none;display:block}
-.tile:hover{box-shadow:0 2px 8px #0005}
-.media{position:relative;aspect-ratio:16/9;background:#111;display:flex;align-items:center;justify-content:center;color:#aaa}
-.media video{width:100%%;height:100%%;object-fit:contain}
-.badge{position:absolute;top:6px;left:6px;font-size:12px;padding:1px 6px;border-radius:3px;background:#000a;color:#fff}
-.badge.live{background:#c00}
-.info{padding:6px 10px 8px}
-.name{font-weight:600;font-size:1.05em}
-.state{font-size:.85em;margin-left:.4em}
-.on{color:#080}.off{color:#888}.err{color:#b00}
-.meta{font-size:.85em;color:#555;margin-top:2px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-</style></head>
-<body><h1>camwire</h1>
-<div id="grid"><p id="empty" class="off">No camera has connected yet.</p></div>
-<script>
-"use strict";
-const maxLive = %d;
-const tiles = new Map();   // name → {el, video, mode}
+// indexHTML is the grid page, an html/template (maxLive comes from
+// maxLiveTiles); a file of its own, as page.html is.
+//
+//go:embed index.html
+var indexHTML string
 
-function fmtRate(bps) { return bps ? (bps / 1e6).toFixed(2) + " Mbit/s" : "–"; }
-function fmtSize(n) {
-  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(1) + " GiB";
-  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MiB";
-  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(0) + " KiB";
-  return n + " B";
-}
-// when shows a time in the browser's zone: the time alone today, else the date too.
-function when(t) {
-  const d = new Date(t), p = n => String(n).padStart(2, "0");
-  const hms = p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
-  return d.toDateString() === new Date().toDateString() ? hms : d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + hms.substring(0, 5);
-}
-function ago(t) {
-  const s = (Date.now() - Date.parse(t)) / 1000;
-  if (s < 90) return Math.max(0, Math.round(s)) + " s ago";
-  if (s < 5400) return Math.round(s / 60) + " min ago";
-  if (s < 129600) return Math.round(s / 3600) + " h ago";
-  return Math.round(s / 86400) + " days ago";
-}
-
-// playLive feeds stream.mp4 into a Media Source, as the camera page does,
-// keeping near the live edge; it returns a function that stops it.
-function playLive(video, url) {
-  let stopped = false, ctrl = null;
-  async function run() {
-    while (!stopped) {
-      try {
-        ctrl = new AbortController();
-        const resp = await fetch(url, {cache: "no-store", signal: ctrl.signal});
-        if (!resp.ok) throw new Error("HTTP " + resp.status);
-        const type = resp.headers.get("Content-Type");
-        const ms = new MediaSource();
-        video.src = URL.createObjectURL(ms);
-        await new Promise(r => ms.addEventListener("sourceopen", r, {once: true}));
-        const sb = ms.addSourceBuffer(type);
-        const q = [];
-        const pump = () => {
-          if (sb.updating || !q.length || ms.readyState !== "open") return;
-          const b = video.buffered;
-          if (b.length && video.currentTime - b.start(0) > 20) { sb.remove(b.start(0), video.currentTime - 5); return; }
-          sb.appendBuffer(q.shift());
-        };
-        sb.addEventListener("updateend", pump);
-        const rd = resp.body.getReader();
-        for (;;) {
-          const {value, done} = await rd.read();
-          if (done || stopped) break;
-          q.push(value); pump();
-          const b = video.buffered;
-          if (b.length && b.end(b.length - 1) - video.currentTime > 1.0) video.currentTime = b.end(b.length - 1) - 0.3;
-          if (video.paused) video.play().catch(() => {});
-        }
-      } catch (e) {}
-      if (!stopped) await new Promise(r => setTimeout(r, 1000));
-    }
-  }
-  run();
-  return () => { stopped = true; if (ctrl) ctrl.abort(); video.removeAttribute("src"); video.load(); };
-}
-
-function tile(name) {
-  let t = tiles.get(name);
-  if (t) return t;
-  const el = document.createElement("a");
-  el.className = "tile"; el.href = "/cam/" + encodeURIComponent(name) + "/"; el.dataset.camera = name;
-  el.innerHTML = '<div class="media"><video muted playsinline preload="auto"></video><span class="badge"></span><span class="none"></span></div>' +
-    '<div class="info"><span class="name"></span><span class="state"></span><div class="meta rate"></div><div class="meta last"></div></div>';
-  el.querySelector(".name").textContent = name;
-  document.getElementById("grid").append(el);
-  t = {el, video: el.querySelector("video"), mode: "", stop: null, stillAt: 0};
-  tiles.set(name, t);
-  return t;
-}
-
-function setMode(t, name, mode) {
-  if (t.mode === mode) return;
-  if (t.stop) { t.stop(); t.stop = null; }
-  t.mode = mode;
-  const badge = t.el.querySelector(".badge"), none = t.el.querySelector(".none");
-  t.video.style.display = mode === "off" ? "none" : "";
-  none.textContent = mode === "off" ? "no picture — camera offline" : "";
-  badge.textContent = mode === "live" ? "LIVE" : mode === "still" ? "still" : "offline";
-  badge.className = "badge " + (mode === "live" ? "live" : "");
-  if (mode === "live") t.stop = playLive(t.video, "/cam/" + encodeURIComponent(name) + "/stream.mp4");
-}
-
-async function refresh() {
-  let cams;
-  try { cams = await (await fetch("/cameras.json", {cache: "no-store"})).json(); } catch (e) { return; }
-  document.getElementById("empty").style.display = cams.length ? "none" : "";
-  let live = 0;
-  for (const c of cams) {
-    const t = tile(c.name);
-    const mode = c.live ? (live++ < maxLive ? "live" : "still") : "off";
-    setMode(t, c.name, mode);
-    if (mode === "still" && Date.now() - t.stillAt > 5000) {
-      t.stillAt = Date.now();
-      t.video.src = "/cam/" + encodeURIComponent(c.name) + "/still.mp4?t=" + t.stillAt;
-    }
-    const st = t.el.querySelector(".state");
-    st.textContent = c.errors && c.errors.length ? "● " + c.errors[0] : c.connected ? (c.recordings ? "● recording" : "● connected") : c.live ? "● live" : "○ offline";
-    st.className = "state " + (c.errors && c.errors.length ? "err" : c.connected || c.live ? "on" : "off");
-    t.el.querySelector(".rate").textContent = (c.live ? fmtRate(c.bitrate_bps) + (c.width ? " · " + c.width + "×" + c.height : "") + (c.fps ? " @ " + c.fps.toFixed(0) + " fps" : "") : "no stream") ;
-    t.el.querySelector(".last").textContent = c.last_file ? "last file " + when(c.last_file_time) + " (" + ago(c.last_file_time) + ") · " + fmtSize(c.last_file_size) + " · " + c.recordings + (c.recordings === 1 ? " file" : " files") : "no recordings yet";
-    t.el.querySelector(".last").title = c.last_file || "";
-  }
-}
-refresh();
-setInterval(refresh, 2000);
-</script>
-</body></html>
-`, maxLiveTiles)
+var indexTmpl = template.Must(template.New("index").Parse(indexHTML))

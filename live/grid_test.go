@@ -31,8 +31,8 @@ func TestGridAndPlaybackRoutes(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
 	recordSpan(t, dir, "door", start, 2, 3)
-	s, ts := newServer(t, dir, func(name string) (Status, bool) {
-		return Status{Connected: name == "yard", BitrateBps: 2e6}, name == "yard"
+	s, ts := newServer(t, dir, func(name string) (CameraStatus, bool) {
+		return CameraStatus{Connected: name == "yard", BitrateBps: 2e6}, name == "yard"
 	})
 	p := newPublisher(t, s, "yard", "-g", "30")
 	p.publish(40)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -298,7 +297,12 @@ func (s *Server) cameras() []string {
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, indexHTML)
+	if err := indexTmpl.Execute(w, struct {
+		MaxLive int
+		Cameras []string
+	}{maxLiveTiles, s.cameras()}); err != nil {
+		s.logf("live: index page: %v", err)
+	}
 }
 
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {

@@ -93,13 +93,13 @@ func TestBrowserGridAndTimeline(t *testing.T) {
 	recordSpan(t, dir, "door", now.Add(-4*time.Minute), 2, 60)
 	recordSpan(t, dir, "attic", now.Add(-26*time.Hour), 1, 4)
 	live := []string{"door", "garage", "garden", "porch", "yard"}
-	status := func(name string) (Status, bool) {
+	status := func(name string) (CameraStatus, bool) {
 		for i, n := range live {
 			if n == name {
-				return Status{Connected: true, BitrateBps: float64(i+1) * 1.1e6}, true
+				return CameraStatus{Connected: true, BitrateBps: float64(i+1) * 1.1e6}, true
 			}
 		}
-		return Status{}, false
+		return CameraStatus{}, false
 	}
 	s, ts := newServer(t, dir, status)
 	for _, n := range live {
