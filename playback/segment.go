@@ -107,10 +107,11 @@ func readBox(r io.ReaderAt, b box) ([]byte, error) {
 // ntpEpoch is where NTP timestamps count from.
 var ntpEpoch = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// prftStart reads the first prft box (ISO/IEC 14496-12 8.16.5, producer
-// reference time) of a file: the NTP wall-clock time at which the sample
-// at media_time was captured, giving the file's start to better than the
-// name's second. ok is false when the file has none.
+// prftStart reads a prft box (ISO/IEC 14496-12 8.16.5, producer
+// reference time): the NTP wall-clock time at which the sample at
+// media_time was captured. It returns the wall-clock time of media time 0,
+// which places the file to better than its name's second; ok is false for
+// a box too short to read.
 func prftStart(b []byte, timescale uint32) (start time.Time, ok bool) {
 	body := b[8:]
 	if len(body) < 4+4+8+4 || timescale == 0 {
@@ -176,7 +177,7 @@ func readSegment(r io.ReaderAt, size int64, name string) (*segment, error) {
 				return nil, err
 			}
 			if t, ok := prftStart(raw, seg.timescale); ok {
-				seg.start, seg.precise = t, true
+				seg.start, seg.precise = t, true // media time 0; moved to the first frame below
 			}
 			continue
 		case b.typ != "moof" || i+1 >= len(boxes) || boxes[i+1].typ != "mdat":
@@ -225,6 +226,11 @@ func readSegment(r io.ReaderAt, size int64, name string) (*segment, error) {
 				}
 			}
 		}
+	}
+	if seg.precise && first > 0 {
+		// prft's media_time is on the track's clock, where the first
+		// fragment may not start at 0.
+		seg.start = seg.start.Add(seg.dur(first))
 	}
 	if !seg.precise {
 		t, ok := startFromName(name)
