@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,62 +48,6 @@ func recordings(tb testing.TB, dir string) []string {
 	return files
 }
 
-// lineWatcher copies a process's output into a buffer and tells waiters
-// when a line with a given prefix appears.
-type lineWatcher struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	lines []string
-	seen  chan string
-}
-
-func newLineWatcher() *lineWatcher { return &lineWatcher{seen: make(chan string, 1024)} }
-
-func (w *lineWatcher) consume(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		l := sc.Text()
-		w.mu.Lock()
-		w.buf.WriteString(l + "\n")
-		w.lines = append(w.lines, l)
-		w.mu.Unlock()
-		select {
-		case w.seen <- l:
-		default:
-		}
-	}
-}
-
-func (w *lineWatcher) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// waitFor returns the first line starting with prefix, or fails after d.
-func (w *lineWatcher) waitFor(tb testing.TB, prefix string, d time.Duration) string {
-	tb.Helper()
-	w.mu.Lock()
-	for _, l := range w.lines {
-		if strings.HasPrefix(l, prefix) {
-			w.mu.Unlock()
-			return l
-		}
-	}
-	w.mu.Unlock()
-	timeout := time.After(d)
-	for {
-		select {
-		case l := <-w.seen:
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			tb.Fatalf("no line starting %q within %v; output:\n%s", prefix, d, w.String())
-		}
-	}
-}
-
 // startRecv runs camwire-recv on a free loopback port and returns its
 // address once it listens.
 func startRecv(tb testing.TB, dir string) string {
@@ -126,33 +66,19 @@ func TestHostEndToEnd(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin,
 		"-name", "e2e", "-source", "testsrc", "-receiver", addr, "-segment", "3s")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	out := newLineWatcher()
-	copied := make(chan struct{})
-	go func() { out.consume(stdout); close(copied) }()
+	out := testkit.StartCmd(t, "camwire-init", cmd)
 
-	out.waitFor(t, camconsole.InitStart, 10*time.Second)
-	first := out.waitFor(t, camconsole.FirstAckedPrefix, 10*time.Second)
+	out.WaitLine(t, camconsole.InitStart, 10*time.Second)
+	first := out.WaitLine(t, camconsole.FirstAckedPrefix, 10*time.Second)
 	t.Logf("%s", first)
 	// Record ~9 s of real-time video: three 3 s segments, the last one
 	// cut short by the stop.
 	time.Sleep(9 * time.Second) // the recording's length, not synchronisation
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	out.Stop(t, syscall.SIGTERM)
+	if st := cmd.ProcessState; !st.Success() {
+		t.Fatalf("camwire-init after SIGTERM: %v\noutput:\n%s", st, out.Logs())
 	}
-	<-copied
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("camwire-init after SIGTERM: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), out.String())
-	}
-	sum, err := camconsole.FindSummary(out.String())
+	sum, err := camconsole.FindSummary(out.Logs())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,8 +50,7 @@ func ip(t *testing.T, args ...string) string {
 
 // proc is a process started in a namespace, its output watched.
 type proc struct {
-	cmd *exec.Cmd
-	out *lineWatcher
+	*testkit.Proc
 }
 
 func startIn(t *testing.T, ns netns, name string, args ...string) *proc {
@@ -59,37 +58,21 @@ func startIn(t *testing.T, ns netns, name string, args ...string) *proc {
 	bin := testkit.Build(t, testkit.Module+"/cmd/"+name)
 	cmd := exec.Command("ip", append([]string{"netns", "exec", string(ns), bin}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	w := newLineWatcher()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	go w.consume(pr)
-	p := &proc{cmd: cmd, out: w}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s in %s:\n%s", name, ns, w.String())
-		}
-	})
-	return p
+	p := testkit.StartCmd(t, name+" in "+string(ns), cmd)
+	// Cleanups run last first: this kill comes before testkit's SIGTERM.
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL) })
+	return &proc{p}
 }
 
 // stop ends p with SIGTERM (ip netns exec passes it on: it execs) and
 // returns its summary line.
 func (p *proc) stop(t *testing.T) camconsole.Summary {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.out.waitFor(t, camconsole.SummaryPrefix, 30*time.Second)
-	sum, err := camconsole.FindSummary(p.out.String())
+	p.WaitLine(t, camconsole.SummaryPrefix, 30*time.Second)
+	sum, err := camconsole.FindSummary(p.Logs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +115,7 @@ func TestCamerasFromOneImage(t *testing.T) {
 	// The receiver's namespace is this test's own: the fixed port cannot
 	// meet anyone else's listener.
 	rp := startIn(t, recvNS, "camwire-recv", "-listen", "192.168.77.1:10401", "-dir", dir, "-diagnose-after", "0")
-	rp.out.waitFor(t, "time=", 10*time.Second)
+	rp.WaitLine(t, "time=", 10*time.Second)
 
 	start := func(c *cam) {
 		serial := filepath.Join(t.TempDir(), "serial-number")
@@ -150,15 +133,15 @@ func TestCamerasFromOneImage(t *testing.T) {
 	// probe meets a's kernel answering for it.
 	start(cams[0])
 	start(cams[1])
-	cams[0].p.out.waitFor(t, camconsole.FirstAckedPrefix, 30*time.Second)
+	cams[0].p.WaitLine(t, camconsole.FirstAckedPrefix, 30*time.Second)
 	start(cams[2])
-	conflict := cams[2].p.out.waitFor(t, camconsole.ConflictPrefix, 30*time.Second)
+	conflict := cams[2].p.WaitLine(t, camconsole.ConflictPrefix, 30*time.Second)
 	t.Logf("camera c: %s", conflict)
 	if want := camconsole.ConflictPrefix + config.SerialAddress(cams[0].serial).Addr().String() + " is in use: "; !strings.HasPrefix(conflict, want) {
 		t.Errorf("conflict line %q, want it to start %q", conflict, want)
 	}
 	for _, c := range cams {
-		c.p.out.waitFor(t, camconsole.FirstAckedPrefix, 30*time.Second)
+		c.p.WaitLine(t, camconsole.FirstAckedPrefix, 30*time.Second)
 	}
 	time.Sleep(3 * time.Second) // the recordings' length, not synchronisation
 
@@ -213,8 +196,8 @@ func TestCamerasFromOneImage(t *testing.T) {
 		t.Errorf("addresses %v: want three different ones", addrs)
 	}
 	for _, c := range cams[:2] {
-		if strings.Contains(c.p.out.String(), "address conflict") {
-			t.Errorf("camera %s reports a conflict:\n%s", c.role, c.p.out.String())
+		if strings.Contains(c.p.Logs(), "address conflict") {
+			t.Errorf("camera %s reports a conflict:\n%s", c.role, c.p.Logs())
 		}
 	}
 }

@@ -133,6 +133,23 @@ func (p *Proc) WaitLog(tb testing.TB, re *regexp.Regexp, timeout time.Duration) 
 	return m
 }
 
+// WaitLine waits for the first line of the log that starts with prefix
+// and returns it.
+func (p *Proc) WaitLine(tb testing.TB, prefix string, timeout time.Duration) string {
+	tb.Helper()
+	var line string
+	p.WaitFor(tb, fmt.Sprintf("line starting %q", prefix), timeout, func(log string) bool {
+		for _, l := range strings.Split(log, "\n") {
+			if strings.HasPrefix(l, prefix) {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	return line
+}
+
 // WaitCount waits until n lines of the log contain s.
 func (p *Proc) WaitCount(tb testing.TB, s string, n int, timeout time.Duration) {
 	tb.Helper()

@@ -35,6 +35,9 @@ func TestProc(t *testing.T) {
 	if m := p.WaitLog(t, listenRE, 10*time.Second); m[1] != "127.0.0.1:4711" {
 		t.Errorf("WaitLog(%q) = %q, want the address", listenRE, m)
 	}
+	if l := p.WaitLine(t, "segment", 10*time.Second); l != "segment complete" {
+		t.Errorf("WaitLine(segment) = %q, want the whole line", l)
+	}
 	p.WaitCount(t, "segment complete", 2, 10*time.Second)
 	if n := p.Count("segment complete"); n != 2 {
 		t.Errorf("Count(segment complete) = %d, want 2", n)
