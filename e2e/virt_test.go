@@ -450,6 +450,7 @@ func BenchmarkVirtFirstFrame(b *testing.B) {
 
 	const goal = 500 * time.Millisecond
 	var toByte, toFrame time.Duration
+	steps := map[string]time.Duration{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -483,6 +484,12 @@ func BenchmarkVirtFirstFrame(b *testing.B) {
 			b.Fatal("no byte reached the receiver")
 		}
 		toFrame += sent.At.Sub(initLine.At)
+		// PID 1's own step times say where init → first frame goes.
+		for _, l := range m.Lines() {
+			if st, ok := camconsole.ParseBootStep(strings.TrimSpace(l.Text)); ok {
+				steps[st.Name] += st.Took
+			}
+		}
 		m.Close()
 		sstop()
 		<-served
@@ -491,4 +498,7 @@ func BenchmarkVirtFirstFrame(b *testing.B) {
 	b.ReportMetric((toByte / n).Seconds(), "s-qemu-to-first-byte")
 	b.ReportMetric((toFrame / n).Seconds(), "s-init-to-first-frame")
 	b.ReportMetric(float64(toFrame/n)/float64(goal), "x-goal-init-to-frame")
+	for name, d := range steps {
+		b.ReportMetric((d / n).Seconds(), "s-step-"+name)
+	}
 }
