@@ -161,6 +161,8 @@ func Decode(t Type, body []byte) (Record, error) {
 			return nil, fmt.Errorf("%w: boot report of %d bytes, limit %d", ErrMalformed, n, MaxReportLen)
 		}
 		r = BootReport{Text: string(d.bytes(int(n)))}
+	case TypeClock:
+		r = Clock{Echo: d.u64(), PingInUS: int64(d.u64()), OutUS: int64(d.u64())}
 	case TypeChallenge:
 		var c Challenge
 		copy(c.Nonce[:], d.bytes(NonceLen))
@@ -168,11 +170,18 @@ func Decode(t Type, body []byte) (Record, error) {
 		if len(d.b) > 0 { // absent from a 1.0 receiver
 			c.Minor = d.u8()
 		}
+		if len(d.b) >= 8 { // absent before 1.2, or without a ping
+			c.Ping = d.u64()
+		}
 		r = c
 	case TypeWelcome:
 		r = Welcome{Acked: d.u64()}
 	case TypeAck:
-		r = Ack{Seq: d.u64()}
+		a := Ack{Seq: d.u64()}
+		if len(d.b) >= 8 { // absent before 1.2, or without a ping
+			a.Ping = d.u64()
+		}
+		r = a
 	case TypeReject:
 		r = Reject{Reason: d.string16()}
 	case TypeNotice:

@@ -109,6 +109,21 @@ type Challenge struct {
 	// sends no such field, which decodes as 0). The sender sends a
 	// record type only if Minor is at least the version that added it.
 	Minor uint8
+	// Ping (1.2, sent to a sender of 1.2 or later) is the receiver's
+	// opaque stamp of when it sent this record; the sender answers with
+	// a Clock after its Auth. 0: no ping.
+	Ping uint64
+}
+
+// Clock (1.2) answers a ping (Challenge.Ping, Ack.Ping): it echoes the
+// ping's stamp and says what the sender's capture clock (the clock of
+// Frame.TimeUS) read when the ping arrived and when this reply left. The
+// receiver adds its own send and receive times and so bounds the offset
+// between the two clocks (see package clockmap). Not sequenced.
+type Clock struct {
+	Echo     uint64 // the ping's stamp
+	PingInUS int64  // sender's capture clock, µs, when the ping was read
+	OutUS    int64  // sender's capture clock, µs, when this record was written
 }
 
 // Welcome accepts the stream. Acked is the highest sequence number already
@@ -121,6 +136,9 @@ type Welcome struct {
 // Ack says every record up to Seq is written and fsynced.
 type Ack struct {
 	Seq uint64
+	// Ping (1.2, sent to a sender of 1.2 or later) asks for a Clock, as
+	// Challenge.Ping does; 0: no ping.
+	Ping uint64
 }
 
 // Reject refuses the connection; the receiver closes it after sending.
@@ -151,6 +169,7 @@ func (Gap) Type() Type          { return TypeGap }
 func (Stats) Type() Type        { return TypeStats }
 func (Log) Type() Type          { return TypeLog }
 func (BootReport) Type() Type   { return TypeBootReport }
+func (Clock) Type() Type        { return TypeClock }
 func (Challenge) Type() Type    { return TypeChallenge }
 func (Welcome) Type() Type      { return TypeWelcome }
 func (Ack) Type() Type          { return TypeAck }
@@ -257,11 +276,28 @@ func (c Challenge) appendBody(b []byte) []byte {
 	if c.AuthRequired {
 		auth = 1
 	}
-	return append(b, auth, c.Minor)
+	b = append(b, auth, c.Minor)
+	if c.Ping != 0 {
+		b = binary.BigEndian.AppendUint64(b, c.Ping)
+	}
+	return b
+}
+
+func (c Clock) appendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, c.Echo)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.PingInUS))
+	return binary.BigEndian.AppendUint64(b, uint64(c.OutUS))
+}
+
+func (a Ack) appendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, a.Seq)
+	if a.Ping != 0 {
+		b = binary.BigEndian.AppendUint64(b, a.Ping)
+	}
+	return b
 }
 
 func (w Welcome) appendBody(b []byte) []byte      { return binary.BigEndian.AppendUint64(b, w.Acked) }
-func (a Ack) appendBody(b []byte) []byte          { return binary.BigEndian.AppendUint64(b, a.Seq) }
 func (r Reject) appendBody(b []byte) []byte       { return appendString16(b, r.Reason) }
 func (n Notice) appendBody(b []byte) []byte       { return appendString16(b, n.Message) }
 func (r ReportStored) appendBody(b []byte) []byte { return appendString16(b, r.File) }
@@ -316,9 +352,13 @@ func clip(s string) string {
 }
 
 // AppendPreamble appends Magic and this package's version.
-func AppendPreamble(b []byte) []byte {
+func AppendPreamble(b []byte) []byte { return AppendPreambleMinor(b, Minor) }
+
+// AppendPreambleMinor appends Magic and minor version minor: what an
+// older sender sends, for tests of peers across versions.
+func AppendPreambleMinor(b []byte, minor uint8) []byte {
 	b = append(b, Magic...)
-	return append(b, Major, Minor)
+	return append(b, Major, minor)
 }
 
 // PreambleLen is the length of Magic plus the two version bytes.

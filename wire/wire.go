@@ -10,10 +10,12 @@
 //
 //	sender → receiver: Preamble (Magic, major, minor), Hello
 //	receiver → sender: Challenge (nonce, whether a key is required)
-//	sender → receiver: Auth (HMAC-SHA256 over the nonce, or empty)
+//	sender → receiver: Auth (HMAC-SHA256 over the nonce, or empty),
+//	                   Clock (1.2: the answer to the Challenge's ping)
 //	receiver → sender: Welcome (highest durably stored Seq) or Reject
 //	sender → receiver: Frame, SegmentEnd, Gap (sequenced); Stats, Log,
-//	                   BootReport (1.1: once per boot, to a 1.1 receiver)
+//	                   BootReport (1.1: once per boot, to a 1.1 receiver),
+//	                   Clock (1.2: the answer to an Ack's ping)
 //	receiver → sender: Ack (highest durably stored Seq), Notice,
 //	                   ReportStored (1.1)
 //
@@ -42,10 +44,11 @@ const Magic = "CAMWIRE\n"
 // never sees a type it does not know.
 //
 // Minor versions: 0 the first; 1 adds Challenge.Minor, BootReport and
-// ReportStored.
+// ReportStored; 2 adds Challenge.Ping, Ack.Ping and Clock (the capture
+// clock's mapping to the receiver's wall clock).
 const (
 	Major = 1
-	Minor = 1
+	Minor = 2
 )
 
 // DefaultPort is the old `nc -lp 10401` port, so cameras and laptops set up
@@ -66,6 +69,7 @@ const (
 	TypeStats      Type = 0x06
 	TypeLog        Type = 0x07
 	TypeBootReport Type = 0x08 // minor 1
+	TypeClock      Type = 0x09 // minor 2
 
 	TypeChallenge    Type = 0x81
 	TypeWelcome      Type = 0x82
@@ -93,6 +97,8 @@ func (t Type) String() string {
 		return "log"
 	case TypeBootReport:
 		return "boot-report"
+	case TypeClock:
+		return "clock"
 	case TypeChallenge:
 		return "challenge"
 	case TypeWelcome:

@@ -26,6 +26,9 @@ func TestRoundTrip(t *testing.T) {
 		{"stats", Stats{Captured: 1, Sent: 2, Acked: 3, Dropped: 4, BufferUsed: 5, BufferSize: 6, TempMilliC: -1}},
 		{"log", Log{Level: LevelWarn, Message: "camwire.txt line 3: fps: not a number"}},
 		{"challenge", Challenge{Nonce: [NonceLen]byte{9}, AuthRequired: true, Minor: Minor}},
+		{"challenge with ping", Challenge{Nonce: [NonceLen]byte{9}, Minor: Minor, Ping: 1<<63 + 5}},
+		{"clock", Clock{Echo: 42, PingInUS: 37_123_456, OutUS: -1}},
+		{"ack with ping", Ack{Seq: 9, Ping: 7}},
 		{"boot report", BootReport{Text: "camwire boot report: pi3, no /dev/video0\nboard: Raspberry Pi 3 Model B Rev 1.2\n"}},
 		{"empty boot report", BootReport{}},
 		{"report stored", ReportStored{File: "cam/.camwire/boot/20261202T010203Z.txt"}},
@@ -148,6 +151,68 @@ func TestChallengeAcrossMinorVersions(t *testing.T) {
 	}
 }
 
+// 1.2 adds a trailing ping to Challenge and Ack. An older sender decodes
+// both by their leading fields (what this decoder does with the fields it
+// knows), and a 1.2 sender reads an older receiver's records as "no ping"
+// and so sends it no Clock.
+func TestPingAcrossMinorVersions(t *testing.T) {
+	nonce := [NonceLen]byte{4}
+	tests := []struct {
+		name     string
+		body     []byte // as the older peer wrote or reads it
+		newer    Record // the 1.2 record
+		decoded  Record // what a 1.2 decoder makes of body
+		fieldLen int    // bytes the 1.2 record adds
+	}{
+		{
+			name:     "challenge",
+			body:     append(append(nonce[:], 0), 2), // the 1.1 layout
+			newer:    Challenge{Nonce: nonce, Minor: 2, Ping: 99},
+			decoded:  Challenge{Nonce: nonce, Minor: 2},
+			fieldLen: 8,
+		},
+		{
+			name:     "ack",
+			body:     []byte{0, 0, 0, 0, 0, 0, 0, 3},
+			newer:    Ack{Seq: 3, Ping: 99},
+			decoded:  Ack{Seq: 3},
+			fieldLen: 8,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(tc.newer.Type(), tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.decoded, got); diff != "" {
+				t.Errorf("1.2 decoder on the older body (-want +got):\n%s", diff)
+			}
+			b := Append(nil, tc.newer)[recordHeaderLen:]
+			if len(b) != len(tc.body)+tc.fieldLen || !bytes.Equal(b[:len(tc.body)], tc.body) {
+				t.Errorf("1.2 %s body %x does not start with the older fields %x plus %d bytes", tc.name, b, tc.body, tc.fieldLen)
+			}
+			// The older decoder reads the leading fields only: decode the
+			// newer body cut to them and compare with the ping dropped.
+			old, err := Decode(tc.newer.Type(), b[:len(tc.body)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch v := tc.newer.(type) {
+			case Challenge:
+				v.Ping = 0
+				tc.newer = v
+			case Ack:
+				v.Ping = 0
+				tc.newer = v
+			}
+			if diff := cmp.Diff(tc.newer, old); diff != "" {
+				t.Errorf("leading fields of the 1.2 body (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestLongBootReportIsCut(t *testing.T) {
 	b := Append(nil, BootReport{Text: strings.Repeat("line of a long report\n", 4000)})
 	r, err := NewReader(bytes.NewReader(b), Limits{}).Next()
@@ -234,6 +299,7 @@ func FuzzReader(f *testing.F) {
 	f.Add(Append(nil, Reject{Reason: "x"}))
 	f.Add(Append(nil, BootReport{Text: "summary\nmore"}))
 	f.Add(Append(nil, Challenge{Minor: Minor}))
+	f.Add(Append(nil, Clock{Echo: 1, PingInUS: 2, OutUS: 3}))
 	f.Add([]byte{byte(TypeFrame), 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
