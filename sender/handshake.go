@@ -36,6 +36,7 @@ func (s *Sender) handshake(conn net.Conn) (*wire.Reader, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("waiting for challenge: %w", err)
 	}
+	var pingIn int64
 	var ch wire.Challenge
 	switch v := r.(type) {
 	case wire.Challenge:
@@ -43,6 +44,7 @@ func (s *Sender) handshake(conn net.Conn) (*wire.Reader, uint64, error) {
 		s.mu.Lock()
 		s.peerMinor = ch.Minor
 		s.mu.Unlock()
+		pingIn = s.clockUS()
 	case wire.Reject:
 		return nil, 0, &RejectError{v.Reason}
 	default:
@@ -55,7 +57,13 @@ func (s *Sender) handshake(conn net.Conn) (*wire.Reader, uint64, error) {
 	}
 	// Without a key we still answer, so the receiver's log shows which
 	// camera tried; the Reject it sends is then shown here too.
-	if err := wire.Write(conn, auth); err != nil {
+	b = wire.Append(b[:0], auth)
+	if ch.Minor >= 2 && ch.Ping != 0 {
+		// A 1.2 receiver reads this Clock right after the Auth: the
+		// first sample of the clock mapping, before any frame is named.
+		b = wire.Append(b, wire.Clock{Echo: ch.Ping, PingInUS: pingIn, OutUS: s.clockUS()})
+	}
+	if _, err := conn.Write(b); err != nil {
 		return nil, 0, fmt.Errorf("sending auth: %w", err)
 	}
 	r, err = rd.Next()

@@ -174,6 +174,7 @@ func (s *Sender) resume(acked uint64) error {
 	}
 	s.freeTo(acked)
 	s.wi, s.pinned, s.written = 0, 0, acked
+	s.reply = nil // a ping of the last connection
 	s.c.Connected = true
 	s.c.Connects++
 	s.progress = time.Now()

@@ -112,6 +112,9 @@ func (s *Sender) readLoop(rd *wire.Reader) error {
 				return fmt.Errorf("receiver acknowledged %d, only %d were sent", v.Seq, s.written)
 			}
 			s.freeTo(v.Seq)
+			if v.Ping != 0 { // only a 1.2 receiver pings
+				s.reply = &wire.Clock{Echo: v.Ping, PingInUS: s.clockUS()}
+			}
 			s.mu.Unlock()
 			s.poke() // the window may have opened
 		case wire.Notice:

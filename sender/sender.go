@@ -46,6 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/internal/backoff"
 	"github.com/camwire/camwire/wire"
 )
@@ -69,6 +70,12 @@ type Config struct {
 	// once a receiver that knows it is reached (see report.go); it is
 	// called once, at the first such connection.
 	Report func() string
+	// Clock reads the capture clock: the clock the frames' timeUS are
+	// stamped with. The sender answers the receiver's pings with it
+	// (wire.Clock), which is how the receiver maps capture times to its
+	// wall clock. nil means capture.Monotonic, the clock every camwire
+	// source stamps with. Tests inject a skewed clock.
+	Clock func() time.Duration
 }
 
 // DefaultBufferBytes is 32 s of 16 Mbit/s video: it rides out a cable
@@ -142,6 +149,7 @@ type Sender struct {
 	keep      []rec  // scratch for drop
 	logs      []wire.Log
 	logsLost  int
+	reply     *wire.Clock // answer to the last Ack's ping, OutUS still to stamp
 	c         Counters
 	progress  time.Time     // last ack progress, or when data became outstanding
 	ackCh     chan struct{} // closed and replaced when acked advances
@@ -191,6 +199,9 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Temp == nil {
 		cfg.Temp = thermalZone0
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = capture.Monotonic
+	}
 	s := &Sender{
 		cfg:              cfg,
 		log:              cfg.Logger.With("receiver", cfg.Addr),
@@ -208,6 +219,9 @@ func New(cfg Config) (*Sender, error) {
 	s.pool = pool{limit: cfg.BufferBytes / 16, bufs: make([][]byte, 0, poolEntries)}
 	return s, nil
 }
+
+// clockUS reads the capture clock in µs, the unit of wire.Frame.TimeUS.
+func (s *Sender) clockUS() int64 { return s.cfg.Clock().Microseconds() }
 
 // Frame queues one access unit. It copies au (the caller may reuse it at
 // once) and never waits for the network: when the buffer is full it drops

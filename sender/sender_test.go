@@ -427,3 +427,17 @@ func TestNewValidates(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// testRecv speaks protocol 1.0: it sends no ping, and fails the test on
+// any record type it does not know. A 1.2 sender must send it no Clock.
+func TestOldReceiverGetsNoClock(t *testing.T) {
+	r := newTestRecv(t, "127.0.0.1:0").start()
+	s, _ := startSender(t, Config{Addr: r.Addr()})
+	p := &producer{gop: 10, seg: 40, size: 3000}
+	p.frames(s, 100)
+	drain(t, s)
+	recs, _ := r.snapshot()
+	if got, lost := verify(t, p, recs); got != p.n || lost != 0 {
+		t.Errorf("received %d, lost %d; want %d, 0", got, lost, p.n)
+	}
+}

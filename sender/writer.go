@@ -134,6 +134,14 @@ func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
 func (s *Sender) gather(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.reply != nil {
+		// First in the batch and stamped now, so the time the reply
+		// waits is the network's, not the writer's.
+		c := *s.reply
+		c.OutUS = s.clockUS()
+		b.control(c)
+		s.reply = nil
+	}
 	if s.logsLost > 0 {
 		b.control(wire.Log{Level: wire.LevelWarn, Message: fmt.Sprintf("%d log messages lost while the receiver was unreachable", s.logsLost)})
 		s.logsLost = 0
