@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
@@ -102,7 +103,8 @@ func (s *Sink) Reopen(path string, info sink.SegmentInfo, size int64, state []by
 }
 
 func (s *Sink) newWriter(f *os.File, info sink.SegmentInfo) *writer {
-	w := &writer{f: f, tl: NewTimeline(info.Hello), maxTicks: s.MaxFragment, maxBytes: s.MaxFragmentBytes}
+	w := &writer{f: f, tl: NewTimeline(info.Hello), maxTicks: s.MaxFragment, maxBytes: s.MaxFragmentBytes,
+		start: info.Start, wall: info.Wall}
 	if w.maxTicks <= 0 {
 		w.maxTicks = TimeScale
 	}
@@ -139,7 +141,10 @@ type writer struct {
 	head     []byte // moof+mdat header, reused
 	maxTicks int64
 	maxBytes int
-	err      error // sticky: after a failed write the file's tail is unknown
+	err      error                                // sticky: after a failed write the file's tail is unknown
+	start    time.Time                            // creation time for the moov
+	wall     func(timeUS int64) (time.Time, bool) // capture times for prft; nil: none
+	firstUS  int64                                // TimeUS of pending[0]
 }
 
 // WriteFrame implements sink.SegmentWriter.
@@ -159,6 +164,9 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 		return w.keepRaw(f.Payload)
 	}
 	if init != nil {
+		if !w.start.IsZero() {
+			SetCreationTime(init, w.start)
+		}
 		ftyp := boxLen(init)
 		if w.st.FtypWritten {
 			init = init[ftyp:]
@@ -167,6 +175,9 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 			return err
 		}
 		w.st.FtypWritten, w.st.InitWritten = true, true
+	}
+	if len(w.pending) == 0 {
+		w.firstUS = f.TimeUS
 	}
 	w.mdat = mdat
 	w.pending = append(w.pending, s)
@@ -241,8 +252,18 @@ func (w *writer) flush() error {
 		return err
 	}
 	w.head = head
+	if w.wall != nil {
+		// Each fragment says when its first frame was captured.
+		if t, ok := w.wall(w.firstUS); ok {
+			pts := uint64(start + int64(samples[0].PTSOffset))
+			if err := w.write(ProducerReferenceTime(t, pts)); err != nil {
+				return err
+			}
+		}
+	}
 	// The samples' AVCC is w.mdat, written as it lies: no copy into a
-	// fragment buffer. Two writes a fragment (one a second).
+	// fragment buffer. Two writes a fragment (one a second), three with
+	// its prft.
 	if err := w.write(head); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/camwire/camwire/clockmap"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -23,6 +24,11 @@ type peer struct {
 	dir     string // camera folder
 	sid     string // StreamID, hex
 	log     *slog.Logger
+	minor   uint8 // the sender's minor version
+	// clock is the first round trip of the capture clock's mapping
+	// (a 1.2 sender's answer to the Challenge's ping).
+	clock   clockmap.Sample
+	clockOK bool
 }
 
 // serveFramed runs the handshake, then the session.
@@ -79,6 +85,9 @@ func (s *Server) handshake(cc *conn, br *bufio.Reader, log *slog.Logger) (peer, 
 	rand.Read(ch.Nonce[:])
 	ch.AuthRequired = s.Key != nil
 	ch.Minor = wire.Minor // the sender may send us 1.1 records (BootReport)
+	if v.Minor >= 2 {
+		ch.Ping = s.ping() // answered by a Clock after the Auth
+	}
 	if err := s.send(cc, ch); err != nil {
 		log.Warn("connection closed during handshake", "err", err)
 		return peer{}, false
@@ -103,6 +112,21 @@ func (s *Server) handshake(cc *conn, br *bufio.Reader, log *slog.Logger) (peer, 
 			return peer{}, false
 		}
 	}
+	var smp clockmap.Sample
+	var smpOK bool
+	if ch.Ping != 0 {
+		r, err = hrd.Next()
+		if err != nil {
+			s.handshakeFailed(cc, log, "clock", err)
+			return peer{}, false
+		}
+		c, ok := r.(wire.Clock)
+		if !ok {
+			s.reject(cc, log, fmt.Sprintf("expected a clock record (protocol %s), got %s", v, r.Type()))
+			return peer{}, false
+		}
+		smp, smpOK = s.sample(c, s.now())
+	}
 	claimed := hello.Name
 	if folder := s.folderFor(claimed, hello.StreamID, cc.st.Peer); folder != claimed {
 		if dir, err = within(s.Dir, folder); err != nil {
@@ -114,7 +138,8 @@ func (s *Server) handshake(cc *conn, br *bufio.Reader, log *slog.Logger) (peer, 
 		log = log.With("folder", folder)
 		cc.st.update(func(st *Status) { st.Camera = folder })
 	}
-	return peer{hello: hello, claimed: claimed, dir: dir, sid: sid, log: log}, true
+	return peer{hello: hello, claimed: claimed, dir: dir, sid: sid, log: log,
+		minor: v.Minor, clock: smp, clockOK: smpOK}, true
 }
 
 // handshakeFailed closes a connection whose handshake record did not

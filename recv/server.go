@@ -70,6 +70,11 @@ type Server struct {
 	// (resent duplicates excluded) before it is stored, e.g. live.Publish.
 	// It must not block; f.Payload is only valid during the call.
 	OnFrame func(camera string, hello wire.Hello, f wire.Frame)
+	// Now is the receiver's clock for capture times (file names, MP4
+	// times, the clock samples of protocol 1.2); nil means time.Now.
+	// Tests inject a clock that jumps.
+	Now func() time.Time
+
 	// OnReport, if set, is called with each boot report a camera sent,
 	// after it was stored at path (DIR/<camera>/.camwire/boot/…txt).
 	OnReport func(camera, path, text string)
@@ -97,6 +102,7 @@ type Server struct {
 	sinkV   sink.Sink
 	log     *slog.Logger
 	stopped chan struct{}
+	epoch   time.Time // ping stamps count from here (clock.go)
 }
 
 // conn is one accepted connection, raw or framed, for status and shutdown.
@@ -174,6 +180,7 @@ func (s *Server) init() {
 	s.streams = map[streamKey]*stream{}
 	s.conns = map[*conn]struct{}{}
 	s.stopped = make(chan struct{})
+	s.epoch = s.now()
 }
 
 // ListenAndServe listens on addr (e.g. ":10401") and calls Serve.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camwire/camwire/clockmap"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -27,6 +28,9 @@ type streamKey struct {
 type stream struct {
 	mu    sync.Mutex
 	owner *session
+	// clock maps the stream's capture clock to the wall clock; it
+	// outlives connections, since a reconnecting sender keeps its clock.
+	clock clockmap.Estimator
 }
 
 func (s *Server) stream(k streamKey) *stream {
@@ -69,6 +73,9 @@ type session struct {
 	reported bool   // the current storage error was logged and sent
 	bytes    uint64 // payload bytes received on this connection
 	frames   uint64 // frames received on this connection
+	minor    uint8  // the sender's minor protocol version
+	// warnedAhead: a mapped capture time in the future was logged.
+	warnedAhead bool
 }
 
 // serveSession takes the stream over from an older connection, loads its
@@ -82,10 +89,15 @@ func (s *Server) serveSession(cc *conn, rd *wire.Reader, p peer) {
 		items: make(chan wire.Record, 16),
 		quit:  make(chan struct{}),
 		free:  make(chan []byte, freePayloads),
+		minor: p.minor,
+	}
+	if p.clockOK {
+		ss.st.clock.Add(p.clock)
 	}
 	ss.store = &store{
 		dir: p.dir, hello: p.hello, sink: s.sinkV, log: log, syncBytes: s.SyncBytes,
 		onDurable: ss.durable, onFile: ss.finished, release: ss.release,
+		wall: ss.wall, frameTime: ss.frameTime,
 	}
 	defer close(ss.done)
 	ss.st.mu.Lock()
@@ -130,8 +142,13 @@ func (s *Server) serveSession(cc *conn, rd *wire.Reader, p peer) {
 		resumed = "resuming"
 	}
 	h := p.hello
+	clock := "none (protocol before 1.2: files are named by arrival time)"
+	if est := ss.st.clock.Estimate(); est.Samples > 0 {
+		clock = fmt.Sprintf("offset %v ±%v", est.Offset, est.Error)
+	}
 	log.Info("camera connected: "+resumed, "acked", d.Seq, "codec", h.Codec,
-		"size", fmt.Sprintf("%dx%d", h.Width, h.Height), "fps", h.FPS())
+		"size", fmt.Sprintf("%dx%d", h.Width, h.Height), "fps", h.FPS(),
+		"protocol", fmt.Sprintf("%d.%d", wire.Major, p.minor), "capture_clock", clock)
 	ss.run(rd)
 }
 
@@ -234,6 +251,14 @@ func (ss *session) readLoop(rd *wire.Reader) {
 		if err != nil {
 			ss.rerr = err
 			return
+		}
+		if c, ok := r.(wire.Clock); ok {
+			// Stamped here, as it is read, not when the session gets to
+			// it: a busy session must not look like network delay.
+			if smp, ok := ss.srv.sample(c, ss.srv.now()); ok {
+				ss.st.clock.Add(smp)
+			}
+			continue
 		}
 		if f, ok := r.(wire.Frame); ok {
 			f.Payload = ss.copyPayload(f.Payload)
@@ -358,7 +383,11 @@ func (ss *session) sync() {
 func (ss *session) durable(snap snapshot) {
 	if snap.Seq > ss.lastAck {
 		ss.lastAck = snap.Seq
-		if err := ss.srv.send(ss.cc, wire.Ack{Seq: snap.Seq}); err != nil {
+		ack := wire.Ack{Seq: snap.Seq}
+		if ss.minor >= 2 {
+			ack.Ping = ss.srv.ping()
+		}
+		if err := ss.srv.send(ss.cc, ack); err != nil {
 			ss.cc.c.Close() // the reader ends and run finishes
 		}
 	}

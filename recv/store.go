@@ -35,6 +35,11 @@ type store struct {
 	// release, if set, is called with every pending record once it is
 	// durable (the session reuses its payload buffer).
 	release func(wire.Record)
+	// wall maps a frame's capture time to the wall clock for the name
+	// and start of a new file; nil means the time it is created.
+	wall func(timeUS int64) time.Time
+	// frameTime is sink.SegmentInfo.Wall; nil for none.
+	frameTime func(timeUS int64) (time.Time, bool)
 
 	j        *journal
 	d        snapshot // last durable snapshot
@@ -99,7 +104,7 @@ func (st *store) apply(rec wire.Record) error {
 			}
 		}
 		if st.w == nil {
-			if err := st.create(r.Segment); err != nil {
+			if err := st.create(r.Segment, r.TimeUS); err != nil {
 				return err
 			}
 		}
@@ -135,13 +140,18 @@ func (st *store) apply(rec wire.Record) error {
 func (st *store) path(o *openSegment) string { return filepath.Join(st.dir, o.File) }
 
 func (st *store) info(o *openSegment) sink.SegmentInfo {
-	return sink.SegmentInfo{Hello: st.hello, Segment: o.Segment, Start: o.Start}
+	return sink.SegmentInfo{Hello: st.hello, Segment: o.Segment, Start: o.Start, Wall: st.frameTime}
 }
 
-// create starts a new .partial file for segment seg and journals it
-// before any frame goes in, so after a crash its bytes are accounted for.
-func (st *store) create(seg uint32) error {
+// create starts a new .partial file for segment seg, whose first frame
+// was captured at timeUS, and journals it before any frame goes in, so
+// after a crash its bytes are accounted for. The file is named by that
+// frame's capture time (see wall).
+func (st *store) create(seg uint32, timeUS int64) error {
 	start := time.Now()
+	if st.wall != nil {
+		start = st.wall(timeUS)
+	}
 	base, err := fileBase(start, st.sink.Ext())
 	if err != nil {
 		return err

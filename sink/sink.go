@@ -20,7 +20,13 @@ import (
 type SegmentInfo struct {
 	Hello   wire.Hello // the camera's hello: name, codec, size, frame rate
 	Segment uint32     // the sender's segment number
-	Start   time.Time  // wall-clock time the segment's first frame arrived
+	// Start is the wall-clock capture time of the segment's first frame
+	// (its arrival time when the camera sends no clock samples).
+	Start time.Time
+	// Wall, if set, maps a frame's capture time (wire.Frame.TimeUS) to
+	// the wall clock, false when unknown: formats that can say when each
+	// part was captured (MP4's prft) use it.
+	Wall func(timeUS int64) (time.Time, bool)
 }
 
 // Sink creates and reopens segment files of one format.

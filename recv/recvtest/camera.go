@@ -11,9 +11,10 @@ import (
 
 // Handshake returns the bytes a sender that does not wait for the
 // challenge sends first: preamble, hello and an empty Auth. Tests of
-// misbehaving senders start with it.
+// misbehaving senders start with it. It speaks protocol 1.1, which has
+// no clock answer to wait for.
 func Handshake(hello wire.Hello) []byte {
-	b := wire.AppendPreamble(nil)
+	b := wire.AppendPreambleMinor(nil, 1)
 	b = wire.Append(b, hello)
 	return wire.Append(b, wire.Auth{})
 }
@@ -61,7 +62,9 @@ func (cam *Camera) handshake(timeout time.Duration) error {
 	c := cam.Conn
 	c.SetDeadline(time.Now().Add(timeout))
 	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write(wire.Append(wire.AppendPreamble(nil), cam.Hello)); err != nil {
+	// Protocol 1.1: the camera has no capture clock to answer 1.2's
+	// pings with, so its files are named by arrival time.
+	if _, err := c.Write(wire.Append(wire.AppendPreambleMinor(nil, 1), cam.Hello)); err != nil {
 		return err
 	}
 	r, err := cam.rd.Next()

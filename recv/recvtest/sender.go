@@ -69,7 +69,9 @@ func (s *Stream) Run(c net.Conn, timeout time.Duration) (Result, error) {
 	var res Result
 	c.SetDeadline(time.Now().Add(timeout))
 	bw := bufio.NewWriterSize(c, 256<<10)
-	buf := wire.AppendPreamble(nil)
+	// Protocol 1.1: a scripted stream has no capture clock to answer
+	// pings with (its files are named by arrival time).
+	buf := wire.AppendPreambleMinor(nil, 1)
 	buf = wire.Append(buf, s.Hello)
 	if _, err := c.Write(buf); err != nil {
 		return res, err
