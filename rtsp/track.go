@@ -26,7 +26,8 @@ const clockRate = 90000
 
 // Clock maps a frame's capture time on the camera's monotonic clock
 // (wire.Frame.TimeUS) to wall-clock time, for the NTP time of RTCP
-// sender reports. arrived is when the receiver got the frame.
+// sender reports. arrived is when the receiver got the frame. A zero
+// result means unknown: the arrival of the run's first frame is used.
 type Clock func(camera string, h wire.Hello, timeUS int64, arrived time.Time) time.Time
 
 // frame is one queued access unit, its payload copied out of the
@@ -100,7 +101,8 @@ func (t *track) packets(fr frame) (pkts []*rtp.Packet, ntp time.Time, changed bo
 	}
 	if t.clock != nil {
 		ntp = t.clock(t.camera, fr.hello, fr.timeUS, fr.arrived)
-	} else {
+	}
+	if ntp.IsZero() { // no clock, or it does not know this camera's
 		ntp = t.runWall.Add(time.Duration(fr.timeUS-t.runUS) * time.Microsecond)
 	}
 	return pkts, ntp, changed, nil

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/rtsp"
@@ -47,7 +48,7 @@ func startScaleOut(ctx context.Context, f scaleOutFlags, srv *recv.Server, log *
 			out.close()
 			return nil, fmt.Errorf("-publish %q: want rtsp://SERVER:PORT/{name}", f.publish)
 		}
-		out.pub = &rtsp.Publisher{URL: f.publish, Logger: log}
+		out.pub = &rtsp.Publisher{URL: f.publish, Logger: log, Clock: captureClock(srv)}
 		addFrameHook(srv, out.pub.Frame)
 		if !strings.Contains(f.publish, "{name}") {
 			log.Warn("-publish has no {name}: every camera is pushed to the same path, each replacing the other", "url", f.publish)
@@ -177,6 +178,17 @@ func rtspUDP(rtspAddr, flag string) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(rtp)), nil
 }
 
+// captureClock stamps RTCP sender reports with the receiver's mapping of
+// each camera's capture clock (recv.Server.CaptureTime); zero for a
+// camera that sends no clock samples, which makes rtsp fall back to the
+// arrival of its first frame.
+func captureClock(srv *recv.Server) rtsp.Clock {
+	return func(camera string, h wire.Hello, timeUS int64, _ time.Time) time.Time {
+		t, _ := srv.CaptureTime(camera, h.StreamID, timeUS)
+		return t
+	}
+}
+
 // serveRTSP starts the RTSP server on addr fed by srv. Raw (nc) streams
 // are not served: recv stores them byte for byte without splitting them
 // into frames, and they carry no capture times an RTSP reader needs.
@@ -185,7 +197,7 @@ func serveRTSP(addr, udpFlag string, srv *recv.Server, log *slog.Logger) (*rtsp.
 	if err != nil {
 		return nil, err
 	}
-	rs := &rtsp.Server{Addr: addr, UDPAddr: udp, Logger: log}
+	rs := &rtsp.Server{Addr: addr, UDPAddr: udp, Logger: log, Clock: captureClock(srv)}
 	if err := rs.Start(); err != nil {
 		return nil, err
 	}
