@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -194,6 +195,20 @@ func TestCaptureTimeNamesAfterOutage(t *testing.T) {
 				t.Errorf("%s: prft %d at media time %v says %s, %v before the first one's plus media time", filepath.Base(f), k+1, media, p.wall.Format("15:04:05.000"), -d)
 			}
 		}
+	}
+	// The console's lines for a person (ConsoleKey).
+	for _, want := range []string{
+		`console="garden: recording ` + clockOf(starts[0]) + `"`,
+		`console="garden: 0:02 min, `,
+		`console="garden: camera buffer `,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log has no %s", want)
+		}
+	}
+	// Away 20 s, plus the 2 s captured before the sender's reconnect.
+	if !regexp.MustCompile(`% — laptop was away 2[0-3] s"`).MatchString(logs.String()) {
+		t.Errorf("log has no camera buffer line saying the laptop was away 20-23 s")
 	}
 	if n := len(starts); n < 10 {
 		t.Errorf("only %d segments; the test wants several inside the outage", n)

@@ -1,6 +1,7 @@
 package recv
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/camwire/camwire/clockmap"
@@ -98,4 +99,26 @@ func (ss *session) frameTime(timeUS int64) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// buffered logs, at the first frame of a connection, how far behind the
+// camera is: when the receiver was away (cable, laptop asleep, restart)
+// the camera kept the video, and its first frames are that old.
+func (ss *session) buffered(f wire.Frame) {
+	t, ok := ss.frameTime(f.TimeUS)
+	if !ok {
+		return
+	}
+	behind := ss.srv.now().Sub(t)
+	if behind < 2*time.Second {
+		return
+	}
+	var st Status
+	ss.cc.st.update(func(s *Status) { st = *s })
+	pct := 0.0
+	if st.BufferSize > 0 {
+		pct = 100 * float64(st.BufferUsed) / float64(st.BufferSize)
+	}
+	ss.log.Info("camera sends buffered video", "behind", behind.Round(time.Millisecond), "buffer_used", st.BufferUsed, "buffer_size", st.BufferSize,
+		ConsoleKey, fmt.Sprintf("%s: camera buffer %.0f %% — laptop was away %.0f s", ss.hello.Name, pct, behind.Seconds()))
 }

@@ -217,7 +217,8 @@ loop:
 	if err := ss.store.closeWriter(); err != nil && ss.failed == nil {
 		ss.log.Error("closing segment file", "err", err)
 	}
-	ss.log.Info("camera disconnected", "reason", why, "durable_seq", ss.store.d.Seq, "bytes", ss.bytes)
+	ss.log.Info("camera disconnected", "reason", why, "durable_seq", ss.store.d.Seq, "bytes", ss.bytes,
+		ConsoleKey, ss.hello.Name+": disconnected ("+why+")")
 }
 
 func (ss *session) endReason() string {
@@ -352,6 +353,9 @@ func (ss *session) handle(rec wire.Record) error {
 	}
 	ss.recvSeq = seq
 	if f, ok := rec.(wire.Frame); ok {
+		if ss.frames == 0 {
+			ss.buffered(f)
+		}
 		ss.bytes += uint64(len(f.Payload))
 		ss.frames++
 		if ss.srv.OnFrame != nil {

@@ -53,6 +53,11 @@ type store struct {
 	unsynced int64
 	dirty    bool
 	tailDone bool // bytes past the journal were moved aside once
+	// For the console's "10:00 min saved": capture times of the open
+	// segment's latest frame (0: none this run), and the
+	// finishing segment's start.
+	lastUS int64
+	open0  time.Time
 }
 
 // load opens the stream's journal and takes its last snapshot as the
@@ -111,6 +116,7 @@ func (st *store) apply(rec wire.Record) error {
 		if err := st.w.WriteFrame(r); err != nil {
 			return err
 		}
+		st.lastUS = r.TimeUS
 		st.unsynced += int64(len(r.Payload))
 	case wire.SegmentEnd:
 		st.applied = r.Seq
@@ -179,7 +185,9 @@ func (st *store) create(seg uint32, timeUS int64) error {
 	}
 	st.created = ""
 	st.d = snap
-	st.log.Info("segment started", "segment", seg, "file", p)
+	st.lastUS = timeUS
+	st.log.Info("segment started", "segment", seg, "file", p,
+		ConsoleKey, st.hello.Name+": recording "+clockOf(start))
 	return nil
 }
 
@@ -192,6 +200,7 @@ func (st *store) finish() error {
 	if _, _, err := st.w.Sync(); err != nil {
 		return err
 	}
+	st.open0 = st.open.Start
 	w := st.w
 	st.w = nil
 	if err := w.Finish(); err != nil {
@@ -214,7 +223,17 @@ func (st *store) finish() error {
 	st.files++
 	st.open = nil
 	st.durable(snap)
-	st.log.Info("segment complete", "file", final)
+	args := []any{"file", final}
+	if fi, err := os.Stat(final); err == nil {
+		line := st.hello.Name + ": "
+		if st.wall != nil && st.lastUS != 0 {
+			dur := st.wall(st.lastUS).Sub(st.open0)
+			args = append(args, "duration", dur.Round(time.Millisecond))
+			line += minutes(dur) + ", "
+		}
+		args = append(args, "bytes", fi.Size(), ConsoleKey, line+Size(fi.Size())+" saved")
+	}
+	st.log.Info("segment complete", args...)
 	if st.onFile != nil {
 		st.onFile(final)
 	}

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/camwire/camwire/recv"
 )
@@ -28,5 +31,26 @@ func TestConsole(t *testing.T) {
 	// The log line is printed after clearing and before redrawing.
 	if i, j := strings.LastIndex(got, "a log line"), strings.LastIndex(got, "garden"); i > j {
 		t.Errorf("status line not redrawn below the log line: %q", got)
+	}
+}
+
+// On a terminal without -v the log is one short line per event: the
+// ConsoleKey text when a record has one, warnings and errors as their
+// message, and nothing else.
+func TestEventHandler(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(newEventHandler(&out)).With("camera", "garden", "peer", "192.168.77.2:5000")
+	log.Info("segment started", "file", "/rec/garden/x.mp4.partial", recv.ConsoleKey, "garden: recording 14:05:00")
+	log.Info("camera stats", "captured", 5)
+	log.Debug("noise")
+	log.Warn("camera dropped records (gap)", "frames", 30)
+	log.Error("cannot store", "err", "disk full")
+	slog.New(newEventHandler(&out)).Info("deleted old recordings", recv.ConsoleKey, "deleted 3 files, 2.1 GB, older than 30 days")
+	want := "garden: recording 14:05:00\n" +
+		"warning: camera dropped records (gap) (camera=garden, frames=30)\n" +
+		"error: cannot store (camera=garden, err=disk full)\n" +
+		"deleted 3 files, 2.1 GB, older than 30 days\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("console (-want +got):\n%s", diff)
 	}
 }

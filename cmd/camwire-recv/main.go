@@ -109,7 +109,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		con = &console{Out: f}
 		logOut = con
 	}
-	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler = slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})
+	if con != nil && !*verbose {
+		handler = newEventHandler(con) // a person's terminal: short event lines
+	}
+	logger := slog.New(handler)
 	srv := &recv.Server{
 		Dir:              *dir,
 		Key:              key,
