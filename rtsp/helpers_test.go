@@ -2,8 +2,7 @@ package rtsp
 
 import (
 	"bytes"
-	"fmt"
-	"net"
+	"github.com/camwire/camwire/internal/testkit"
 	"os/exec"
 	"sync"
 	"testing"
@@ -71,36 +70,6 @@ func (c *cam) play(hook func(string, wire.Hello, wire.Frame), from, to int) {
 	}
 }
 
-// udpPair returns a free even UDP port on 127.0.0.1 whose successor is
-// free too, for gortsplib's RTP/RTCP pair.
-func udpPair(t testing.TB) string {
-	t.Helper()
-	for range 100 {
-		a, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := a.LocalAddr().(*net.UDPAddr).Port
-		a.Close()
-		if p%2 != 0 || p >= 65534 {
-			continue
-		}
-		a, err = net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		b, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return fmt.Sprintf("127.0.0.1:%d", p)
-	}
-	t.Fatal("no free even UDP port pair on 127.0.0.1")
-	return ""
-}
-
 // startServer starts a Server on loopback with UDP, and returns it with a
 // channel that gets each camera's URL once it is served and one that
 // gets a value per PLAY.
@@ -110,7 +79,7 @@ func startServer(t *testing.T, clock Clock) (*Server, chan string, chan struct{}
 	plays := make(chan struct{}, 10)
 	var s *Server
 	for try := 0; ; try++ {
-		s = &Server{Addr: "127.0.0.1:0", UDPAddr: udpPair(t), Clock: clock,
+		s = &Server{Addr: "127.0.0.1:0", UDPAddr: testkit.UDPPair(t), Clock: clock,
 			OnReady: func(camera, url string) { ready <- url },
 			onPlay:  func() { plays <- struct{}{} }}
 		err := s.Start()

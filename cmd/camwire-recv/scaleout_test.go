@@ -3,9 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
+	"github.com/camwire/camwire/internal/testkit"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,37 +44,13 @@ var (
 	ffFramesRE    = regexp.MustCompile(`frame=\s*(\d+)`)
 )
 
-// freeUDPPair is an even UDP port on loopback with a free successor.
-func freeUDPPair(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		a, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := a.LocalAddr().(*net.UDPAddr).Port
-		if p%2 != 0 || p >= 65534 {
-			a.Close()
-			continue
-		}
-		b, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		a.Close()
-		if err == nil {
-			b.Close()
-			return fmt.Sprintf("127.0.0.1:%d", p)
-		}
-	}
-	t.Fatal("no free UDP port pair")
-	return ""
-}
-
 // TestRTSPFlag: with -rtsp, a camera sending to camwire-recv is an RTSP
 // stream that ffmpeg reads 60 frames from over TCP and over UDP, while
 // the camera's recording goes on.
 func TestRTSPFlag(t *testing.T) {
 	mp4test.NeedTools(t)
 	dir := t.TempDir()
-	p := startRecv(t, "-dir", dir, "-rtsp", "127.0.0.1:0", "-rtsp-udp", freeUDPPair(t))
+	p := startRecv(t, "-dir", dir, "-rtsp", "127.0.0.1:0", "-rtsp-udp", testkit.UDPPair(t))
 	runCamera(t, p.Addr, "cam-rtsp")
 	url := p.WaitLog(t, rtspServingRE, 20*time.Second)[1]
 	for _, transport := range []string{"tcp", "udp"} {

@@ -3,6 +3,7 @@ package peers
 import (
 	"bufio"
 	"fmt"
+	"github.com/camwire/camwire/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
@@ -48,7 +49,7 @@ func StartMediaMTX(t testing.TB, addr, paths string) *MediaMTX {
 	}
 	dir := t.TempDir()
 	// UDP is off, but MediaMTX still checks its pair: RTCP = RTP+1.
-	rtp := udpPair(t)
+	rtp := testkit.UDPPair(t)
 	port, _ := strconv.Atoi(rtp[strings.LastIndex(rtp, ":")+1:])
 	conf := fmt.Sprintf(`logLevel: debug
 rtspTransports: [tcp]
@@ -143,28 +144,4 @@ func (m *MediaMTX) Stop() {
 		m.cmd.Process.Kill()
 		<-m.exit
 	}
-}
-
-// udpPair is a free even UDP port on loopback whose successor is free.
-func udpPair(t testing.TB) string {
-	t.Helper()
-	for range 100 {
-		a, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := a.LocalAddr().(*net.UDPAddr).Port
-		if p%2 != 0 || p >= 65534 {
-			a.Close()
-			continue
-		}
-		b, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		a.Close()
-		if err == nil {
-			b.Close()
-			return fmt.Sprintf("127.0.0.1:%d", p)
-		}
-	}
-	t.Fatal("no free UDP port pair")
-	return ""
 }

@@ -1,8 +1,10 @@
 package testkit
 
 import (
+	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -53,5 +55,26 @@ func TestProc(t *testing.T) {
 	}
 	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+}
+
+// TestUDPPair: the pair is even, below the ephemeral range, and both
+// ports can be bound.
+func TestUDPPair(t *testing.T) {
+	addr := UDPPair(t)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	if host != "127.0.0.1" || p%2 != 0 || p >= ephemeralLow() {
+		t.Fatalf("UDPPair = %q, want 127.0.0.1 and an even port below %d", addr, ephemeralLow())
+	}
+	for _, q := range []int{p, p + 1} {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(q)))
+		if err != nil {
+			t.Fatalf("UDPPair = %q, but port %d: %v", addr, q, err)
+		}
+		c.Close()
 	}
 }
