@@ -42,26 +42,10 @@ func (in *Init) setupGadget() {
 }
 
 func (in *Init) buildGadget() error {
-	for _, err := range LoadModules(gadget.Modules, kmodule.ProbeOpts{}) {
-		in.logf("%v", err)
-	}
-	// configfs registers with libcomposite's dependency: mount it now,
-	// not with the base mounts.
-	cfs := Mount{Source: "configfs", Target: gadget.DefaultConfigFS, FSType: "configfs",
-		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}
-	if err := unix.Mount(cfs.Source, cfs.Target, cfs.FSType, cfs.Flags, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-		return fmt.Errorf("%v: %v", cfs, err)
-	}
-	g := &gadget.Gadget{
-		Serial:    config.ReadSerial(config.SerialFile),
-		Product:   "camwire " + in.cfg.Name,
-		Functions: gadget.AllFunctions,
-	}
-	udc, err := g.Build()
+	g, err := SetupGadget(in.cfg, config.ReadSerial(config.SerialFile), in.logf)
 	if err != nil {
 		return err
 	}
-	in.logf("usb gadget %s on %s (product id %#04x)", g.Functions, udc, gadget.ProductID(g.Functions))
 	if c, ok := in.out.(*Consoles); ok && g.Functions.ACM {
 		// The tty appears when the ACM function binds, which Build has
 		// just done. A console no one reads is harmless: Consoles
@@ -75,4 +59,31 @@ func (in *Init) buildGadget() error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// SetupGadget is the gadget part of step 8, for PID 1 and for the
+// real-kernel test's guest: load gadget.Modules by name, mount configfs,
+// build the gadget with the board's serial and bind it to the first UDC.
+func SetupGadget(cfg config.Config, serial string, logf func(string, ...any)) (*gadget.Gadget, error) {
+	for _, err := range LoadModules(gadget.Modules, kmodule.ProbeOpts{}) {
+		logf("%v", err)
+	}
+	// configfs registers with libcomposite's dependency: mount it now,
+	// not with the base mounts.
+	cfs := Mount{Source: "configfs", Target: gadget.DefaultConfigFS, FSType: "configfs",
+		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}
+	if err := unix.Mount(cfs.Source, cfs.Target, cfs.FSType, cfs.Flags, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		return nil, fmt.Errorf("%v: %v", cfs, err)
+	}
+	g := &gadget.Gadget{
+		Serial:    serial,
+		Product:   "camwire " + cfg.Name,
+		Functions: gadget.AllFunctions,
+	}
+	udc, err := g.Build()
+	if err != nil {
+		return nil, err
+	}
+	logf("usb gadget %s on %s (product id %#04x)", g.Functions, udc, gadget.ProductID(g.Functions))
+	return g, nil
 }

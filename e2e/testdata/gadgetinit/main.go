@@ -1,0 +1,252 @@
+// Command gadgetinit is the guest side of the e2e gadget test: PID 1 of
+// a QEMU virt machine that is both the camera and the laptop, joined by
+// dummy_hcd's emulated USB cable inside the one kernel.
+//
+// The camera side is camwire's own code as camwire-init runs it on a Pi:
+// pid1.SetupGadget (modules by name, configfs, the gadget bound to the
+// first UDC), pid1.Network (netcfg on usb0 with the DHCP server) and the
+// recorder with the test picture. The laptop side is the host-side USB
+// driver (cdc_ncm) whose interface is moved into a network namespace of
+// its own, a real DHCP client (insomniacslk's nclient4) that leases the
+// receiver address from camwire's server, and camwire-recv's server
+// (package recv) in that namespace. At the end every recording is
+// printed on the console in base64 for the host to check with ffprobe.
+//
+// Settings come from the kernel command line (camwire.KEY=VALUE);
+// gadgetinit.files=N stops the recorder after N finished files.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/pid1"
+	"github.com/camwire/camwire/recorder"
+	"github.com/camwire/camwire/recv"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/u-root/u-root/pkg/kmodule"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Println("gadgetinit: error:", err)
+	}
+	unix.Sync()
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+func logf(f string, a ...any) { fmt.Printf("gadgetinit: "+f+"\n", a...) }
+
+func run() error {
+	for _, m := range []struct{ src, dst, fs string }{{"proc", "/proc", "proc"}, {"sys", "/sys", "sysfs"}, {"dev", "/dev", "devtmpfs"}, {"tmp", "/tmp", "tmpfs"}} {
+		os.MkdirAll(m.dst, 0o755)
+		if err := unix.Mount(m.src, m.dst, m.fs, 0, ""); err != nil && err != unix.EBUSY {
+			return fmt.Errorf("mount %s: %w", m.dst, err)
+		}
+	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return err
+	}
+	cfg, probs := config.Load(config.Layers{Cmdline: string(cmdline)})
+	for _, p := range probs {
+		logf("setting: %v", p)
+	}
+	nfiles := 3
+	for _, f := range strings.Fields(string(cmdline)) {
+		if v, ok := strings.CutPrefix(f, "gadgetinit.files="); ok {
+			nfiles, _ = strconv.Atoi(v)
+		}
+	}
+	if err := kmodule.Probe("dummy_hcd", ""); err != nil {
+		return fmt.Errorf("probe dummy_hcd: %w", err)
+	}
+	// The camera: the same calls camwire-init's usb-gadget and network
+	// steps make.
+	if _, err := pid1.SetupGadget(cfg, "gadgettest0001", logf); err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		if err := pid1.Network(ctx, cfg, logf); err != nil && ctx.Err() == nil {
+			logf("network: %v", err)
+		}
+	}()
+
+	// The laptop: its USB driver binds the gadget's NCM function.
+	if err := kmodule.Probe("cdc_ncm", ""); err != nil {
+		return fmt.Errorf("probe cdc_ncm: %w", err)
+	}
+	host, err := waitDriverLink("cdc_ncm", time.Minute)
+	if err != nil {
+		return err
+	}
+	logf("laptop side: %s (cdc_ncm)", host)
+	dir := "/tmp/rec"
+	finished := make(chan string, 64)
+	srv := &recv.Server{Dir: dir, Logger: slog.New(slog.NewTextHandler(os.Stdout, nil)),
+		OnFile: func(_, p string) { finished <- p }}
+	ln, err := laptop(ctx, host)
+	if err != nil {
+		return err
+	}
+	srvCtx, srvStop := context.WithCancel(context.Background())
+	defer srvStop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(srvCtx, ln) }()
+
+	recCtx, recStop := context.WithCancel(ctx)
+	defer recStop()
+	recDone := make(chan error, 1)
+	go func() {
+		r := &recorder.Recorder{Config: cfg, Out: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))}
+		recDone <- r.Run(recCtx)
+	}()
+	for i := 0; i < nfiles; i++ {
+		select {
+		case p := <-finished:
+			logf("file finished %s", p)
+		case err := <-recDone:
+			return fmt.Errorf("recorder ended early: %v", err)
+		case <-time.After(2 * time.Minute):
+			return fmt.Errorf("only %d of %d files finished", i, nfiles)
+		}
+	}
+	recStop()
+	if err := <-recDone; err != nil {
+		logf("recorder: %v", err)
+	}
+	srvStop()
+	<-served
+	if err := dump(dir); err != nil {
+		return err
+	}
+	logf("done")
+	return nil
+}
+
+// waitDriverLink waits for a network interface whose device is bound to
+// driver. Polling sysfs: gadgetinit has no uevent listener, and the
+// wait ends as soon as the interface is there.
+func waitDriverLink(driver string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		m, _ := filepath.Glob("/sys/class/net/*/device/driver")
+		for _, p := range m {
+			if t, err := os.Readlink(p); err == nil && filepath.Base(t) == driver {
+				return filepath.Base(filepath.Dir(filepath.Dir(p))), nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", fmt.Errorf("no %s interface within %v", driver, timeout)
+}
+
+// laptop moves ifname into a new network namespace, leases an address
+// there with a DHCP client, and returns a listener on the receiver port
+// in it.
+func laptop(ctx context.Context, ifname string) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		// This thread enters the namespace and never leaves: it is
+		// never reused for the camera's side.
+		runtime.LockOSThread()
+		ln, err := func() (net.Listener, error) {
+			orig, err := netns.Get()
+			if err != nil {
+				return nil, err
+			}
+			ns, err := netns.New()
+			if err != nil {
+				return nil, fmt.Errorf("netns.New: %w", err)
+			}
+			h0, err := netlink.NewHandleAt(orig)
+			if err != nil {
+				return nil, err
+			}
+			l, err := h0.LinkByName(ifname)
+			if err != nil {
+				return nil, fmt.Errorf("LinkByName %s: %w", ifname, err)
+			}
+			if err := h0.LinkSetNsFd(l, int(ns)); err != nil {
+				return nil, fmt.Errorf("LinkSetNsFd: %w", err)
+			}
+			for _, n := range []string{"lo", ifname} {
+				l, err := netlink.LinkByName(n)
+				if err != nil {
+					return nil, fmt.Errorf("laptop: LinkByName %s: %w", n, err)
+				}
+				if err := netlink.LinkSetUp(l); err != nil {
+					return nil, fmt.Errorf("laptop: LinkSetUp %s: %w", n, err)
+				}
+			}
+			c, err := nclient4.New(ifname, nclient4.WithTimeout(5*time.Second), nclient4.WithRetry(12))
+			if err != nil {
+				return nil, fmt.Errorf("nclient4.New: %w", err)
+			}
+			defer c.Close()
+			lease, err := c.Request(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("DHCP: %w", err)
+			}
+			ip := lease.ACK.YourIPAddr
+			mask := lease.ACK.SubnetMask()
+			ones, _ := net.IPMask(mask).Size()
+			l, _ = netlink.LinkByName(ifname)
+			if err := netlink.AddrReplace(l, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: mask}}); err != nil {
+				return nil, fmt.Errorf("laptop: AddrReplace: %w", err)
+			}
+			logf("lease %s/%d on %s from %s", ip, ones, ifname, lease.ACK.ServerIPAddr)
+			return net.Listen("tcp", net.JoinHostPort(ip.String(), "10401"))
+		}()
+		res <- result{ln, err}
+		select {} // keep the thread (and its namespace) locked
+	}()
+	r := <-res
+	return r.ln, r.err
+}
+
+// dump prints every finished recording under dir in base64, 76
+// characters a line, between "file" and "end" lines.
+func dump(dir string) error {
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(w, "gadgetinit: file %s %d\n", rel, len(b))
+		s := base64.StdEncoding.EncodeToString(b)
+		for len(s) > 0 {
+			n := min(len(s), 76)
+			fmt.Fprintf(w, "b64 %s\n", s[:n])
+			s = s[n:]
+		}
+		fmt.Fprintf(w, "gadgetinit: end %s\n", rel)
+		return nil
+	})
+}
