@@ -179,7 +179,7 @@ func laptop(ctx context.Context, ifname string) (net.Listener, error) {
 			if err != nil {
 				return nil, fmt.Errorf("netns.New: %w", err)
 			}
-			h0, err := netlink.NewHandleAt(orig)
+			h0, err := netlink.NewHandleAt(orig, unix.NETLINK_ROUTE)
 			if err != nil {
 				return nil, err
 			}
