@@ -85,10 +85,8 @@ func (g *Gadget) steps() []step {
 		w("functions/"+name+"/host_addr", host.String())
 		return name
 	}
-	// NCM's directory first: each network function's Pi-side netdev is
-	// created with its directory, so NCM's is usb0, the first wired link
-	// that netcfg's interface=auto picks, and RNDIS's is usb1. The link
-	// order below is another matter: RNDIS is linked first.
+	// The Pi-side netdevs are registered when the functions bind, in
+	// link order: RNDIS's is usb0, NCM's usb1 (IfName tells which).
 	var ncm, rndis string
 	if f.NCM {
 		ncm = netFn("ncm")
@@ -187,4 +185,14 @@ func removeFake(p string) error {
 		}
 	}
 	return os.Remove(p)
+}
+
+// IfName is the Pi-side network interface of function fn ("ncm",
+// "rndis") of a bound gadget, as the kernel named it at bind.
+func (g *Gadget) IfName(fn string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(g.dir(), "functions", fn+".usb0", "ifname"))
+	if err != nil {
+		return "", fmt.Errorf("gadget: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -236,8 +236,8 @@ func TestProductID(t *testing.T) {
 	}
 }
 
-// TestStepOrder: NCM's directory (and so its netdev, usb0) comes before
-// RNDIS's, while RNDIS is linked into the configuration first.
+// TestStepOrder: RNDIS is linked into the configuration first (Windows
+// reads the OS descriptor for interface 0).
 func TestStepOrder(t *testing.T) {
 	g := &Gadget{ConfigFS: "/cfs", Functions: AllFunctions}
 	var got []string

@@ -46,6 +46,14 @@ func (in *Init) buildGadget() error {
 	if err != nil {
 		return err
 	}
+	if in.cfg.Interface == "" && in.board.Name == "zero2w" {
+		// No Ethernet: the network is NCM's interface (usb1 after
+		// RNDIS's usb0; interface=auto would take usb0).
+		if n, err := g.IfName("ncm"); err == nil {
+			in.cfg.Interface = n
+			in.logf("usb gadget: network on %s (NCM)", n)
+		}
+	}
 	if c, ok := in.out.(*Consoles); ok && g.Functions.ACM {
 		// The tty appears when the ACM function binds, which Build has
 		// just done. A console no one reads is harmless: Consoles

@@ -77,9 +77,16 @@ func run() error {
 	}
 	// The camera: the same calls camwire-init's usb-gadget and network
 	// steps make.
-	if _, err := pid1.SetupGadget(cfg, "gadgettest0001", logf); err != nil {
+	g, err := pid1.SetupGadget(cfg, "gadgettest0001", logf)
+	if err != nil {
 		return err
 	}
+	// As the usb-gadget step does on the Zero 2 W: the network is on
+	// NCM's interface.
+	if cfg.Interface, err = g.IfName("ncm"); err != nil {
+		return err
+	}
+	logf("network on %s (NCM)", cfg.Interface)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() {
