@@ -222,7 +222,7 @@ func laptop(ctx context.Context, ifname string) (net.Listener, error) {
 			if err := netlink.AddrReplace(l, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: mask}}); err != nil {
 				return nil, fmt.Errorf("laptop: AddrReplace: %w", err)
 			}
-			logf("lease %s/%d on %s from %s", ip, ones, ifname, lease.ACK.ServerIPAddr)
+			logf("lease %s/%d on %s from %s", ip, ones, ifname, lease.ACK.ServerIdentifier())
 			return net.Listen("tcp", net.JoinHostPort(ip.String(), "10401"))
 		}()
 		res <- result{ln, err}
@@ -238,8 +238,14 @@ func dump(dir string) error {
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() && d.Name() == ".camwire" {
+			return filepath.SkipDir // the receiver's journal, not a recording
+		}
+		if d.IsDir() {
+			return nil
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
