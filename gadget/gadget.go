@@ -36,7 +36,10 @@
 // is covered by a unit test on a temporary tree only: under QEMU's
 // dummy_hcd a simulated replug (unbind and rebind the UDC) does not
 // re-enumerate on the host side (the host reports error -71, EPROTO), so
-// replug is not proven on a real kernel here.
+// replug is not proven on a real kernel here. What is: e2e's
+// TestVirtGadget builds this gadget on the image's kernel under
+// dummy_hcd and records over NCM with the kernel's cdc_ncm; RNDIS with
+// rndis_host and the ACM console are not exercised there.
 //
 // All paths hang off Gadget.ConfigFS and Gadget.UDCDir so the tests run
 // on a temporary directory with no kernel.
