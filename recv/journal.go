@@ -72,7 +72,23 @@ func openJournal(path string) (j *journal, last snapshot, ok bool, err error) {
 		f.Close()
 		return nil, snapshot{}, false, fmt.Errorf("read journal %s: %w", path, err)
 	}
-	var good int64
+	last, good, ok := parseJournal(data)
+	if good != int64(len(data)) {
+		if err := f.Truncate(good); err != nil {
+			f.Close()
+			return nil, snapshot{}, false, fmt.Errorf("journal %s: cutting torn tail: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, snapshot{}, false, err
+	}
+	return &journal{path: path, f: f, size: good}, last, ok, nil
+}
+
+// parseJournal returns the last intact snapshot in data and the length
+// of the intact records before any torn tail.
+func parseJournal(data []byte) (last snapshot, good int64, ok bool) {
 	for rest := data; len(rest) >= 8; {
 		n := binary.BigEndian.Uint32(rest)
 		sum := binary.BigEndian.Uint32(rest[4:])
@@ -91,17 +107,7 @@ func openJournal(path string) (j *journal, last snapshot, ok bool, err error) {
 		good += 8 + int64(n)
 		rest = rest[8+n:]
 	}
-	if good != int64(len(data)) {
-		if err := f.Truncate(good); err != nil {
-			f.Close()
-			return nil, snapshot{}, false, fmt.Errorf("journal %s: cutting torn tail: %w", path, err)
-		}
-	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
-		return nil, snapshot{}, false, err
-	}
-	return &journal{path: path, f: f, size: good}, last, ok, nil
+	return last, good, ok
 }
 
 func encodeSnapshot(s snapshot) ([]byte, error) {
