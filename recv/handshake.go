@@ -37,6 +37,7 @@ func (s *Server) serveFramed(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	if !ok {
 		return
 	}
+	s.proven(cc)
 	defer s.leave(p.claimed, p.hello.StreamID, cc.st.Peer)
 	s.serveSession(cc, wire.NewReader(br, s.Limits), p)
 }

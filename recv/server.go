@@ -45,12 +45,21 @@ import (
 // Server receives camera streams. The zero value plus Dir is usable;
 // fields must not change once Serve has started.
 type Server struct {
-	Dir    string       // root folder for recordings; created if missing
-	Key    []byte       // shared key; nil accepts any framed sender
-	Sink   sink.Sink    // file format of framed streams; nil means Annex-B .h264
-	Logger *slog.Logger // nil means slog.Default()
+	Dir string // root folder for recordings; created if missing
+	Key []byte // shared key; nil accepts any framed sender
+	// AllowRaw accepts raw streams (raspivid | nc) although Key is set.
+	// A raw stream cannot prove the key, so by default a receiver with a
+	// key refuses them: anyone on the cable could fill the disk.
+	AllowRaw bool
+	Sink     sink.Sink    // file format of framed streams; nil means Annex-B .h264
+	Logger   *slog.Logger // nil means slog.Default()
 
-	MaxConns         int           // concurrent connections; 0 means 64. Extra ones are closed at once.
+	// MaxConns bounds concurrent connections; 0 means 64. When all are
+	// taken, a new connection replaces the oldest one still in its
+	// handshake, else it is closed at once; raw streams get at most
+	// three quarters of the slots (see admit), so junk can never lock a
+	// camera out.
+	MaxConns         int
 	HandshakeTimeout time.Duration // preamble to Welcome; 0 means 10s
 	IdleTimeout      time.Duration // longest wait for one record or raw byte; 0 means 60s
 	SyncInterval     time.Duration // fsync+ack at least this often while data flows; 0 means 500ms
@@ -97,7 +106,6 @@ type Server struct {
 	warned  map[string]bool         // name clashes already logged
 	conns   map[*conn]struct{}
 	wg      sync.WaitGroup
-	nconns  atomic.Int64
 	ever    atomic.Bool // a connection arrived
 	sinkV   sink.Sink
 	log     *slog.Logger
@@ -111,7 +119,18 @@ type conn struct {
 	stopOnce sync.Once
 	stop     chan struct{} // closed by kick
 	st       status
+	// phase is what the connection is, under Server.mu: phaseHello until
+	// it proved to be a camera (framed, authenticated) or a raw stream.
+	phase   int
+	evicted bool      // kicked to make room; no longer counts
+	at      time.Time // accepted
 }
+
+const (
+	phaseHello  = iota // preamble, hello, auth: not yet known
+	phaseRaw           // raw (raspivid | nc) stream
+	phaseCamera        // framed, past the handshake
+)
 
 // kick makes the connection's reader return: shutdown, or a newer
 // connection of the same stream taking over. The reader refreshes its
@@ -244,23 +263,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		retry.Reset()
 		s.ever.Store(true)
-		if n := s.nconns.Add(1); n > int64(s.MaxConns) {
-			s.nconns.Add(-1)
-			s.log.Warn("connection refused: too many connections", "peer", c.RemoteAddr().String(), "max_conns", s.MaxConns)
-			c.Close()
-			continue
-		}
 		cc := &conn{c: c, stop: make(chan struct{})}
 		cc.st.Peer = c.RemoteAddr().String()
 		cc.st.Since = time.Now()
 		cc.st.TempMilliC = wire.TempUnknown
-		s.mu.Lock()
-		s.conns[cc] = struct{}{}
-		s.mu.Unlock()
+		if !s.admit(cc) {
+			c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.nconns.Add(-1)
 			defer func() {
 				s.mu.Lock()
 				delete(s.conns, cc)
@@ -303,12 +316,12 @@ func (s *Server) serveConn(cc *conn) {
 	case len(head) == 0:
 		log.Info("connection closed before sending anything", "err", errText(err))
 		return
-	case !wire.IsMagicPrefix(head):
-		s.serveRaw(cc, br, log)
-		return
-	case err == io.EOF && len(head) < wire.PreambleLen:
-		// Closed while the bytes still matched the magic: a raw stream
-		// shorter than the magic is still a recording.
+	case !wire.IsMagicPrefix(head), err == io.EOF && len(head) < wire.PreambleLen:
+		// Not the magic, or closed while the bytes still matched it (a
+		// raw stream shorter than the magic is still a recording).
+		if s.rawRefused(cc, log) {
+			return
+		}
 		s.serveRaw(cc, br, log)
 		return
 	case err != nil && len(head) < wire.PreambleLen:
