@@ -62,7 +62,13 @@ func remuxRaw(log *slog.Logger, path string, r rate) {
 
 // serveLive starts the live view on addr, fed with every framed frame
 // srv receives. The returned stop disconnects viewers and closes it.
+// Beyond loopback with a key, every request must prove the key
+// (live.RequireKey).
 func serveLive(ctx context.Context, addr string, srv *recv.Server, extra func(camera string) any, log *slog.Logger) (stop func(), err error) {
+	addr, err = live.ListenAddr(addr)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -78,9 +84,19 @@ func serveLive(ctx context.Context, addr string, srv *recv.Server, extra func(ca
 	})
 	lv.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) }
 	addFrameHook(srv, lv.Publish)
-	hs := &http.Server{Handler: lv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	var h http.Handler = lv
+	access := "this machine only (loopback); give a host, e.g. -live 0.0.0.0:PORT, to share it"
+	switch {
+	case live.Loopback(ln.Addr()):
+	case srv.Key != nil:
+		h = live.RequireKey(lv, srv.Key)
+		access = "the network, with the key (-key) as the password"
+	default:
+		access = "anyone on the network: no -key is set"
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go hs.Serve(ln)
-	log.Info("live view", "url", "http://"+browsable(ln.Addr())+"/", "stream", "http://"+browsable(ln.Addr())+"/cam/NAME/stream.mp4")
+	log.Info("live view", "url", "http://"+browsable(ln.Addr())+"/", "stream", "http://"+browsable(ln.Addr())+"/cam/NAME/stream.mp4", "open_to", access)
 	return func() {
 		lv.Close() // ends every stream response, so Shutdown need not wait for them
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

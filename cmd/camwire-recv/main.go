@@ -69,6 +69,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&up.CredentialsFile, "upload-credentials", "", "AWS shared credentials `FILE`, profile $AWS_PROFILE or default (default: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials)")
 	uploadLimit := fs.String("upload-limit", "", "most upload bandwidth in bytes/s, e.g. 500k or 2M (default: unlimited)")
 	fs.BoolVar(&up.Delete, "upload-delete", false, "delete a local recording once its object is confirmed in the bucket (size and SHA-256)")
+	var keep keepFlags
+	fs.StringVar(&keep.keepFor, "keep-for", "", "delete recordings older than this `age`: days (30d) or a duration (72h) (default: keep)")
+	fs.StringVar(&keep.keepSize, "keep-size", "", "delete the oldest recordings while -dir holds more than `SIZE`, e.g. 500G, 1.5TB, 200MiB (G, GB: 10^9; GiB: 2^30) (default: no limit)")
+	fs.StringVar(&keep.minFree, "min-free", "", "delete the oldest recordings while -dir's filesystem has less than `SIZE` free (default: no limit)")
+	allowRaw := fs.Bool("allow-raw", false, "with -key, still accept raw (raspivid | nc) streams, which cannot prove the key")
 	maxConns := fs.Int("max-conns", 64, "most connections at once; more are closed at once")
 	idle := fs.Duration("idle", 60*time.Second, "close a connection that sends nothing for this long")
 	handshake := fs.Duration("handshake-timeout", 10*time.Second, "time a camera has to say hello and authenticate")
@@ -90,9 +95,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "camwire-recv: -format %q: supported formats are %s\n", *format, strings.Join(names(), ", "))
 		return 2
 	}
+	policy, err := keep.policy()
+	if err != nil {
+		fmt.Fprintf(stderr, "camwire-recv: %v\n", err)
+		return 2
+	}
 	var key []byte
 	if *keyFile != "" {
-		var err error
 		if key, err = readKey(*keyFile); err != nil {
 			fmt.Fprintf(stderr, "camwire-recv: -key: %v\n", err)
 			return 2
@@ -117,6 +126,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	srv := &recv.Server{
 		Dir:              *dir,
 		Key:              key,
+		AllowRaw:         *allowRaw,
 		Sink:             newSink(),
 		Logger:           logger,
 		MaxConns:         *maxConns,
@@ -134,6 +144,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	defer out.close()
+	var pending func(string) bool
+	if out.up != nil {
+		pending = out.up.Pending
+	}
+	keeper, err := startKeeper(ctx, policy, srv, pending, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "camwire-recv: retention: %v\n", err)
+		return 1
+	}
+	if keeper != nil {
+		defer keeper.Close()
+	}
 	if *liveAddr != "" {
 		stopLive, err := serveLive(ctx, *liveAddr, srv, out.liveExtra, logger)
 		if err != nil {
