@@ -2,7 +2,6 @@ package live
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,9 +9,7 @@ import (
 
 // bootReportDir is where camwire-recv keeps a camera's boot reports
 // (recv stores them; see docs/PROTOCOL.md, "Boot report").
-func bootReportDir(dir, camera string) string {
-	return filepath.Join(dir, camera, ".camwire", "boot")
-}
+var bootReportDir = filepath.Join(".camwire", "boot") // in the camera's folder
 
 // BootReport is a camera's latest boot report as the page shows it.
 type BootReport struct {
@@ -28,8 +25,17 @@ func (s *Server) latestReport(camera string) (BootReport, bool) {
 	if s.dir == "" {
 		return BootReport{}, false
 	}
-	d := bootReportDir(s.dir, camera)
-	ents, err := os.ReadDir(d)
+	cam, err := s.openCamera(camera)
+	if err != nil {
+		return BootReport{}, false
+	}
+	defer cam.Close()
+	d, err := cam.OpenRoot(bootReportDir)
+	if err != nil {
+		return BootReport{}, false
+	}
+	defer d.Close()
+	ents, err := readDir(d, ".")
 	if err != nil {
 		return BootReport{}, false
 	}
@@ -54,7 +60,7 @@ func (s *Server) latestReport(camera string) (BootReport, bool) {
 		return strings.Compare(ka, kb)
 	})
 	last := names[len(names)-1]
-	b, err := os.ReadFile(filepath.Join(d, last))
+	b, err := d.ReadFile(last)
 	if err != nil {
 		return BootReport{}, false
 	}

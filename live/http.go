@@ -54,10 +54,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		// Wait for a camera that has recordings here (it may be about to
 		// reconnect), but do not keep state for any name a client makes up.
-		if fi, err := os.Stat(filepath.Join(s.dir, name)); s.dir == "" || err != nil || !fi.IsDir() {
+		root, err := s.openCamera(name)
+		if err != nil {
 			http.Error(w, fmt.Sprintf("no camera %s", name), http.StatusNotFound)
 			return
 		}
+		root.Close()
 		c = s.camera(name)
 	}
 	v := c.join(queue)
@@ -176,10 +178,15 @@ func (s *Server) recordings(camera string) ([]Recording, error) {
 	if s.dir == "" {
 		return nil, nil
 	}
-	ents, err := os.ReadDir(filepath.Join(s.dir, camera))
+	root, err := s.openCamera(camera)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	ents, err := readDir(root, ".")
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +244,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no recording %q", file), http.StatusNotFound)
 		return
 	}
-	root, err := os.OpenRoot(filepath.Join(s.dir, name))
+	root, err := s.openCamera(name)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("camera %s has no recordings", name), http.StatusNotFound)
 		return

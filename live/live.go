@@ -82,6 +82,9 @@ func New(dir string, status func(camera string) (CameraStatus, bool)) *Server {
 	s.mux.HandleFunc("GET /{$}", s.serveIndex)
 	s.mux.HandleFunc("GET /cam/{name}/{$}", s.servePage)
 	s.mux.HandleFunc("GET /cam/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if cameraName(w, r) == "" {
+			return
+		}
 		http.Redirect(w, r, r.URL.Path+"/", http.StatusMovedPermanently)
 	})
 	s.mux.HandleFunc("GET /cam/{name}/stream.mp4", s.serveStream)

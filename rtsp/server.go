@@ -35,6 +35,9 @@ type Server struct {
 	UDPAddr string // even RTP port for the UDP transport, RTCP on the next; "" serves TCP only
 	Clock   Clock  // capture wall-clock time; nil: the arrival of each run's first frame plus capture offsets
 	Logger  *slog.Logger
+	// Key, if set, is the password readers must give (user User) to
+	// DESCRIBE or SETUP; camwire-recv sets it beyond loopback with -key.
+	Key []byte
 	// OnReady, if set, is called once per camera when it is first
 	// served, with its URL (for the console and the live page).
 	OnReady func(camera, url string)
@@ -216,10 +219,16 @@ func (s *Server) stream(path string) *gortsplib.ServerStream {
 type handler Server
 
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.authorize(ctx.Conn, ctx.Request); res != nil {
+		return res, nil, err
+	}
 	return h.find(ctx.Path)
 }
 
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.authorize(ctx.Conn, ctx.Request); res != nil {
+		return res, nil, err
+	}
 	return h.find(ctx.Path)
 }
 

@@ -178,6 +178,9 @@ func TestFlagErrors(t *testing.T) {
 		{"empty key", []string{"-key", empty}, "is empty"},
 		{"missing key", []string{"-key", "/nonexistent/key"}, "no such file"},
 		{"stray argument", []string{"extra"}, "unexpected argument"},
+		{"bad keep-for", []string{"-keep-for", "30"}, `-keep-for: "30" is not an age`},
+		{"bad keep-size", []string{"-keep-size", "lots"}, `-keep-size: "lots" is not a size`},
+		{"bad min-free", []string{"-min-free", "-1G"}, `-min-free: "-1G": a size must be at least one byte`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camwire/camwire/live"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/rtsp"
 	"github.com/camwire/camwire/upload"
@@ -198,6 +199,12 @@ func serveRTSP(addr, udpFlag string, srv *recv.Server, log *slog.Logger) (*rtsp.
 		return nil, err
 	}
 	rs := &rtsp.Server{Addr: addr, UDPAddr: udp, Logger: log, Clock: captureClock(srv)}
+	// Beyond loopback with -key, readers give the key (user camwire).
+	if host, _, err := net.SplitHostPort(addr); err == nil && srv.Key != nil {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			rs.Key = srv.Key
+		}
+	}
 	if err := rs.Start(); err != nil {
 		return nil, err
 	}
@@ -206,7 +213,14 @@ func serveRTSP(addr, udpFlag string, srv *recv.Server, log *slog.Logger) (*rtsp.
 	if udp != "" {
 		transports = "TCP and UDP (RTP " + udp + ")"
 	}
-	log.Info("RTSP server", "url", "rtsp://"+browsable(rs.ListenAddr())+"/NAME", "transports", transports,
+	access := "anyone who can reach it"
+	switch {
+	case rs.Key != nil:
+		access = "readers with the key: rtsp://" + rtsp.User + ":KEY@HOST/NAME"
+	case live.Loopback(rs.ListenAddr()):
+		access = "this machine only (loopback)"
+	}
+	log.Info("RTSP server", "url", "rtsp://"+browsable(rs.ListenAddr())+"/NAME", "transports", transports, "open_to", access,
 		"note", "camwire cameras only: raw (nc) streams are stored byte for byte, without frames or capture times to serve")
 	return rs, nil
 }
