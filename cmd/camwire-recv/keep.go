@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/retention"
@@ -56,7 +55,7 @@ func startKeeper(ctx context.Context, p retention.Policy, srv *recv.Server, pend
 		CameraHold: retention.ResumableHold(recv.Resumable),
 		InUse: func(folder string) bool {
 			for _, st := range srv.Status() {
-				if st.Camera == folder || filepath.Base(st.File) != "." && filepath.Dir(st.File) == filepath.Join(srv.Dir, folder) {
+				if st.Camera == folder {
 					return true
 				}
 			}

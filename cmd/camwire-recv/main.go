@@ -3,7 +3,7 @@
 // (framed, acknowledged, resumable) and `raspivid -o - | nc LAPTOP 10401`
 // (raw, stored byte for byte).
 //
-//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format mp4|h264] [-fps N] [-live ADDR:PORT] [-rtsp ADDR:PORT] [-publish URL] [-upload s3://BUCKET/PREFIX] ...
+//	camwire-recv [-listen ADDR:PORT] [-dir DIR] [-key FILE] [-format mp4|h264] [-fps N] [-live ADDR:PORT] [-rtsp ADDR:PORT] [-publish URL] [-upload s3://BUCKET/PREFIX] [-keep-for AGE] [-keep-size SIZE] [-min-free SIZE] ...
 //
 // Framed streams are stored as fragmented MP4 by default. Raw streams
 // carry no timestamps, so they stay .h264; -fps N also writes an .mp4
