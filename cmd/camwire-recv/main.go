@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&keep.keepSize, "keep-size", "", "delete the oldest recordings while -dir holds more than `SIZE`, e.g. 500G, 1.5TB, 200MiB (G, GB: 10^9; GiB: 2^30) (default: no limit)")
 	fs.StringVar(&keep.minFree, "min-free", "", "delete the oldest recordings while -dir's filesystem has less than `SIZE` free (default: no limit)")
 	allowRaw := fs.Bool("allow-raw", false, "with -key, still accept raw (raspivid | nc) streams, which cannot prove the key")
-	maxConns := fs.Int("max-conns", 64, "most connections at once; more are closed at once")
+	maxConns := fs.Int("max-conns", 64, "most connections at once; when all are taken a new one replaces the oldest still in its handshake, and raw streams get at most 3/4")
 	idle := fs.Duration("idle", 60*time.Second, "close a connection that sends nothing for this long")
 	handshake := fs.Duration("handshake-timeout", 10*time.Second, "time a camera has to say hello and authenticate")
 	diagnose := fs.Duration("diagnose-after", 15*time.Second, "explain the network if no camera connected within this (0: never)")
