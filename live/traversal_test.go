@@ -53,7 +53,9 @@ func TestNoReadOutsideDir(t *testing.T) {
 		".camwire%2Fx.journal", "20261202T000000Z-link.mp4", "secret.mp4", "C:%5Csecret.mp4"}
 	var paths []string
 	for _, n := range names {
-		for _, suffix := range []string{"", "/", "/stream.mp4", "/status.json", "/recordings.json", "/boot.txt"} {
+		paths = append(paths, "/list?path="+n, "/get?path="+n+"&start=2026-12-01T00:00:00Z&duration=60",
+			"/get?path="+n+"&start=2026-12-01T00:00:00Z&duration=60&format=mp4")
+		for _, suffix := range []string{"", "/", "/stream.mp4", "/still.mp4", "/status.json", "/recordings.json", "/boot.txt"} {
 			paths = append(paths, "/cam/"+n+suffix)
 		}
 		for _, f := range files {
@@ -63,7 +65,7 @@ func TestNoReadOutsideDir(t *testing.T) {
 	for _, f := range files {
 		paths = append(paths, "/cam/garden/files/"+f, "/cam/garden/files/"+f+"?download")
 	}
-	paths = append(paths, "/../outside/secret.mp4", "/%2e%2e/outside/secret.mp4", "/cam/garden/files/../../../outside/secret.mp4")
+	paths = append(paths, "/cameras.json", "/list?path=garden%2F..%2F..%2Foutside", "/get?path=%2Ftmp&start=x&duration=1", "/../outside/secret.mp4", "/%2e%2e/outside/secret.mp4", "/cam/garden/files/../../../outside/secret.mp4")
 	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, p := range paths {
 		req, err := http.NewRequest("GET", srv.URL+p, nil)
