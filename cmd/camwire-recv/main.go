@@ -45,11 +45,43 @@ var formats = map[string]func() sink.Sink{
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
-// run is main without the process: flags in, exit code out.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// exitError is why run stopped, with the exit status it means: 2 for a
+// command line it cannot start from (as for the flag package's own
+// errors), 1 for a failure. shown says it is already on stderr (the flag
+// package's message, or the log's last line).
+type exitError struct {
+	code  int
+	err   error
+	shown bool
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func usage(err error) error  { return exitError{code: 2, err: err} }
+func failed(err error) error { return exitError{code: 1, err: err} }
+
+// exitCode is the process's exit status for run's error, printing the
+// error first unless it was shown.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	e := exitError{code: 1, err: err}
+	errors.As(err, &e)
+	if !e.shown {
+		fmt.Fprintf(stderr, "camwire-recv: %v\n", e.err)
+	}
+	return e.code
+}
+
+// run is main without the process: flags in, the reason it stopped out
+// (nil after a clean stop). stdout is unused: everything camwire-recv
+// says is log or console, on stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("camwire-recv", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", ":10401", "`ADDR:PORT` to accept cameras on")
@@ -84,16 +116,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return exitError{code: 2, err: err, shown: true} // flag printed it with the usage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "camwire-recv: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	newSink, ok := formats[*format]
 	if !ok {
-		fmt.Fprintf(stderr, "camwire-recv: -format %q: supported formats are %s\n", *format, strings.Join(names(), ", "))
-		return 2
+		return usage(fmt.Errorf("-format %q: supported formats are %s", *format, strings.Join(names(), ", ")))
 	}
 	policy, err := keep.policy()
 	if err != nil {
@@ -103,8 +133,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	var key []byte
 	if *keyFile != "" {
 		if key, err = readKey(*keyFile); err != nil {
-			fmt.Fprintf(stderr, "camwire-recv: -key: %v\n", err)
-			return 2
+			return usage(fmt.Errorf("-key: %w", err))
 		}
 	}
 
@@ -140,8 +169,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	out, err := startScaleOut(ctx, scaleOutFlags{rtsp: *rtspAddr, rtspUDP: *rtspUDPAddr, publish: *publishURL, upload: up, uploadLimit: *uploadLimit}, srv, logger)
 	if err != nil {
-		fmt.Fprintf(stderr, "camwire-recv: %v\n", err)
-		return 2
+		return usage(err)
 	}
 	defer out.close()
 	var pending func(string) bool
@@ -159,8 +187,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if *liveAddr != "" {
 		stopLive, err := serveLive(ctx, *liveAddr, srv, out.liveExtra, logger)
 		if err != nil {
-			fmt.Fprintf(stderr, "camwire-recv: -live: %v\n", err)
-			return 1
+			return failed(fmt.Errorf("-live: %w", err))
 		}
 		defer stopLive()
 	}
@@ -172,9 +199,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if err := srv.ListenAndServe(ctx, *listen); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		logger.Error("camwire-recv stopped", "err", err)
-		return 1
+		return exitError{code: 1, err: err, shown: true}
 	}
-	return 0
+	return nil
 }
 
 func names() []string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -185,7 +186,7 @@ func TestFlagErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if code := run(context.Background(), tt.args, &out); code != 2 {
+			if code := exitCode(run(context.Background(), tt.args, io.Discard, &out), &out); code != 2 {
 				t.Errorf("run(%q) = %d, want 2", tt.args, code)
 			}
 			if !strings.Contains(out.String(), tt.want) {
