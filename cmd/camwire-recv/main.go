@@ -127,8 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	policy, err := keep.policy()
 	if err != nil {
-		fmt.Fprintf(stderr, "camwire-recv: %v\n", err)
-		return 2
+		return usage(err)
 	}
 	var key []byte
 	if *keyFile != "" {
@@ -178,8 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	keeper, err := startKeeper(ctx, policy, srv, pending, logger)
 	if err != nil {
-		fmt.Fprintf(stderr, "camwire-recv: retention: %v\n", err)
-		return 1
+		return failed(fmt.Errorf("retention: %w", err))
 	}
 	if keeper != nil {
 		defer keeper.Close()
