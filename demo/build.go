@@ -8,11 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/camwire/camwire/image"
-	"github.com/camwire/camwire/wire"
 )
 
 // Options are `camwire-image demo`'s inputs.
@@ -41,11 +39,16 @@ func BuildAndRun(ctx context.Context, o Options, stdout, stderr io.Writer) error
 	if o.Dir == "" {
 		o.Dir = filepath.Join(filepath.Dir(o.Image), "demo-recv")
 	}
-	listen, err := demoListen()
+	if err := qemuAvailable(); err != nil {
+		return err
+	}
+	// The receiver first: the image is built for the port it got.
+	rcv, err := listenRecv(o.Recv, o.Dir, stdout)
 	if err != nil {
 		return err
 	}
-	_, port, _ := net.SplitHostPort(listen)
+	defer rcv.stop()
+	_, port, _ := net.SplitHostPort(rcv.addr)
 	settings := map[string]string{
 		"name":     "demo",
 		"source":   "testsrc",
@@ -64,7 +67,7 @@ func BuildAndRun(ctx context.Context, o Options, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "demo | image %s (camwire.txt: name=demo source=testsrc address=10.0.2.15/24 receiver=10.0.2.2:%s segment=%s)\n",
+	fmt.Fprintf(rcv.out, "demo | image %s (camwire.txt: name=demo source=testsrc address=10.0.2.15/24 receiver=10.0.2.2:%s segment=%s)\n",
 		r.Image, port, settings["segment"])
 
 	// QEMU boots the kernel and initramfs directly (virt has no Pi
@@ -82,16 +85,16 @@ func BuildAndRun(ctx context.Context, o Options, stdout, stderr io.Writer) error
 	if err := os.WriteFile(initrd, r.ImageFiles[image.InitramfsName], 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "demo | camwire-recv on %s → %s; camera: qemu-system-aarch64 -M virt\n", listen, o.Dir)
+	fmt.Fprintf(rcv.out, "demo | camwire-recv on %s → %s; camera: qemu-system-aarch64 -M virt\n", rcv.addr, o.Dir)
 	dc := Config{Kernel: kernel, Initrd: initrd, Disk: r.Image,
-		Recv: o.Recv, Listen: listen, Dir: o.Dir, Record: o.Record, Out: stdout}
+		Recv: o.Recv, Listen: rcv.addr, Dir: o.Dir, Record: o.Record, Out: stdout}
 	if o.Debug {
 		// The debug image's shell is on the serial console: what is
 		// typed here goes there.
 		dc.Stdin = os.Stdin
-		fmt.Fprintf(stdout, "demo | debug image: type commands for the camera's shell (gosh), e.g. ps, ip a, dmesg\n")
+		fmt.Fprintf(rcv.out, "demo | debug image: type commands for the camera's shell (gosh), e.g. ps, ip a, dmesg\n")
 	}
-	rep, err := Run(ctx, dc)
+	rep, err := run(ctx, dc, rcv)
 	if err != nil {
 		return err
 	}
@@ -100,18 +103,4 @@ func BuildAndRun(ctx context.Context, o Options, stdout, stderr io.Writer) error
 		return errors.New("demo: the recordings do not match what the camera captured")
 	}
 	return nil
-}
-
-// demoListen picks the receiver's loopback address: camwire's usual port
-// when it is free, else any free one (the image is built for it).
-func demoListen() (string, error) {
-	for _, a := range []string{"127.0.0.1:" + strconv.Itoa(wire.DefaultPort), "127.0.0.1:0"} {
-		ln, err := net.Listen("tcp", a)
-		if err == nil {
-			addr := ln.Addr().String()
-			ln.Close()
-			return addr, nil
-		}
-	}
-	return "", errors.New("demo: no free port on 127.0.0.1")
 }

@@ -7,24 +7,22 @@
 // recorder drains to the receiver and prints its summary), stops the
 // receiver and reports what landed, checked with ffprobe.
 //
-// BuildAndRun builds the demo image with package image and calls Run;
-// Run itself only needs the emulator driver and ffprobe. package image
+// BuildAndRun starts the receiver first (camwire's usual port, else one
+// the kernel picks, read from the receiver's log), builds the demo image
+// for that port with package image, and runs it as Run does; Run itself
+// only needs the emulator driver and ffprobe. package image
 // never imports this one: building an image needs no QEMU.
 package demo
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/camwire/camwire/camconsole"
@@ -38,7 +36,9 @@ type Config struct {
 	// the image itself (the camera's disk, holding camwire.txt).
 	Kernel, Initrd, Disk string
 	// Recv is the camwire-recv binary, Listen its address (the image's
-	// receiver setting is 10.0.2.2 with the same port).
+	// receiver setting is 10.0.2.2 with the same port; BuildAndRun
+	// starts the receiver first and builds the image for the port it
+	// got).
 	Recv, Listen string
 	// Dir is where the recordings land (camwire-recv -dir).
 	Dir string
@@ -79,61 +79,32 @@ var reAcked = camconsole.Match(camconsole.FirstAckedPrefix)
 // while the camera is still booting, before camwire-init is up, ends it
 // without a summary, and Run returns an error.
 func Run(ctx context.Context, c Config) (Report, error) {
+	if err := qemuAvailable(); err != nil {
+		return Report{}, err
+	}
+	rcv, err := startRecv(c.Recv, c.Listen, c.Dir, c.Out)
+	if err != nil {
+		return Report{}, err
+	}
+	defer rcv.stop()
+	return run(ctx, c, rcv)
+}
+
+func qemuAvailable() error {
+	if err := qemu.Available(); err != nil {
+		return fmt.Errorf("%v: run scripts/deps.sh", err)
+	}
+	return nil
+}
+
+// run is Run with the receiver already listening (BuildAndRun starts it
+// before building the image, whose receiver setting needs its port).
+func run(ctx context.Context, c Config, rcv *receiver) (Report, error) {
 	start := time.Now()
 	if c.Record == 0 {
 		c.Record = 20 * time.Second
 	}
-	if c.Out == nil {
-		c.Out = io.Discard
-	}
-	if err := qemu.Available(); err != nil {
-		return Report{}, fmt.Errorf("%v: run scripts/deps.sh", err)
-	}
-	out := &lockedWriter{w: c.Out}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return Report{}, err
-	}
-	before := videoFiles(c.Dir)
-
-	// The receiver first, so the camera finds it at once.
-	recv := exec.Command(c.Recv, "-listen", c.Listen, "-dir", c.Dir, "-diagnose-after", "0")
-	// Its own process group, like the emulator's: a Ctrl-C in the
-	// terminal reaches only the demo, which then stops both in order.
-	recv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	rout, err := recv.StderrPipe()
-	if err != nil {
-		return Report{}, err
-	}
-	if err := recv.Start(); err != nil {
-		return Report{}, fmt.Errorf("camwire-recv: %w", err)
-	}
-	listening := make(chan struct{})
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		var once sync.Once
-		sc := bufio.NewScanner(rout)
-		for sc.Scan() {
-			fmt.Fprintf(out, "recv | %s\n", sc.Text())
-			if strings.Contains(sc.Text(), "listening") {
-				once.Do(func() { close(listening) })
-			}
-		}
-	}()
-	stopRecv := sync.OnceFunc(func() {
-		recv.Process.Signal(syscall.SIGTERM) // fsyncs and finishes what arrived
-		<-recvDone
-		recv.Wait()
-	})
-	defer stopRecv()
-	select {
-	case <-listening:
-	case <-recvDone:
-		return Report{}, errors.New("camwire-recv exited before it listened (see its lines above)")
-	case <-time.After(10 * time.Second):
-		return Report{}, errors.New("camwire-recv did not start listening within 10 s")
-	}
-
+	out := rcv.out
 	// The camera. Its own deadline: a Ctrl-C must not kill it before
 	// the clean shutdown.
 	mctx, mcancel := context.WithTimeout(context.Background(), c.Record+3*time.Minute)
@@ -204,14 +175,14 @@ func Run(ctx context.Context, c Config) (Report, error) {
 	if err := m.Wait(sctx); err != nil {
 		return Report{}, fmt.Errorf("qemu: %w", err)
 	}
-	stopRecv()
+	rcv.stop()
 
 	if r.Summary, err = camconsole.ParseSummary(sum.Text); err != nil {
 		return Report{}, err
 	}
 	r.Took = time.Since(start)
 	for p := range videoFiles(c.Dir) {
-		if !before[p] {
+		if !rcv.before[p] {
 			r.Files = append(r.Files, probe(p))
 		}
 	}
