@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +36,11 @@ type Plugger struct {
 	mu    sync.Mutex
 	tried map[string]*Load
 	order []string
+	// devs is every device with a modalias seen so far, by path: the
+	// walk's and those uevents added since. Result looks only at these
+	// instead of walking sysfs again.
+	devs    map[string]Device
+	scanErr error
 }
 
 // Load is one module the Plugger tried.
@@ -86,20 +93,54 @@ func (p *Plugger) logf(format string, args ...any) {
 func (p *Plugger) Coldplug() (int, error) {
 	total := 0
 	for pass := 0; pass < 20; pass++ {
-		devs, err := Scan(p.sys())
-		if err != nil {
-			return total, err
-		}
-		n := 0
-		for _, d := range devs {
-			n += p.device(d.Path, d.Modalias)
-		}
+		n, err := p.walk()
 		total += n
-		if n == 0 {
-			break
+		if err != nil || n == 0 {
+			return total, err
 		}
 	}
 	return total, nil
+}
+
+// walk is one pass over sysfs: it tries what every device matches and
+// returns how many modules were new.
+func (p *Plugger) walk() (int, error) {
+	devs, err := Scan(p.sys())
+	p.mu.Lock()
+	p.scanErr = err
+	if err == nil {
+		p.devs = map[string]Device{}
+		for _, d := range devs {
+			p.devs[d.Path] = d
+		}
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, d := range devs {
+		n += p.device(d.Path, d.Modalias)
+	}
+	return n, err
+}
+
+// event handles one uevent: an added device's modules are tried, a
+// removed one is forgotten.
+func (p *Plugger) event(ev Uevent) {
+	path := strings.TrimPrefix(ev.Env["DEVPATH"], "/")
+	alias := ev.Env["MODALIAS"]
+	switch {
+	case ev.Action == "add" && alias != "":
+		p.mu.Lock()
+		if p.devs == nil {
+			p.devs = map[string]Device{}
+		}
+		p.devs[path] = Device{Path: path, Subsystem: ev.Env["SUBSYSTEM"], Modalias: alias}
+		p.mu.Unlock()
+		p.device(path, alias)
+	case ev.Action == "remove":
+		p.mu.Lock()
+		delete(p.devs, path)
+		p.mu.Unlock()
+	}
 }
 
 // device tries the modules one device matches; it returns how many were
@@ -161,17 +202,50 @@ func (p *Plugger) blacklisted(key string) bool {
 
 // Start does the coldplug and returns; devices that appear afterwards are
 // handled in the background until ctx ends. The uevent socket is opened
-// before the first walk, so a device that appears in between is not
-// missed. Without uevents (no socket) sysfs is walked every Rescan.
+// before the one walk of sysfs, so a device that appears in between is
+// not missed; the devices that the loaded drivers registered meanwhile
+// (vchiq's camera, a USB root hub) are already queued on it as "add"
+// events, and are handled before Start returns. A sysfs walk is slow on
+// a slow machine (seconds under QEMU's emulation), so it is walked again
+// only when events were lost. Without uevents (no socket) sysfs is walked
+// until a pass loads nothing new, then every Rescan.
 func (p *Plugger) Start(ctx context.Context) {
 	sock, err := openUevents()
 	if err != nil {
 		p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
+		if _, err := p.Coldplug(); err != nil {
+			p.logf("coldplug: %v", err)
+		}
+		go p.watch(ctx, nil)
+		return
 	}
-	if _, err := p.Coldplug(); err != nil {
+	if _, err := p.walk(); err != nil {
 		p.logf("coldplug: %v", err)
 	}
+	sock = p.drain(sock)
 	go p.watch(ctx, sock)
+}
+
+// drain handles the uevents already queued, until none is left. It
+// returns the socket, or nil when it failed (the caller rescans then).
+func (p *Plugger) drain(sock *ueventSocket) *ueventSocket {
+	for {
+		ev, err := sock.read(0)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return sock
+		case errors.Is(err, errIgnored):
+		case errors.Is(err, errOverrun):
+			p.logf("coldplug: %v; walking sysfs again", err)
+			p.Coldplug()
+		case err != nil:
+			p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
+			sock.close()
+			return nil
+		default:
+			p.event(ev)
+		}
+	}
 }
 
 func (p *Plugger) rescan() time.Duration {
@@ -196,7 +270,7 @@ func (p *Plugger) watch(ctx context.Context, sock *ueventSocket) {
 		}
 		ev, err := sock.read(500 * time.Millisecond)
 		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, errIgnored):
 		case errors.Is(err, errOverrun):
 			p.logf("coldplug: %v; walking sysfs again", err)
 			p.Coldplug()
@@ -204,14 +278,15 @@ func (p *Plugger) watch(ctx context.Context, sock *ueventSocket) {
 			p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
 			sock.close()
 			sock = nil
-		case ev.Action == "add" && ev.Env["MODALIAS"] != "":
-			p.device(strings.TrimPrefix(ev.Env["DEVPATH"], "/"), ev.Env["MODALIAS"])
+		default:
+			p.event(ev)
 		}
 	}
 }
 
 // Result is what was loaded so far, and the devices without a driver as
-// sysfs shows them now. Processors are left out of Unbound: their
+// sysfs shows them now: the devices seen (the walk's and the uevents'),
+// each's driver link read again, not a new walk. Processors are left out of Unbound: their
 // modalias lists CPU features, which modules match to offer a faster
 // implementation (crypto), never to bind.
 func (p *Plugger) Result() Result {
@@ -233,12 +308,24 @@ func (p *Plugger) Result() Result {
 			matched[d] = append(matched[d], l.Module)
 		}
 	}
+	devs := make([]Device, 0, len(p.devs))
+	for _, d := range p.devs {
+		devs = append(devs, d)
+	}
+	r.ScanErr = p.scanErr
 	p.mu.Unlock()
-	devs, err := Scan(p.sys())
-	r.ScanErr = err
+	sort.Slice(devs, func(i, j int) bool { return devs[i].Path < devs[j].Path })
+	sys := p.sys()
 	for _, d := range devs {
-		if d.Driver != "" || d.Subsystem == "cpu" {
+		if d.Subsystem == "cpu" {
 			continue
+		}
+		dir := filepath.Join(sys, filepath.FromSlash(d.Path))
+		if d.Driver = driverOf(dir); d.Driver != "" {
+			continue
+		}
+		if _, err := os.Lstat(dir); err != nil {
+			continue // gone, its remove event not read yet
 		}
 		r.Unbound = append(r.Unbound, Unbound{Device: d, Modules: matched[d.Path]})
 	}

@@ -199,3 +199,46 @@ func TestCmdlineBlacklist(t *testing.T) {
 		t.Errorf("CmdlineBlacklist (-want +got):\n%s", diff)
 	}
 }
+
+// TestColdplugEvents: after one walk, devices arrive only as uevents (as
+// Start has them): an added device's module is loaded and, unbound, it is
+// in Result; a removed one is forgotten; Result reads each known device's
+// driver link instead of walking sysfs again.
+func TestColdplugEvents(t *testing.T) {
+	sys := fakeSys(t, map[string]string{
+		"devices/platform/soc/fe00b840.mailbox":  "of:NmailboxT(null)Cbrcm,bcm2835-vchiq",
+		"devices/platform/soc/fe100000.watchdog": "platform:bcm2835-wdt",
+	}, nil)
+	aliases, err := ParseAliases(strings.NewReader(testAliases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded []string
+	p := &Plugger{Sys: sys, Aliases: aliases, Load: func(m string) error {
+		loaded = append(loaded, m)
+		if m == "vchiq" {
+			bind(t, sys, "devices/platform/soc/fe00b840.mailbox", "bcm2835_vchiq")
+		}
+		return nil
+	}}
+	if n, err := p.walk(); err != nil || n != 2 {
+		t.Fatalf("walk = %d, %v; want 2 modules tried", n, err)
+	}
+	// The camera vchiq registers, as its uevent; the watchdog goes away.
+	cam := "devices/platform/soc/fe00b840.mailbox/bcm2835-camera"
+	addDevice(t, sys, cam, "platform:bcm2835-camera", "")
+	p.event(Uevent{Action: "add", Env: map[string]string{"DEVPATH": "/" + cam, "SUBSYSTEM": "platform", "MODALIAS": "platform:bcm2835-camera"}})
+	p.event(Uevent{Action: "bind", Env: map[string]string{"DEVPATH": "/" + cam, "MODALIAS": "platform:bcm2835-camera"}})
+	p.event(Uevent{Action: "remove", Env: map[string]string{"DEVPATH": "/devices/platform/soc/fe100000.watchdog"}})
+	if diff := cmp.Diff([]string{"vchiq", "bcm2835_wdt", "bcm2835_v4l2"}, loaded); diff != "" {
+		t.Errorf("loaded (-want +got):\n%s", diff)
+	}
+	want := []Unbound{{Device: Device{Path: cam, Subsystem: "platform", Modalias: "platform:bcm2835-camera"}, Modules: []string{"bcm2835_v4l2"}}}
+	if diff := cmp.Diff(want, p.Result().Unbound); diff != "" {
+		t.Errorf("Result.Unbound (-want +got):\n%s", diff)
+	}
+	bind(t, sys, cam, "bcm2835-camera")
+	if u := p.Result().Unbound; len(u) != 0 {
+		t.Errorf("Result.Unbound = %v after the camera bound, want none", u)
+	}
+}

@@ -21,6 +21,10 @@ type ueventSocket struct {
 // the caller rescans sysfs.
 var errOverrun = errors.New("uevent: receive buffer overrun (events lost)")
 
+// errIgnored is a message not from the kernel (udev's, another
+// process's): read on.
+var errIgnored = errors.New("uevent: not from the kernel")
+
 func openUevents() (*ueventSocket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
 	if err != nil {
@@ -62,7 +66,7 @@ func (s *ueventSocket) read(timeout time.Duration) (Uevent, error) {
 	}
 	if nl, ok := from.(*unix.SockaddrNetlink); !ok || nl.Pid != 0 {
 		// Not from the kernel (port 0): ignore it.
-		return Uevent{}, os.ErrDeadlineExceeded
+		return Uevent{}, errIgnored
 	}
 	return ParseUevent(buf[:m])
 }

@@ -12,6 +12,8 @@ type ueventSocket struct{}
 
 var errOverrun = errors.New("uevent: receive buffer overrun (events lost)")
 
+var errIgnored = errors.New("uevent: not from the kernel")
+
 func openUevents() (*ueventSocket, error) {
 	return nil, errors.New("uevents: not supported on this system")
 }
