@@ -16,5 +16,12 @@ func KmodLoader(opts kmodule.ProbeOpts) (func(string) error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("modules: %w", err)
 	}
-	return func(m string) error { return pr.Probe(m, "") }, nil
+	return KmodLoad(pr), nil
+}
+
+// KmodLoad is a Plugger.Load on a prober the caller already has (one
+// that loaded the named modules: modules.dep is parsed once, and what it
+// loaded counts as loaded).
+func KmodLoad(pr *kmodule.Prober) func(string) error {
+	return func(m string) error { return pr.Probe(m, "") }
 }

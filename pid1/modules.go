@@ -143,6 +143,12 @@ func LoadModules(names []string, opts kmodule.ProbeOpts) []error {
 // loadNamed is LoadModules with each module's outcome.
 func loadNamed(names []string, opts kmodule.ProbeOpts) []coldplug.Load {
 	p, err := kmodule.NewProber(opts)
+	return loadNamedWith(p, err, names)
+}
+
+// loadNamedWith loads names with p; err is NewProber's, each module's
+// error when set.
+func loadNamedWith(p *kmodule.Prober, err error, names []string) []coldplug.Load {
 	var out []coldplug.Load
 	for _, n := range names {
 		n = strings.TrimSpace(n)
@@ -174,7 +180,12 @@ type Modules struct {
 // raspi3b keeps bcm2835_wdt out with it).
 func (in *Init) loadDrivers(board Board) {
 	start := time.Now()
-	named := loadNamed(board.Modules, kmodule.ProbeOpts{})
+	// One prober for the named modules and the coldplug: modules.dep is
+	// parsed once (a second parse, and /proc/modules, cost time under
+	// QEMU's emulation).
+	rel, relErr := kernelRelease()
+	pr, prErr := kmodule.NewProber(kmodule.ProbeOpts{KVer: rel})
+	named := loadNamedWith(pr, prErr, board.Modules)
 	for _, l := range named {
 		if l.Err != nil {
 			in.logf("module %s: %v", l.Module, l.Err)
@@ -182,15 +193,23 @@ func (in *Init) loadDrivers(board Board) {
 	}
 	tNamed := time.Since(start)
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	p, err := newPlugger("/", string(cmdline), in.logf)
+	err := relErr
+	if err == nil {
+		err = prErr
+	}
+	var plug *coldplug.Plugger
+	if err == nil {
+		plug, err = newPlugger("/", rel, string(cmdline), coldplug.KmodLoad(pr), in.logf)
+	}
 	tSetup := time.Since(start)
 	in.mu.Lock()
-	in.named, in.plug = named, p
+	in.named, in.plug = named, plug
 	in.mu.Unlock()
 	if err != nil {
 		in.logf("coldplug: %v (only the named modules are loaded)", err)
 		return
 	}
+	p := plug
 	p.Start(context.Background())
 	tPlug := time.Since(start)
 	r := p.Result()
@@ -221,17 +240,8 @@ func (in *Init) ModuleReport() Modules {
 // newPlugger sets up the coldplug for the running kernel's module tree
 // under root (/lib/modules/<release>: the initramfs's modules.alias, cut
 // down by the image builder to the modules it carries).
-func newPlugger(root, cmdline string, logf func(string, ...any)) (*coldplug.Plugger, error) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return nil, fmt.Errorf("uname: %w", err)
-	}
-	rel := unix.ByteSliceToString(u.Release[:])
+func newPlugger(root, rel, cmdline string, load func(string) error, logf func(string, ...any)) (*coldplug.Plugger, error) {
 	aliases, err := coldplug.ReadAliases(filepath.Join(root, "lib/modules", rel, "modules.alias"))
-	if err != nil {
-		return nil, err
-	}
-	load, err := coldplug.KmodLoader(kmodule.ProbeOpts{RootDir: root, KVer: rel})
 	if err != nil {
 		return nil, err
 	}
@@ -239,4 +249,13 @@ func newPlugger(root, cmdline string, logf func(string, ...any)) (*coldplug.Plug
 		Sys: filepath.Join(root, "sys"), Aliases: aliases, Load: load,
 		Blacklist: coldplug.CmdlineBlacklist(cmdline), Logf: logf,
 	}, nil
+}
+
+// kernelRelease is uname -r: the directory under /lib/modules.
+func kernelRelease() (string, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", fmt.Errorf("uname: %w", err)
+	}
+	return unix.ByteSliceToString(u.Release[:]), nil
 }
