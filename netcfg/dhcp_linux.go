@@ -12,6 +12,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"github.com/camwire/camwire/internal/backoff"
 )
 
 // startDHCP starts the DHCP loop on ifname once, if the mode asks for
@@ -73,16 +75,7 @@ func (m *Manager) serveDHCP(ctx context.Context, ifname string, l *lease) {
 			m.report(serving, why)
 		}
 	}
-	wait := func() bool {
-		t := time.NewTimer(interval)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
-	}
+	wait := func() bool { return backoff.Sleep(ctx, interval) }
 	// foreign probes and reports; true means someone else serves (or
 	// we could not tell), so we must not.
 	foreign := func() bool {

@@ -23,6 +23,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 
+	"github.com/camwire/camwire/internal/hostport"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -148,7 +149,7 @@ func (s *Server) feed(camera string, c *served) {
 				continue
 			}
 			c.stream = st
-			url := "rtsp://" + hostPort(s.ListenAddr()) + "/" + camera
+			url := "rtsp://" + hostport.Browsable(s.ListenAddr()) + "/" + camera
 			s.log.Info("RTSP: serving camera", "url", url)
 			if s.OnReady != nil {
 				s.OnReady(camera, url)
@@ -253,17 +254,4 @@ func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteEr
 
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	h.log.Debug("RTSP reader left", "err", ctx.Error)
-}
-
-// hostPort is addr as a URL host: a wildcard listen address becomes
-// localhost.
-func hostPort(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/camwire/camwire/internal/hostport"
 	"github.com/camwire/camwire/live"
 	"github.com/camwire/camwire/mp4"
 	"github.com/camwire/camwire/recv"
@@ -96,7 +97,7 @@ func serveLive(ctx context.Context, addr string, srv *recv.Server, extra func(ca
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go hs.Serve(ln)
-	log.Info("live view", "url", "http://"+browsable(ln.Addr())+"/", "stream", "http://"+browsable(ln.Addr())+"/cam/NAME/stream.mp4", "open_to", access)
+	log.Info("live view", "url", "http://"+hostport.Browsable(ln.Addr())+"/", "stream", "http://"+hostport.Browsable(ln.Addr())+"/cam/NAME/stream.mp4", "open_to", access)
 	return func() {
 		lv.Close() // ends every stream response, so Shutdown need not wait for them
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
@@ -105,19 +106,6 @@ func serveLive(ctx context.Context, addr string, srv *recv.Server, extra func(ca
 			hs.Close()
 		}
 	}, nil
-}
-
-// browsable is addr as a browser can open it: a wildcard listen address
-// becomes localhost.
-func browsable(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // liveStatus is the receiver's status of a camera in the live page's terms.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camwire/camwire/internal/hostport"
 	"github.com/camwire/camwire/live"
 	"github.com/camwire/camwire/recv"
 	"github.com/camwire/camwire/rtsp"
@@ -121,7 +122,7 @@ func (o *scaleOut) consoleExtra(camera string) string {
 func (o *scaleOut) liveExtra(camera string) any {
 	m := map[string]any{}
 	if o.rtsp != nil {
-		m["rtsp"] = "rtsp://" + browsable(o.rtsp.ListenAddr()) + "/" + camera
+		m["rtsp"] = "rtsp://" + hostport.Browsable(o.rtsp.ListenAddr()) + "/" + camera
 	}
 	if st, ok := o.publishState(camera); ok {
 		m["publish"] = st
@@ -220,7 +221,7 @@ func serveRTSP(addr, udpFlag string, srv *recv.Server, log *slog.Logger) (*rtsp.
 	case live.Loopback(rs.ListenAddr()):
 		access = "this machine only (loopback)"
 	}
-	log.Info("RTSP server", "url", "rtsp://"+browsable(rs.ListenAddr())+"/NAME", "transports", transports, "open_to", access,
+	log.Info("RTSP server", "url", "rtsp://"+hostport.Browsable(rs.ListenAddr())+"/NAME", "transports", transports, "open_to", access,
 		"note", "camwire cameras only: raw (nc) streams are stored byte for byte, without frames or capture times to serve")
 	return rs, nil
 }
