@@ -2,13 +2,13 @@ package rtsp
 
 import (
 	"bytes"
-	"github.com/camwire/camwire/internal/testkit"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/camwire/camwire/capture"
+	"github.com/camwire/camwire/internal/testkit"
 	"github.com/camwire/camwire/segment"
 	"github.com/camwire/camwire/wire"
 )

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"github.com/camwire/camwire/internal/testkit"
 	"io"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/camwire/camwire/internal/peers"
+	"github.com/camwire/camwire/internal/testkit"
 	"github.com/camwire/camwire/mp4/mp4test"
 )
 

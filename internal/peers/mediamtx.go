@@ -3,7 +3,6 @@ package peers
 import (
 	"bufio"
 	"fmt"
-	"github.com/camwire/camwire/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/internal/testkit"
 )
 
 // MediaMTX is a real MediaMTX (scripts/peers.sh builds it) on loopback
