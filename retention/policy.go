@@ -127,3 +127,34 @@ func FormatSize(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// Summary is a pass's deletions as one line for a person, e.g.
+// "deleted 3 files, 2.1 GB, older than 30d": the console shows it where
+// the log has one line per file.
+func Summary(p Policy, done []Deletion) string {
+	var bytes int64
+	why := map[string]bool{}
+	for _, d := range done {
+		bytes += d.Size
+		why[d.Reason] = true
+	}
+	var parts []string
+	if why["age"] {
+		parts = append(parts, "older than "+FormatAge(p.KeepFor))
+	}
+	if why["keep-size"] {
+		parts = append(parts, "to keep the folder under "+FormatSize(p.KeepSize))
+	}
+	if why["min-free"] {
+		parts = append(parts, "to keep "+FormatSize(p.MinFree)+" free")
+	}
+	files := "files"
+	if len(done) == 1 {
+		files = "file"
+	}
+	line := fmt.Sprintf("deleted %d %s, %s", len(done), files, FormatSize(bytes))
+	if len(parts) > 0 {
+		line += ", " + strings.Join(parts, " and ")
+	}
+	return line
+}

@@ -62,6 +62,11 @@ func startKeeper(ctx context.Context, p retention.Policy, srv *recv.Server, pend
 			return false
 		},
 	}
+	// The log has a line per deleted file; a person at the terminal
+	// gets one line per pass.
+	k.OnDelete = func(done []retention.Deletion) {
+		log.Info("retention: deleted recordings", "files", len(done), recv.ConsoleKey, retention.Summary(p, done))
+	}
 	if pending != nil {
 		k.Holds = append(k.Holds, func(path string) string {
 			if pending(path) {
