@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/internal/peers"
+	"github.com/camwire/camwire/internal/testkit"
 )
 
 // readFrames has ffmpeg read n frames from url over TCP and returns how
@@ -37,7 +38,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // restarts, its state saying so each time.
 func TestPublishToMediaMTX(t *testing.T) {
 	peers.Path(t, "mediamtx")
-	addr := peers.FreeTCP(t)
+	addr := testkit.TCPAddr(t)
 	connected := make(chan PublishState, 10)
 	p := &Publisher{URL: "rtsp://" + addr + "/{name}", MinRetry: 100 * time.Millisecond, MaxRetry: 500 * time.Millisecond,
 		onState: func(st PublishState) {

@@ -1,16 +1,13 @@
 package peers
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,22 +19,7 @@ import (
 // ports of its own, RTSP over TCP only, every other server off.
 type MediaMTX struct {
 	Addr string // RTSP host:port
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  strings.Builder
-	grew chan struct{}
-	exit chan struct{}
-}
-
-// FreeTCP is a free TCP address on loopback.
-func FreeTCP(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	*testkit.Proc
 }
 
 // StartMediaMTX runs MediaMTX with paths (YAML under "paths:") on addr
@@ -46,7 +28,7 @@ func StartMediaMTX(t testing.TB, addr, paths string) *MediaMTX {
 	t.Helper()
 	bin := Path(t, "mediamtx")
 	if addr == "" {
-		addr = FreeTCP(t)
+		addr = testkit.TCPAddr(t)
 	}
 	dir := t.TempDir()
 	// UDP is off, but MediaMTX still checks its pair: RTCP = RTP+1.
@@ -72,77 +54,23 @@ paths:
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := &MediaMTX{Addr: addr, cmd: exec.Command(bin, cf), grew: make(chan struct{}), exit: make(chan struct{})}
-	m.cmd.Dir = dir
-	out, err := m.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.cmd.Stderr = m.cmd.Stdout
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			m.mu.Lock()
-			m.log.WriteString(sc.Text() + "\n")
-			close(m.grew)
-			m.grew = make(chan struct{})
-			m.mu.Unlock()
-		}
-		m.cmd.Wait()
-		close(m.exit)
-	}()
-	t.Cleanup(func() {
-		m.Stop()
-		if t.Failed() {
-			t.Logf("MediaMTX log:\n%s", m.Logs())
-		}
-	})
+	cmd := exec.Command(bin, cf)
+	cmd.Dir = dir
+	m := &MediaMTX{Addr: addr, Proc: testkit.StartCmd(t, "MediaMTX", cmd)}
+	// Registered after StartCmd's cleanup, so it runs first: MediaMTX
+	// gets SIGINT, as its user would stop it.
+	t.Cleanup(m.Stop)
 	m.WaitLog(t, regexp.MustCompile(`\[RTSP\] started with listeners on `))
 	return m
 }
 
-// Logs is the tail of MediaMTX's output.
-func (m *MediaMTX) Logs() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.log.String()
-	if len(l) > 4000 {
-		l = "…" + l[len(l)-4000:]
-	}
-	return l
-}
-
-// WaitLog waits for a log line matching re (MediaMTX's own events).
+// WaitLog waits up to 60 s for a line of MediaMTX's log matching re (its
+// own events) and returns the submatches.
 func (m *MediaMTX) WaitLog(t testing.TB, re *regexp.Regexp) []string {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
-	for {
-		m.mu.Lock()
-		s, grew := m.log.String(), m.grew
-		m.mu.Unlock()
-		if g := re.FindStringSubmatch(s); g != nil {
-			return g
-		}
-		select {
-		case <-grew:
-		case <-m.exit:
-			t.Fatalf("MediaMTX exited before logging %q:\n%s", re, m.Logs())
-		case <-deadline:
-			t.Fatalf("MediaMTX did not log %q within 60 s:\n%s", re, m.Logs())
-		}
-	}
+	return m.Proc.WaitLog(t, re, 60*time.Second)
 }
 
-// Stop ends MediaMTX as its user would (SIGINT: recordings are closed).
-func (m *MediaMTX) Stop() {
-	m.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-m.exit:
-	case <-time.After(20 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.exit
-	}
-}
+// Stop ends MediaMTX as its user would (SIGINT: recordings are closed),
+// and kills it after 20 s.
+func (m *MediaMTX) Stop() { m.Proc.Halt(syscall.SIGINT, 20*time.Second) }

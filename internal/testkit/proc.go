@@ -67,7 +67,7 @@ func StartCmd(tb testing.TB, name string, cmd *exec.Cmd) *Proc {
 		close(p.exit)
 	}()
 	tb.Cleanup(func() {
-		p.stop(syscall.SIGTERM, 10*time.Second)
+		p.Halt(syscall.SIGTERM, 10*time.Second)
 		if tb.Failed() {
 			tb.Logf("%s log:\n%s", p.Name, p.Log)
 		}
@@ -167,9 +167,9 @@ func (p *Proc) Stop(tb testing.TB, sig os.Signal) {
 	}
 }
 
-// stop ends the program with sig unless it exited, and kills it after
+// Halt ends the program with sig unless it exited, and kills it after
 // grace.
-func (p *Proc) stop(sig os.Signal, grace time.Duration) {
+func (p *Proc) Halt(sig os.Signal, grace time.Duration) {
 	select {
 	case <-p.exit:
 		return

@@ -58,23 +58,43 @@ func TestProc(t *testing.T) {
 	}
 }
 
-// TestUDPPair: the pair is even, below the ephemeral range, and both
-// ports can be bound.
-func TestUDPPair(t *testing.T) {
-	addr := UDPPair(t)
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
+// TestPorts: every port asked for is below the ephemeral range, can be
+// bound on its network, and even when asked; UDPPair and TCPAddr are
+// Ports with their own arguments.
+func TestPorts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		network string
+		even    bool
+		offs    []int
+		get     func(testing.TB) int
+	}{
+		{name: "tcp", network: "tcp", offs: []int{0}, get: func(tb testing.TB) int { return port(tb, TCPAddr(tb)) }},
+		{name: "udp-pair", network: "udp", even: true, offs: []int{0, 1}, get: func(tb testing.TB) int { return port(tb, UDPPair(tb)) }},
+		{name: "weed-http-grpc", network: "tcp", offs: []int{0, 10000}, get: func(tb testing.TB) int { return Ports(tb, "tcp", false, 0, 10000) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.get(t)
+			if tc.even && p%2 != 0 {
+				t.Errorf("port %d is odd", p)
+			}
+			for _, o := range tc.offs {
+				if p+o >= ephemeralLow() {
+					t.Errorf("port %d+%d is in the ephemeral range (from %d)", p, o, ephemeralLow())
+				}
+				if !probe(tc.network, p+o, []int{0}) {
+					t.Errorf("port %d+%d cannot be bound on %s", p, o, tc.network)
+				}
+			}
+		})
 	}
-	p, _ := strconv.Atoi(port)
-	if host != "127.0.0.1" || p%2 != 0 || p >= ephemeralLow() {
-		t.Fatalf("UDPPair = %q, want 127.0.0.1 and an even port below %d", addr, ephemeralLow())
+}
+
+func port(tb testing.TB, addr string) int {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil || host != "127.0.0.1" {
+		tb.Fatalf("address %q: want 127.0.0.1:PORT (%v)", addr, err)
 	}
-	for _, q := range []int{p, p + 1} {
-		c, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(q)))
-		if err != nil {
-			t.Fatalf("UDPPair = %q, but port %d: %v", addr, q, err)
-		}
-		c.Close()
-	}
+	n, _ := strconv.Atoi(p)
+	return n
 }
