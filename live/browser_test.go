@@ -1,169 +1,120 @@
 package live
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/base64"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/camwire/camwire/internal/syncbuf"
 	"github.com/camwire/camwire/mp4"
 	"github.com/camwire/camwire/mp4/mp4test"
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
 )
 
-// webDriver is the few W3C WebDriver calls the browser test needs,
-// spoken over HTTP to chromedriver: no client library.
-type webDriver struct {
-	t       *testing.T
-	base    string // http://127.0.0.1:PORT
-	session string
+// browser is a headless Chromium driven over the DevTools protocol by
+// chromedp: no chromedriver, and the browser's own output and the page's
+// console are kept as an artifact when the test fails.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
 }
 
-// call sends one WebDriver command and returns its "value".
-func (d *webDriver) call(method, path string, body any) json.RawMessage {
+// open loads url and waits for the page's load event.
+func (d *browser) open(url string) {
 	d.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			d.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
+	if err := chromedp.Do(d.ctx, chromedp.Navigate(url)); err != nil {
+		d.t.Fatalf("chromium: open %s: %v", url, err)
 	}
-	req, err := http.NewRequest(method, d.base+path, rd)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatalf("webdriver %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Value json.RawMessage `json:"value"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &out); err != nil || resp.StatusCode != 200 {
-		d.t.Fatalf("webdriver %s %s = %d %s (%v)", method, path, resp.StatusCode, raw, err)
-	}
-	return out.Value
 }
 
-// script runs JavaScript in the page and decodes its return value.
-func (d *webDriver) script(js string, v any) {
+// script runs the body of a JavaScript function in the page (it may
+// return a value) and decodes what it returns into v.
+func (d *browser) script(js string, v any) {
 	d.t.Helper()
-	raw := d.call("POST", "/session/"+d.session+"/execute/sync", map[string]any{"script": js, "args": []any{}})
+	raw, err := chromedp.Run(d.ctx, chromedp.Evaluate[json.RawMessage]("(() => {"+js+"\n})()"))
+	if err != nil {
+		d.t.Fatalf("chromium: script: %v\n%s", err, js)
+	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		d.t.Fatalf("script result %s: %v", raw, err)
+		d.t.Fatalf("chromium: script returned %s: %v", raw, err)
 	}
 }
 
-// startChromium starts chromedriver and a headless Chromium session with
-// a fresh profile, both ended when the test ends.
-func startChromium(t *testing.T) *webDriver {
+// screenshot keeps the viewport as name in the artifact folder.
+func (d *browser) screenshot(name string) {
+	d.t.Helper()
+	png, err := chromedp.Run(d.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		d.t.Fatalf("chromium: screenshot: %v", err)
+	}
+	shot := filepath.Join(artifactDir(d.t), name)
+	must(d.t, os.WriteFile(shot, png, 0o644))
+	d.t.Logf("screenshot: %s", shot)
+}
+
+// startChromium starts headless Chromium with a fresh profile, ended when
+// the test ends.
+func startChromium(t *testing.T) *browser {
 	t.Helper()
-	chromium, err1 := exec.LookPath("chromium")
-	driver, err2 := exec.LookPath("chromedriver")
-	if err1 != nil || err2 != nil {
-		t.Skip("chromium and chromedriver are not installed (make test installs them: scripts/deps.sh chromium chromium-driver)")
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (make test installs it: scripts/deps.sh chromium)")
 	}
 	tmp := t.TempDir()
-	// --port=0: chromedriver picks a free port and names it when ready,
-	// so no port is chosen in advance for another test to take.
-	cmd := exec.Command(driver, "--port=0", "--log-path="+filepath.Join(tmp, "chromedriver.log"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromedriver: %v", err)
+	// What Chromium prints and what the page logs: the only witnesses of
+	// what the browser did.
+	log := &syncbuf.Buffer{}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.WindowSize(1280, 1000), chromedp.UserDataDir(filepath.Join(tmp, "profile")),
+		chromedp.CombinedOutput(log))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(f string, a ...any) {
+		fmt.Fprintf(log, "chromedp: "+f+"\n", a...)
+	}), chromedp.WithListener(func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			fmt.Fprintf(log, "console.%s: %s\n", ev.Type, strings.Join(args, " "))
+		case *runtime.EventExceptionThrown:
+			fmt.Fprintf(log, "exception: %s (line %d)\n", ev.ExceptionDetails.Text, ev.ExceptionDetails.LineNumber)
+		}
+	}))
+	// The first call starts the browser (with no timeout of its own: that
+	// would end the browser with it): fail here, with its output, when it
+	// cannot.
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v\n%s", err, log)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		// The log is the only witness of what the browser did: keep it
-		// when the test failed (tmp goes with the test).
+		cancel()
+		cancelAlloc()
 		if t.Failed() {
-			log := filepath.Join(tmp, "chromedriver.log")
-			if b, err := os.ReadFile(log); err == nil {
-				keep := filepath.Join(artifactDir(t), t.Name()+"-chromedriver.log")
-				if err := os.WriteFile(keep, b, 0o644); err == nil {
-					t.Logf("chromedriver log kept: %s", keep)
-				}
+			keep := filepath.Join(artifactDir(t), strings.ReplaceAll(t.Name(), "/", "_")+"-chromium.log")
+			if err := os.WriteFile(keep, []byte(log.String()), 0o644); err == nil {
+				t.Logf("chromium log kept: %s", keep)
 			}
 		}
 	})
-	// chromedriver says when it listens, and where:
-	// "ChromeDriver was started successfully on port 41233."
-	type readiness struct {
-		port string
-		err  error
-	}
-	ready := make(chan readiness, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "started successfully") {
-				if m := startedRE.FindStringSubmatch(sc.Text()); m != nil {
-					ready <- readiness{port: m[1]}
-				} else {
-					ready <- readiness{err: fmt.Errorf("chromedriver did not say its port (too old for --port=0?): %q", sc.Text())}
-				}
-				_, _ = io.Copy(io.Discard, stdout)
-				return
-			}
-		}
-		ready <- readiness{err: fmt.Errorf("chromedriver exited before it was ready: %v", sc.Err())}
-	}()
-	var port string
-	select {
-	case r := <-ready:
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		port = r.port
-	case <-time.After(30 * time.Second):
-		t.Fatal("chromedriver not ready after 30s")
-	}
-
-	d := &webDriver{t: t, base: "http://127.0.0.1:" + port}
-	raw := d.call("POST", "/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
-		"browserName": "chrome",
-		"goog:chromeOptions": map[string]any{
-			"binary": chromium,
-			"args": []string{
-				"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-				"--disable-background-networking", "--disable-component-update", "--disable-sync",
-				"--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
-				"--window-size=1280,1000", "--user-data-dir=" + filepath.Join(tmp, "profile"),
-			},
-		},
-	}}})
-	var sess struct {
-		SessionID string `json:"sessionId"`
-	}
-	if err := json.Unmarshal(raw, &sess); err != nil || sess.SessionID == "" {
-		t.Fatalf("new session: %s (%v)", raw, err)
-	}
-	d.session = sess.SessionID
-	t.Cleanup(func() { d.call("DELETE", "/session/"+d.session, nil) })
-	return d
+	return &browser{t: t, ctx: ctx}
 }
-
-// startedRE finds the port in chromedriver's ready line.
-var startedRE = regexp.MustCompile(`started successfully on port (\d+)`)
 
 // artifactDir is $CAMWIRE_ARTIFACTS when set (CI keeps it), else out/artifacts
 // at the module's root (git ignores out/): screenshots and logs outlive
@@ -209,7 +160,7 @@ func TestBrowserPlaysLive(t *testing.T) {
 	p.publish(1)
 	p.run(t)
 
-	d.call("POST", "/session/"+d.session+"/url", map[string]string{"url": ts.URL + "/cam/cam1/"})
+	d.open(ts.URL + "/cam/cam1/")
 
 	type playerState struct {
 		Time      float64 `json:"t"`
@@ -278,14 +229,7 @@ func TestBrowserPlaysLive(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling the browser
 	}
 
-	raw := d.call("GET", "/session/"+d.session+"/screenshot", nil)
-	var b64 string
-	must(t, json.Unmarshal(raw, &b64))
-	png, err := base64.StdEncoding.DecodeString(b64)
-	must(t, err)
-	shot := filepath.Join(artifactDir(t), "live-page.png")
-	must(t, os.WriteFile(shot, png, 0o644))
-	t.Logf("screenshot: %s", shot)
+	d.screenshot("live-page.png")
 }
 
 // writeRecording stores a 2 s recording through the MP4 sink, as the

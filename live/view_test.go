@@ -1,8 +1,6 @@
 package live
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -41,21 +39,9 @@ func recordSpan(t *testing.T, dir, camera string, start time.Time, files, secs i
 	}
 }
 
-func screenshot(t *testing.T, d *webDriver, name string) {
-	t.Helper()
-	raw := d.call("GET", "/session/"+d.session+"/screenshot", nil)
-	var b64 string
-	must(t, json.Unmarshal(raw, &b64))
-	png, err := base64.StdEncoding.DecodeString(b64)
-	must(t, err)
-	shot := filepath.Join(artifactDir(t), name)
-	must(t, os.WriteFile(shot, png, 0o644))
-	t.Logf("screenshot: %s", shot)
-}
-
 // waitJS polls the page until js returns true: the browser has no event
 // to wait on from here.
-func waitJS(t *testing.T, d *webDriver, what, js string, within time.Duration) {
+func waitJS(t *testing.T, d *browser, what, js string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -108,7 +94,7 @@ func TestBrowserGridAndTimeline(t *testing.T) {
 		p.run(t)
 	}
 
-	d.call("POST", "/session/"+d.session+"/url", map[string]string{"url": ts.URL + "/"})
+	d.open(ts.URL + "/")
 	waitJS(t, d, "four live tiles playing, a still, an offline tile", `
 		const tiles = [...document.querySelectorAll(".tile")];
 		if (tiles.length !== 6) return false;
@@ -117,9 +103,9 @@ func TestBrowserGridAndTimeline(t *testing.T) {
 		const still = by("yard").querySelector(".badge").textContent === "still" && by("yard").querySelector("video").readyState >= 2;
 		const off = by("attic").querySelector(".badge").textContent === "offline" && by("attic").textContent.includes("no stream");
 		return playing && still && off && by("door").textContent.includes("last file");`, 60*time.Second)
-	screenshot(t, d, "grid.png")
+	d.screenshot("grid.png")
 
-	d.call("POST", "/session/"+d.session+"/url", map[string]string{"url": ts.URL + "/cam/door/"})
+	d.open(ts.URL + "/cam/door/")
 	waitJS(t, d, "two spans on the timeline", `return document.querySelectorAll("#tltrack .span").length === 2;`, 30*time.Second)
 	// The gap between the spans is on the bar as a gap: the first ends
 	// where the gap begins (6 min ago), the second starts 2 min later.
@@ -163,7 +149,7 @@ func TestBrowserGridAndTimeline(t *testing.T) {
 		t.Errorf("player source %s is not /get for door", src)
 	}
 	d.script(`document.getElementById("tlhover").style.display = "none"; window.scrollTo(0, 0); return true;`, new(bool))
-	screenshot(t, d, "timeline.png")
+	d.screenshot("timeline.png")
 
 	// The download link: a minute from the click, as a seekable mp4.
 	var href string

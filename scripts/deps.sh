@@ -16,7 +16,8 @@
 #   mtools          reading files back from the FAT image in tests
 #   iproute2        `ip netns` and veth pairs for netlink tests
 #   e2fsprogs       mkfs.ext4 for the small disk-full test filesystem
-#   chromium chromium-driver  headless browser proves the live view plays (live/browser_test.go)
+#   chromium        headless browser proves the live view plays (live/browser_test.go,
+#                   driven by chromedp over the DevTools protocol)
 #   gstreamer1.0-tools         gst-launch-1.0: a second, independent RTSP client (rtsp/ tests)
 #   gstreamer1.0-plugins-good  rtspsrc (the RTSP client) and rtph264depay (RTP to H.264)
 #   gstreamer1.0-plugins-bad   h264parse (videoparsersbad): splits the depayloaded stream into frames
@@ -24,7 +25,7 @@
 #                   (scripts/wine-root.sh, cmd/camwire-recv/wine_test.go)
 set -euo pipefail
 
-pkgs=(netcat-openbsd ffmpeg qemu-system-arm ipxe-qemu kmod cpio dosfstools mtools iproute2 e2fsprogs chromium chromium-driver
+pkgs=(netcat-openbsd ffmpeg qemu-system-arm ipxe-qemu kmod cpio dosfstools mtools iproute2 e2fsprogs chromium
 	gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad debootstrap)
 pkgs+=("$@")
 
