@@ -46,12 +46,12 @@ recv:
 	@set -e; for p in $(RECV_PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
 		echo "build $(OUT)/camwire-recv-$$os-$$arch$$ext"; \
-		$(GOFLAGS_STATIC) GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags=-s -o $(OUT)/camwire-recv-$$os-$$arch$$ext ./cmd/camwire-recv; \
+		$(GOFLAGS_STATIC) GOOS=$$os GOARCH=$$arch $(GO) build -buildvcs=auto -trimpath -ldflags=-s -o $(OUT)/camwire-recv-$$os-$$arch$$ext ./cmd/camwire-recv; \
 	done
 
 init:
 	@mkdir -p $(OUT)
-	$(GOFLAGS_STATIC) GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags=-s -o $(OUT)/camwire-init ./cmd/camwire-init
+	$(GOFLAGS_STATIC) GOOS=linux GOARCH=arm64 $(GO) build -buildvcs=auto -trimpath -ldflags=-s -o $(OUT)/camwire-init ./cmd/camwire-init
 
 # The SD card image, out/camwire.img (128 MiB; boot packages cached in
 # ~/.cache/camwire). Settings for camwire.txt, all optional:
@@ -69,7 +69,7 @@ image: deps init
 # (test picture) booted in QEMU, ~20 s recorded, clean shutdown, report.
 demo: deps init
 	@mkdir -p $(OUT)
-	$(GOFLAGS_STATIC) $(GO) build -trimpath -o $(OUT)/camwire-recv ./cmd/camwire-recv
+	$(GOFLAGS_STATIC) $(GO) build -buildvcs=auto -trimpath -o $(OUT)/camwire-recv ./cmd/camwire-recv
 	$(GO) run ./cmd/camwire-image -init $(OUT)/camwire-init -recv $(OUT)/camwire-recv -o $(OUT)/demo.img $(if $(DEBUG),-debug) demo
 
 clean:

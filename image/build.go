@@ -104,7 +104,9 @@ func BuildInit(ctx context.Context, pkg string) ([]byte, error) {
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "init")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	// -buildvcs=auto over whatever GOFLAGS says: the commit stamped into
+	// the binary is the camwire version the boot report names.
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-buildvcs=auto", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build %s: %v\n%s", pkg, err, b)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"debug/buildinfo"
 	"io"
 	"os"
 	"os/exec"
@@ -258,5 +259,38 @@ func TestCmdlineConsolesAsDebian(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{string(debian[1]), "console=tty1"}, consoles); diff != "" {
 		t.Errorf("cmdline.txt %q consoles (-want: raspi-firmware's arm64 UART, then HDMI; +got):\n%s", cmdline, diff)
+	}
+}
+
+// TestBuildInitStampsCommit: the binary BuildInit makes names the
+// checkout's commit (the boot report's camwire version), even where the
+// builder's GOFLAGS turn VCS stamping off, as on this project's machines.
+func TestBuildInitStampsCommit(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	top, _ := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if fi, err := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git")); err != nil || !fi.IsDir() {
+		// The go command finds a repository only by a .git directory.
+		t.Skip("a git worktree (.git is a file): the go command stamps no commit here")
+	}
+	t.Setenv("GOFLAGS", "-buildvcs=false")
+	b, err := image.BuildInit(context.Background(), "./testdata/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi, err := buildinfo.Read(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			got = s.Value
+		}
+	}
+	if want := strings.TrimSpace(string(head)); got != want {
+		t.Errorf("vcs.revision = %q, want HEAD %q", got, want)
 	}
 }

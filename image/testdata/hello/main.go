@@ -1,0 +1,5 @@
+// Command hello is the smallest main package of this module, for tests
+// of how BuildInit compiles one (the commit it stamps).
+package main
+
+func main() {}
