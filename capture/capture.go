@@ -19,5 +19,7 @@ import (
 type Source interface {
 	// Run captures until ctx ends or the source fails for good, calling emit for each AU in order.
 	// It returns ctx.Err() when ctx ended, otherwise the error that stopped it.
+	// emit owns each AU it is given: the source never touches its Data again, and emit releases
+	// its Block, if any, when done with it (segment.AU).
 	Run(ctx context.Context, emit func(segment.AU)) error
 }

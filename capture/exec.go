@@ -19,9 +19,11 @@ import (
 
 // Exec is a camera behind a command that writes H.264 Annex-B to its
 // stdout: raspivid or rpicam-vid with "-o -", ffmpeg with "-f h264 -",
-// "cat FILE". Its stdout goes through a segment.Splitter; each AU is
-// stamped with the arrival time of the bytes that began it (the command
-// gives no capture times). The command's stderr lines are logged.
+// "cat FILE". Its stdout goes through a segment.Splitter, so each AU
+// emitted is a slice of a segment.Block it holds a reference to (see
+// segment.AU.Block), stamped with the arrival time of the bytes that began
+// it (the command gives no capture times). The command's stderr lines are
+// logged.
 //
 // When the command exits or its output is broken, Exec logs why and starts
 // it again after a pause that doubles from MinBackoff to MaxBackoff (and
@@ -39,8 +41,8 @@ type Exec struct {
 	Now         func() time.Duration // clock; nil means Monotonic
 }
 
-// readChunk is how much of the command's stdout is read at once: a pipe
-// holds 64 KiB, and bigger reads only add latency-free copying.
+// readChunk is the least room a read of the command's stdout gets: a
+// pipe holds 64 KiB.
 const readChunk = 64 << 10
 
 // Run implements Source.
@@ -108,14 +110,16 @@ func (e *Exec) runOnce(ctx context.Context, log *slog.Logger, emit func(segment.
 	}
 	log.Info("camera command started", "pid", cmd.Process.Pid, "args", strings.Join(e.Command[1:], " "))
 
+	// The command's output is read straight into the Splitter's blocks
+	// and the AUs emitted are slices of them (see segment.Block): the
+	// bytes are not copied on their way to the sender.
 	sp := segment.Splitter{MaxAU: e.MaxAU}
-	buf := make([]byte, readChunk)
 	var frames int
 	var readErr error
 	for {
-		n, err := out.Read(buf)
+		n, err := out.Read(sp.Buffer(readChunk))
 		if n > 0 {
-			aus, serr := sp.Write(buf[:n], now())
+			aus, serr := sp.Written(n, now())
 			for _, au := range aus {
 				emit(au)
 			}

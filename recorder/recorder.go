@@ -201,7 +201,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			beforeKey++
 			return
 		}
-		s.Frame(n, int64(out.Time/time.Microsecond), out.Key, out.Data)
+		s.FrameAU(n, out) // every Source hands over its AUs: no copy
 	})
 	if e := seg.Close(); e != nil {
 		s.EndSegment(e.Segment, e.Frames)

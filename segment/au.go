@@ -19,6 +19,19 @@ type AU struct {
 	Data []byte        // Annex-B, start codes included; owned by whoever receives the AU
 	Time time.Duration // capture time on a monotonic clock
 	Key  bool          // contains an IDR slice
+	// Block, when not nil, is the shared memory Data lies in (the
+	// Splitter's), and the AU holds one reference to it: whoever receives
+	// the AU owns that reference and gives it up with Release when done
+	// with Data. nil: Data is a slice of its own.
+	Block *Block
+}
+
+// Release gives up a's reference to its Block, if it has one; a's Data
+// must not be used after. Call it once per AU received.
+func (a AU) Release() {
+	if a.Block != nil {
+		a.Block.Release()
+	}
 }
 
 // startCode3 is the part of every Annex-B start code that is searched
@@ -40,8 +53,10 @@ type nalu struct {
 
 // nalus lists the NAL units in an Annex-B buffer. Bytes before the first
 // start code are not part of any NAL unit and are not listed.
-func nalus(buf []byte) []nalu {
-	var out []nalu
+func nalus(buf []byte) []nalu { return appendNALUs(nil, buf) }
+
+// appendNALUs appends the NAL units of buf to out, as nalus lists them.
+func appendNALUs(out []nalu, buf []byte) []nalu {
 	i := bytes.Index(buf, startCode3)
 	begin := i
 	if i > 0 && buf[i-1] == 0 {

@@ -50,32 +50,37 @@ type Segmenter struct {
 	frames  uint32
 	start   time.Duration // Time of the open segment's first frame
 	last    time.Duration // Time of the AU pushed before
-	sps     []byte        // latest SPS NAL unit (header byte first, no start code)
+	sps     []byte        // latest SPS NAL unit (header byte first, no start code); its own copy
 	pps     []byte
 	dropped int
+	ns      []nalu // scratch for paramSets and withParamSets
 }
 
 // Dropped is the number of access units pushed while no segment could be
 // opened (before the first keyframe, or after Close before the next).
 func (s *Segmenter) Dropped() int { return s.dropped }
 
-// Push adds the next access unit. When ok is false the AU was dropped
-// (see Dropped) and nothing else is set. Otherwise out belongs to segment
-// seg; out is au, or for the keyframe that opens a segment possibly a copy
-// with SPS/PPS put in front. When ended is non-nil, the segment it names
-// ended just before out: the caller finishes it before handling out.
+// Push adds the next access unit, taking it over. When ok is false the AU
+// was dropped (see Dropped; its Block reference released) and nothing
+// else is set. Otherwise out belongs to segment seg and to the caller; out
+// is au, or for the keyframe that opens a segment possibly a copy with
+// SPS/PPS put in front (with no Block: au's is released). When ended is
+// non-nil, the segment it names ended just before out: the caller finishes
+// it before handling out.
 func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
 	var sps, pps []byte
 	if au.Key {
-		sps, pps = paramSets(au.Data)
+		sps, pps = s.paramSets(au.Data)
 	}
 	changed := (sps != nil && s.sps != nil && !bytes.Equal(sps, s.sps)) ||
 		(pps != nil && s.pps != nil && !bytes.Equal(pps, s.pps))
-	if sps != nil {
-		s.sps = sps
+	// Kept as copies: au's bytes may be a Block's, reused after release.
+	// Compared first, so a camera that repeats them costs no allocation.
+	if sps != nil && !bytes.Equal(sps, s.sps) {
+		s.sps = bytes.Clone(sps)
 	}
-	if pps != nil {
-		s.pps = pps
+	if pps != nil && !bytes.Equal(pps, s.pps) {
+		s.pps = bytes.Clone(pps)
 	}
 	// Half a frame interval of slack: with a GOP of exactly Length, capture
 	// jitter (or 1/30 s rounding) would otherwise put the keyframe a hair
@@ -89,6 +94,7 @@ func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
 	if !s.open {
 		if !au.Key {
 			s.dropped++
+			au.Release()
 			return ended, 0, AU{}, false
 		}
 		if s.next == 0 {
@@ -96,7 +102,10 @@ func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
 		}
 		s.open, s.seg, s.frames, s.start = true, s.next, 0, au.Time
 		s.next++
-		au.Data = s.withParamSets(au.Data, sps == nil, pps == nil)
+		if data, copied := s.withParamSets(au.Data, sps == nil, pps == nil); copied {
+			au.Release()
+			au.Data, au.Block = data, nil
+		}
 	}
 	s.frames++
 	return ended, s.seg, au, true
@@ -113,17 +122,18 @@ func (s *Segmenter) Close() *End {
 }
 
 // paramSets returns the last SPS and PPS NAL units in an access unit
-// (header byte first, no start code), nil when absent.
-func paramSets(data []byte) (sps, pps []byte) {
-	for _, n := range nalus(data) {
+// (header byte first, no start code; slices of data), nil when absent.
+func (s *Segmenter) paramSets(data []byte) (sps, pps []byte) {
+	s.ns = appendNALUs(s.ns[:0], data)
+	for _, n := range s.ns {
 		if n.start >= n.end {
 			continue
 		}
 		switch naluType(data[n.start]) {
 		case h264.NALUTypeSPS:
-			sps = bytes.Clone(data[n.start:n.end])
+			sps = data[n.start:n.end]
 		case h264.NALUTypePPS:
-			pps = bytes.Clone(data[n.start:n.end])
+			pps = data[n.start:n.end]
 		}
 	}
 	return sps, pps
@@ -132,15 +142,16 @@ func paramSets(data []byte) (sps, pps []byte) {
 // withParamSets returns data with the remembered SPS and/or PPS inserted
 // where H.264 7.4.1.2.3 allows them: after a leading access unit delimiter
 // (which must stay first), an SPS before any PPS, and a missing PPS after
-// the access unit's own SPS. data itself is returned when nothing is
-// missing or nothing is known to insert.
-func (s *Segmenter) withParamSets(data []byte, needSPS, needPPS bool) []byte {
+// the access unit's own SPS. data itself is returned (copied false) when
+// nothing is missing or nothing is known to insert.
+func (s *Segmenter) withParamSets(data []byte, needSPS, needPPS bool) (out []byte, copied bool) {
 	needSPS = needSPS && s.sps != nil
 	needPPS = needPPS && s.pps != nil
 	if !needSPS && !needPPS {
-		return data
+		return data, false
 	}
-	ns := nalus(data)
+	s.ns = appendNALUs(s.ns[:0], data)
+	ns := s.ns
 	at := 0 // insert before the first NAL unit ...
 	if len(ns) > 0 {
 		at = ns[0].begin
@@ -155,7 +166,7 @@ func (s *Segmenter) withParamSets(data []byte, needSPS, needPPS bool) []byte {
 			}
 		}
 	}
-	out := make([]byte, 0, len(data)+2*len(startCode4)+len(s.sps)+len(s.pps))
+	out = make([]byte, 0, len(data)+2*len(startCode4)+len(s.sps)+len(s.pps))
 	out = append(out, data[:at]...)
 	if needSPS {
 		out = append(append(out, startCode4...), s.sps...)
@@ -163,5 +174,5 @@ func (s *Segmenter) withParamSets(data []byte, needSPS, needPPS bool) []byte {
 	if needPPS {
 		out = append(append(out, startCode4...), s.pps...)
 	}
-	return append(out, data[at:]...)
+	return append(out, data[at:]...), true
 }

@@ -321,7 +321,7 @@ func FuzzSegmenter(f *testing.F) {
 		}
 		known := false
 		for i, f := range p.frames {
-			if sps, _ := paramSets(in[p.dropped+i].Data); sps != nil {
+			if sps, _ := new(Segmenter).paramSets(in[p.dropped+i].Data); sps != nil {
 				known = true
 			}
 			if known && (i == 0 || p.segs[i] != p.segs[i-1]) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -37,14 +38,23 @@ var ErrAUTooBig = errors.New("access unit too big")
 //
 // The concatenation of all access units returned equals the input from its
 // first start code on; bytes before the first start code (and access units
-// dropped for size) are counted in Dropped. Memory is bounded by MaxAU plus
-// the largest chunk written.
+// dropped for size) are counted in Dropped.
+//
+// Input lands in Blocks of 1 MiB (bigger for a bigger access unit or
+// Write) and the access units handed out are slices of them: Buffer and
+// Written let a reader fill the block directly, so the bytes are never
+// copied; Write copies a chunk in for callers that reuse theirs. Each AU
+// holds a reference to its Block (see Block for the rules); released
+// blocks come back for new input, so a steady stream whose AUs are
+// released reads into the same few blocks without allocating.
 type Splitter struct {
 	// MaxAU bounds the bytes of one access unit; 0 means DefaultMaxAU.
 	MaxAU int
 
-	buf    []byte // buf[base:] is the access unit being collected
+	blk    *Block // the block being read into, held by the Splitter; nil before the first input
+	buf    []byte // blk.buf's filled part; buf[base:] is the access unit being collected, buf[:base] is handed out or dropped and never written again
 	base   int
+	pool   blockPool
 	synced bool // a start code has been seen; buf[base:] begins with one
 	scan   int  // where the search for the next start code resumes
 
@@ -61,7 +71,7 @@ type Splitter struct {
 
 	dropped int64
 	tooBig  int  // size of an AU dropped during this Write, for the error
-	out     []AU // what this Write or Flush returns
+	out     []AU // what this Written returns; reused
 }
 
 // Dropped is the number of input bytes that are in no access unit returned:
@@ -75,15 +85,57 @@ func (s *Splitter) maxAU() int {
 	return DefaultMaxAU
 }
 
-// Write adds p, which arrived at time t, and returns the access units it
-// completed, oldest first, each stamped with the arrival time of the chunk
-// that completed its first start code. The slice and the AUs' Data belong
-// to the caller. On ErrAUTooBig the access unit in progress is dropped
-// (and counted) and the Splitter looks for the next start code; the AUs
-// completed before are still returned.
-func (s *Splitter) Write(p []byte, t time.Duration) ([]AU, error) {
-	s.out = nil
-	s.buf = append(s.buf, p...)
+// minRead is the least free space Buffer hands out when asked for less:
+// a pipe's worth, so a reader is never starved into tiny reads (a
+// sixteenth of the block when tests make blocks small).
+const minRead = 64 << 10
+
+// Buffer returns free space of at least n bytes (at least 64 KiB) at the
+// end of the block the Splitter reads into. Read the input into it, then
+// call Written with the count read; the space is only valid until then.
+// When the block has too little room left, the unfinished access unit
+// moves to a fresh block first (a free one when there is one).
+func (s *Splitter) Buffer(n int) []byte {
+	n = max(n, min(minRead, s.pool.blockSize()/16))
+	if s.blk == nil || cap(s.buf)-len(s.buf) < n {
+		s.grow(n)
+	}
+	return s.buf[len(s.buf):cap(s.buf)]
+}
+
+// grow moves buf[base:] into a block with room for n more bytes and lets
+// the old block go (it stays alive while AUs in it are held).
+func (s *Splitter) grow(n int) {
+	keep := len(s.buf) - s.base
+	b := s.pool.get(keep + n)
+	b.buf = append(b.buf, s.buf[s.base:]...)
+	if s.blk != nil {
+		s.blk.Release()
+	}
+	s.blk, s.buf = b, b.buf
+	s.scan -= s.base
+	s.pendBegin -= s.base
+	if s.pend >= 0 {
+		s.pend -= s.base
+	}
+	s.base = 0
+}
+
+// Written adds the n bytes just read into the space Buffer returned, which
+// arrived at time t, and returns the access units they completed, oldest
+// first, each stamped with the arrival time of the chunk that completed
+// its first start code. The returned slice is reused by the next call;
+// each AU is the caller's, with a reference to its Block. On ErrAUTooBig
+// the access unit in progress is dropped (and counted) and the Splitter
+// looks for the next start code; the AUs completed before are still
+// returned.
+func (s *Splitter) Written(n int, t time.Duration) ([]AU, error) {
+	if n < 0 || s.blk == nil || len(s.buf)+n > cap(s.buf) {
+		panic("segment: Splitter.Written without Buffer, or more than it gave")
+	}
+	s.buf = s.buf[:len(s.buf)+n]
+	clear(s.out)
+	s.out = s.out[:0]
 	if !s.synced && !s.sync(t) {
 		return s.out, nil
 	}
@@ -108,7 +160,6 @@ func (s *Splitter) Write(p []byte, t time.Duration) ([]AU, error) {
 		s.reset()
 		s.tooBig = size
 	}
-	s.compact()
 	if s.tooBig > 0 {
 		err := fmt.Errorf("%w: %d bytes without an access unit boundary, limit %d", ErrAUTooBig, s.tooBig, s.maxAU())
 		s.tooBig = 0
@@ -117,46 +168,60 @@ func (s *Splitter) Write(p []byte, t time.Duration) ([]AU, error) {
 	return s.out, nil
 }
 
+// Write adds p, which arrived at time t, as Written does; it copies p, so
+// the caller may reuse it. The returned slice is the caller's.
+func (s *Splitter) Write(p []byte, t time.Duration) ([]AU, error) {
+	n := copy(s.Buffer(len(p)), p)
+	aus, err := s.Written(n, t)
+	return slices.Clone(aus), err
+}
+
 // Flush ends the input: it returns the access unit in progress (possibly
 // one without a picture, e.g. a trailing SPS) in a new slice, and starts
-// over as if new.
+// over as if new, letting go of its block.
 func (s *Splitter) Flush() []AU {
-	s.out = nil
+	clear(s.out)
+	s.out = s.out[:0]
 	if !s.synced {
-		s.dropped += int64(len(s.buf))
+		s.dropped += int64(len(s.buf) - s.base)
 		s.reset()
-		return s.out
+	} else {
+		if s.pend >= 0 {
+			s.decide(true)
+		}
+		if len(s.buf) > s.base {
+			s.emit(len(s.buf))
+		}
+		s.reset()
 	}
-	if s.pend >= 0 {
-		s.decide(true)
+	if s.blk != nil {
+		s.blk.Release()
+		s.blk, s.buf, s.base = nil, nil, 0
 	}
-	if len(s.buf) > s.base {
-		s.emit(len(s.buf))
-	}
-	s.reset()
-	return s.out
+	return slices.Clone(s.out)
 }
 
 // sync drops the bytes before the first start code; it reports whether
 // one was found.
 func (s *Splitter) sync(t time.Duration) bool {
-	i := bytes.Index(s.buf, startCode3)
+	in := s.buf[s.base:]
+	i := bytes.Index(in, startCode3)
 	if i < 0 {
-		keep := min(3, len(s.buf)) // may be the start of 00 00 00 01
-		s.dropped += int64(len(s.buf) - keep)
-		s.buf = append(s.buf[:0], s.buf[len(s.buf)-keep:]...)
+		keep := min(3, len(in)) // may be the start of 00 00 00 01
+		s.dropped += int64(len(in) - keep)
+		s.base = len(s.buf) - keep
 		return false
 	}
-	if i > 0 && s.buf[i-1] == 0 {
+	if i > 0 && in[i-1] == 0 {
 		i--
 	}
 	s.dropped += int64(i)
-	s.buf = append(s.buf[:0], s.buf[i:]...)
-	s.synced, s.base, s.auTime = true, 0, t
-	s.pendBegin = 0
-	s.pend = 3
-	if s.buf[0] == 0 && s.buf[1] == 0 && s.buf[2] == 0 {
-		s.pend = 4
+	b := s.base + i
+	s.synced, s.base, s.auTime = true, b, t
+	s.pendBegin = b
+	s.pend = b + 3
+	if s.buf[b] == 0 && s.buf[b+1] == 0 && s.buf[b+2] == 0 {
+		s.pend = b + 4
 	}
 	s.pendTime, s.scan = t, s.pend
 	return true
@@ -204,8 +269,9 @@ func (s *Splitter) decide(final bool) bool {
 	return true
 }
 
-// emit hands out buf[base:end] as an access unit, copied so that the
-// Splitter's buffer can be reused; one over MaxAU (it grew past the limit
+// emit hands out buf[base:end] as an access unit, a slice of the block
+// with a reference to it (capped, so an append to it cannot overwrite
+// the next access unit); one over MaxAU (it grew past the limit
 // within one Write) is dropped instead, so no AU handed out exceeds MaxAU.
 func (s *Splitter) emit(end int) {
 	if size := end - s.base; size > s.maxAU() {
@@ -215,31 +281,16 @@ func (s *Splitter) emit(end int) {
 		s.vcl, s.key = false, false
 		return
 	}
-	data := make([]byte, end-s.base)
-	copy(data, s.buf[s.base:end])
-	s.out = append(s.out, AU{Data: data, Time: s.auTime, Key: s.key})
+	s.blk.Retain()
+	s.out = append(s.out, AU{Data: s.buf[s.base:end:end], Time: s.auTime, Key: s.key, Block: s.blk})
 	s.base = end
 	s.vcl, s.key = false, false
 }
 
-// compact moves the access unit in progress to the front of buf, once per
-// Write rather than once per access unit emitted.
-func (s *Splitter) compact() {
-	if s.base == 0 {
-		return
-	}
-	n := copy(s.buf, s.buf[s.base:])
-	s.buf = s.buf[:n]
-	s.scan -= s.base
-	s.pendBegin -= s.base
-	if s.pend >= 0 {
-		s.pend -= s.base
-	}
-	s.base = 0
-}
-
+// reset starts over at the end of the input so far: the bytes before are
+// handed out or dropped, and never written again.
 func (s *Splitter) reset() {
-	s.buf = s.buf[:0]
-	s.base, s.scan, s.pend, s.pendBegin = 0, 0, -1, 0
+	s.base = len(s.buf)
+	s.scan, s.pend, s.pendBegin = s.base, -1, s.base
 	s.synced, s.vcl, s.key = false, false, false
 }

@@ -1,5 +1,7 @@
 package sender
 
+import "github.com/camwire/camwire/segment"
+
 // enforce drops unwritten records until the buffer fits its bound.
 func (s *Sender) enforce() {
 	for s.used > s.cfg.BufferBytes {
@@ -32,17 +34,25 @@ func (s *Sender) dropRun() bool {
 		return false // nothing unwritten but SegmentEnds
 	}
 	freed, c, lastKey := 0, -1, -1
+	var held *segment.Block // block of the last frame in the run that holds its size
 	for i := st; i < n; i++ {
 		r := s.q.at(i)
 		if i > st && r.kind == kindFrame && r.key {
 			lastKey = i
-			if s.used-freed+recOverhead <= s.cfg.BufferBytes {
+			f := freed
+			if sameRun(r, held) {
+				f -= held.Size() // the block stays: r and its run keep it
+			}
+			if s.used-f+recOverhead <= s.cfg.BufferBytes {
 				c = i
 				break
 			}
 		}
 		if r.kind != kindSegmentEnd {
 			freed += r.size()
+		}
+		if r.kind == kindFrame && r.holds {
+			held = r.blk
 		}
 	}
 	switch {
@@ -75,16 +85,27 @@ func (s *Sender) dropRange(st, c int) bool {
 	first, last := s.q.at(st).firstSeq(), s.q.at(c-1).seq
 	s.keep = append(s.keep[:0], rec{kind: kindGap, first: first, frames: frames})
 	freed := 0
+	var held *rec // the last frame in the range that holds its block's size
 	for i := st; i < c; i++ {
 		switch r := s.q.at(i); r.kind {
 		case kindFrame:
 			freed += r.size()
-			s.pool.put(r.payload) // unwritten: no writer holds it
+			if r.blk != nil && r.holds {
+				held = r
+			}
 		case kindSegmentEnd:
 			s.keep = append(s.keep, *r)
 		case kindGap:
 			freed += r.size()
 			s.keep[0].frames += r.frames
+		}
+	}
+	if held != nil && s.passHold(held, c) >= 0 {
+		freed -= held.blk.Size() // its run goes on after c (unwritten, so not pinned)
+	}
+	for i := st; i < c; i++ {
+		if r := s.q.at(i); r.kind == kindFrame {
+			s.release(r) // unwritten: no writer holds it
 		}
 	}
 	gap := &s.keep[0]
@@ -138,8 +159,8 @@ func (s *Sender) dropNewest() bool {
 		f := s.q.last()
 		gap.first = f.seq
 		gap.frames++
-		s.used -= f.size()
-		s.pool.put(f.payload)
+		s.used -= f.size() // the newest of its run: the block's size goes only with the run's first
+		s.release(f)
 		*f = gap
 		s.c.Dropped++
 	}

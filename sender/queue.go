@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 	"unsafe"
+
+	"github.com/camwire/camwire/segment"
 )
 
 // kind is what a buffered record is.
@@ -19,14 +21,16 @@ const (
 // all three kinds keeps the queue a flat array: no interface boxing and no
 // allocation per record beyond the access unit's copy.
 type rec struct {
-	payload []byte // Frame: the access unit, owned by the sender
-	seq     uint64 // Gap: the last sequence number it stands for
-	first   uint64 // Gap: the first sequence number it stands for
+	payload []byte         // Frame: the access unit, owned by the sender
+	blk     *segment.Block // Frame: the block payload lies in (one reference is the sender's); nil: payload is its own memory
+	seq     uint64         // Gap: the last sequence number it stands for
+	first   uint64         // Gap: the first sequence number it stands for
 	timeUS  int64
 	segment uint32
 	frames  uint32 // SegmentEnd.Frames or Gap.Frames
 	kind    kind
 	key     bool
+	holds   bool // blk's Size is counted in this record's size (see size)
 }
 
 // firstSeq is the lowest sequence number r occupies.
@@ -41,10 +45,26 @@ func (r *rec) firstSeq() uint64 {
 // counted twice because the ring may be up to half empty after it grows.
 const recOverhead = 2 * int(unsafe.Sizeof(rec{}))
 
-// size is what r counts against the buffer bound. cap, not len: the
-// allocator rounds an access unit's copy up to a size class and that
-// rounding is real memory.
-func (r *rec) size() int { return cap(r.payload) + recOverhead }
+// size is what r counts against the buffer bound. For a payload of its
+// own, cap, not len: the allocator rounds an access unit's copy up to a
+// size class and that rounding is real memory.
+//
+// A payload in a shared block pins the whole block, however small the
+// frame, so a block counts in full, once: the frames of one block arrive
+// one after the other, and the first frame of each such run in the queue
+// holds the block's size (holds; see sameRun). When that frame goes
+// while others of its run stay, the next one takes the size over
+// (passHold). A run split by a frame of another memory counts twice,
+// which errs on the safe side.
+func (r *rec) size() int {
+	switch {
+	case r.blk == nil:
+		return cap(r.payload) + recOverhead
+	case r.holds:
+		return r.blk.Size() + recOverhead
+	}
+	return recOverhead
+}
 
 // ring is a FIFO of records in a power-of-two circular array. It grows and
 // never shrinks: its peak size is bounded by the buffer bound (every record
@@ -113,8 +133,67 @@ func (q *ring) replace(i, j int, ins []rec) {
 // queue appends r to the send queue and counts its bytes against the
 // buffer bound; s.mu is held.
 func (s *Sender) queue(r rec) {
+	if r.blk != nil {
+		_, prev := s.frameBefore(s.q.len())
+		r.holds = prev == nil || prev.blk != r.blk
+	}
 	s.q.push(r)
 	s.used += r.size()
+}
+
+// frameBefore returns the last frame record before queue index i, and its
+// index; nil when there is none. Only Gaps and SegmentEnds are skipped,
+// and those are few.
+func (s *Sender) frameBefore(i int) (int, *rec) {
+	for i--; i >= 0; i-- {
+		if r := s.q.at(i); r.kind == kindFrame {
+			return i, r
+		}
+	}
+	return -1, nil
+}
+
+// frameFrom returns the first frame record at or after queue index i, and
+// its index; nil when there is none.
+func (s *Sender) frameFrom(i int) (int, *rec) {
+	for ; i < s.q.len(); i++ {
+		if r := s.q.at(i); r.kind == kindFrame {
+			return i, r
+		}
+	}
+	return -1, nil
+}
+
+// sameRun reports whether n, a frame, continues the run of frames of
+// blk that began with a record holding blk's size.
+func sameRun(n *rec, blk *segment.Block) bool {
+	return n != nil && blk != nil && n.blk == blk && !n.holds
+}
+
+// passHold gives the block size that the frame r, leaving the queue, held
+// to the next frame of its run, the one at queue index from or later, if
+// there is one; it returns that frame's index (-1: none, the block is no
+// longer the sender's).
+func (s *Sender) passHold(r *rec, from int) int {
+	if r.blk == nil || !r.holds {
+		return -1
+	}
+	i, n := s.frameFrom(from)
+	if !sameRun(n, r.blk) {
+		return -1
+	}
+	n.holds = true
+	return i
+}
+
+// release lets go of a frame's payload, which nobody may read any more:
+// its block reference, or its memory to the pool.
+func (s *Sender) release(r *rec) {
+	if r.blk != nil {
+		r.blk.Release()
+		return
+	}
+	s.pool.put(r.payload)
 }
 
 // pushFront puts r at the head of the queue.
@@ -141,9 +220,16 @@ func (s *Sender) freeTo(seq uint64) {
 		}
 		if r.kind == kindFrame {
 			s.c.Acked++
+			if i := s.passHold(&r, 0); i >= 0 {
+				sz := r.blk.Size()
+				s.used += sz
+				if i < s.wi {
+					s.pinned += sz
+				}
+			}
 			// The receiver has it, so the kernel copied it long ago; a
 			// writer still listing it in a batch is past it.
-			s.pool.put(r.payload)
+			s.release(&r)
 		}
 	}
 	s.acked = seq

@@ -48,6 +48,7 @@ import (
 
 	"github.com/camwire/camwire/capture"
 	"github.com/camwire/camwire/internal/backoff"
+	"github.com/camwire/camwire/segment"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -235,18 +236,33 @@ func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
 	} else {
 		copy(p, au)
 	}
+	s.frame(segment, timeUS, key, p, nil)
+}
+
+// FrameAU queues au as Frame does, but takes it over instead of copying
+// it: the caller must not touch au after. The sender keeps au.Data until
+// the receiver has stored it, then releases au.Block; an au without a
+// Block is the sender's from now on (its memory is reused for Frame's
+// copies). Held blocks count in full against the buffer bound.
+func (s *Sender) FrameAU(seg uint32, au segment.AU) {
+	s.frame(seg, au.Time.Microseconds(), au.Key, au.Data, au.Block)
+}
+
+// frame queues p, which the sender owns (with a reference to blk, if not
+// nil), and lets the writer know.
+func (s *Sender) frame(seg uint32, timeUS int64, key bool, p []byte, blk *segment.Block) {
 	s.mu.Lock()
 	s.c.Captured++
 	seq := s.nextSeq
 	s.nextSeq++
+	r := rec{payload: p, blk: blk, seq: seq, timeUS: timeUS, segment: seg, kind: kindFrame, key: key}
 	if s.skipToKey && !key {
 		// The GOP's head is gone; this frame cannot be decoded.
-		s.pool.put(p)
+		s.release(&r)
 		s.c.Dropped++
 		s.appendGap(seq)
 	} else {
 		s.skipToKey = false
-		r := rec{payload: p, seq: seq, timeUS: timeUS, segment: segment, kind: kindFrame, key: key}
 		s.queue(r)
 	}
 	s.enforce()
