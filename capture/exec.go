@@ -109,6 +109,9 @@ func (e *Exec) runOnce(ctx context.Context, log *slog.Logger, emit func(segment.
 		return fmt.Errorf("start %s: %w", e.Command[0], err) // e.g. out of memory: worth another try
 	}
 	log.Info("camera command started", "pid", cmd.Process.Pid, "args", strings.Join(e.Command[1:], " "))
+	if err := growPipe(out); err != nil {
+		log.Debug("camera command's stdout pipe keeps its size", "err", err)
+	}
 
 	// The command's output is read straight into the Splitter's blocks
 	// and the AUs emitted are slices of them (see segment.Block): the

@@ -31,6 +31,7 @@ type rec struct {
 	kind    kind
 	key     bool
 	holds   bool // blk's Size is counted in this record's size (see size)
+	copied  bool // Frame: payload is Frame's copy, recycled through the pool
 }
 
 // firstSeq is the lowest sequence number r occupies.
@@ -187,13 +188,16 @@ func (s *Sender) passHold(r *rec, from int) int {
 }
 
 // release lets go of a frame's payload, which nobody may read any more:
-// its block reference, or its memory to the pool.
+// its block reference, or Frame's copy to the pool for the next copy. An
+// access unit FrameAU took over without a block is left to the garbage
+// collector: the pool would keep it for copies that may never come.
 func (s *Sender) release(r *rec) {
-	if r.blk != nil {
+	switch {
+	case r.blk != nil:
 		r.blk.Release()
-		return
+	case r.copied:
+		s.pool.put(r.payload)
 	}
-	s.pool.put(r.payload)
 }
 
 // pushFront puts r at the head of the queue.

@@ -236,26 +236,26 @@ func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
 	} else {
 		copy(p, au)
 	}
-	s.frame(segment, timeUS, key, p, nil)
+	s.frame(segment, timeUS, key, p, nil, true)
 }
 
 // FrameAU queues au as Frame does, but takes it over instead of copying
 // it: the caller must not touch au after. The sender keeps au.Data until
-// the receiver has stored it, then releases au.Block; an au without a
-// Block is the sender's from now on (its memory is reused for Frame's
-// copies). Held blocks count in full against the buffer bound.
+// the receiver has stored it, then releases au.Block (an au without a
+// Block is simply dropped). Held blocks count in full against the buffer
+// bound.
 func (s *Sender) FrameAU(seg uint32, au segment.AU) {
-	s.frame(seg, au.Time.Microseconds(), au.Key, au.Data, au.Block)
+	s.frame(seg, au.Time.Microseconds(), au.Key, au.Data, au.Block, false)
 }
 
 // frame queues p, which the sender owns (with a reference to blk, if not
-// nil), and lets the writer know.
-func (s *Sender) frame(seg uint32, timeUS int64, key bool, p []byte, blk *segment.Block) {
+// nil; copied: Frame's copy from the pool), and lets the writer know.
+func (s *Sender) frame(seg uint32, timeUS int64, key bool, p []byte, blk *segment.Block, copied bool) {
 	s.mu.Lock()
 	s.c.Captured++
 	seq := s.nextSeq
 	s.nextSeq++
-	r := rec{payload: p, blk: blk, seq: seq, timeUS: timeUS, segment: seg, kind: kindFrame, key: key}
+	r := rec{payload: p, blk: blk, copied: copied, seq: seq, timeUS: timeUS, segment: seg, kind: kindFrame, key: key}
 	if s.skipToKey && !key {
 		// The GOP's head is gone; this frame cannot be decoded.
 		s.release(&r)
