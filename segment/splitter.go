@@ -46,7 +46,12 @@ var ErrAUTooBig = errors.New("access unit too big")
 // copied; Write copies a chunk in for callers that reuse theirs. Each AU
 // holds a reference to its Block (see Block for the rules); released
 // blocks come back for new input, so a steady stream whose AUs are
-// released reads into the same few blocks without allocating.
+// released reads into the same few blocks without allocating. The
+// Splitter itself holds one block, 1 MiB or, for bigger access units,
+// up to twice MaxAU plus the largest read or Write; the rest is held by
+// the AUs.
+//
+// A Splitter must not be copied after first use.
 type Splitter struct {
 	// MaxAU bounds the bytes of one access unit; 0 means DefaultMaxAU.
 	MaxAU int
@@ -107,7 +112,7 @@ func (s *Splitter) Buffer(n int) []byte {
 // the old block go (it stays alive while AUs in it are held).
 func (s *Splitter) grow(n int) {
 	keep := len(s.buf) - s.base
-	b := s.pool.get(keep + n)
+	b := s.pool.get(max(keep+n, 2*keep)) // doubling: a growing AU moves O(1) times per byte
 	b.buf = append(b.buf, s.buf[s.base:]...)
 	if s.blk != nil {
 		s.blk.Release()
