@@ -41,6 +41,10 @@ type Reader struct {
 	r      *bufio.Reader
 	limits Limits
 	buf    []byte
+	// get, if set, gives each Frame's payload a buffer of its own (see
+	// ReadPayloadsInto); r then reads through src.
+	get func(n int) []byte
+	src *drainReader
 }
 
 // NewReader decodes from r under limits; zero fields take DefaultLimits.
@@ -57,6 +61,48 @@ func NewReader(r io.Reader, limits Limits) *Reader {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
 	return &Reader{r: br, limits: limits}
+}
+
+// directHead is the buffer records are read through once payloads go
+// straight into their own buffers (ReadPayloadsInto): it holds a record
+// header plus what the same read brings of the payload after it, so a
+// frame costs about two reads and at most this many bytes copied by hand.
+const directHead = 512
+
+// ReadPayloadsInto makes Next read each Frame's payload into a buffer of
+// its own: get(n) returns a slice of length n, which Next fills and never
+// touches again, so the Frame's Payload belongs to the caller and can be
+// kept without a copy. raw must be what the *bufio.Reader given to
+// NewReader reads from: once that buffer's bytes are used up, records
+// come from raw through a small buffer and each payload is read from raw
+// straight into its own buffer. The kernel then copies every payload byte
+// once, into the memory that is stored from; the default, a payload
+// aliasing a buffer that the next Next overwrites, costs two more copies
+// (into the bufio.Reader, then out of it) for a caller that keeps it.
+// Call it before the first Next that may return a Frame; the
+// bufio.Reader must not be read by anyone else afterwards.
+func (rd *Reader) ReadPayloadsInto(get func(n int) []byte, raw io.Reader) {
+	rd.get = get
+	rd.src = &drainReader{br: rd.r, raw: raw}
+	rd.r = bufio.NewReaderSize(rd.src, directHead)
+}
+
+// drainReader reads what br has buffered, then raw: br's buffer is
+// dropped once empty (the connection's big handshake buffer), and the
+// Reader's small buffer and the payloads read raw directly.
+type drainReader struct {
+	br  *bufio.Reader
+	raw io.Reader
+}
+
+func (d *drainReader) Read(p []byte) (int, error) {
+	if d.br != nil {
+		if n := d.br.Buffered(); n > 0 {
+			return d.br.Read(p[:min(n, len(p))])
+		}
+		d.br = nil
+	}
+	return d.raw.Read(p)
 }
 
 // ReadPreamble reads and checks the preamble (see ParsePreamble).
@@ -94,6 +140,9 @@ func (rd *Reader) Next() (Record, error) {
 	if uint64(n) > uint64(limit) {
 		return nil, fmt.Errorf("%w: %s of %d bytes, limit %d", ErrTooLarge, t, n, limit)
 	}
+	if t == TypeFrame && rd.get != nil && n >= frameHeaderLen {
+		return rd.frameInto(int(n))
+	}
 	if cap(rd.buf) < int(n) {
 		rd.buf = make([]byte, n, max(int(n), 2*cap(rd.buf)))
 	}
@@ -105,6 +154,39 @@ func (rd *Reader) Next() (Record, error) {
 		return nil, err
 	}
 	return Decode(t, body)
+}
+
+// frameInto reads a Frame body of n bytes with its payload into a buffer
+// from get: what the small buffer holds is copied, the rest read from the
+// connection straight into place.
+func (rd *Reader) frameInto(n int) (Record, error) {
+	var head [frameHeaderLen]byte
+	if _, err := io.ReadFull(rd.r, head[:]); err != nil {
+		return nil, unexpected(err)
+	}
+	rec, err := Decode(TypeFrame, head[:])
+	if err != nil {
+		return nil, err
+	}
+	f := rec.(Frame)
+	p := rd.get(n - frameHeaderLen)
+	k := 0
+	if b := rd.r.Buffered(); b > 0 {
+		k, _ = rd.r.Read(p[:min(b, len(p))]) // from the buffer: no error
+	}
+	if _, err := io.ReadFull(rd.src, p[k:]); err != nil {
+		return nil, unexpected(err)
+	}
+	f.Payload = p
+	return f, nil
+}
+
+// unexpected is err from inside a record: EOF there is ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // Decode parses one record body of type t. Frame payloads alias body.
