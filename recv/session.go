@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -56,16 +55,24 @@ type session struct {
 	st    *stream
 	store *store
 	done  chan struct{}
-	// items carries records from the reader goroutine to the session. A
-	// Frame's payload is a copy from free.
-	items chan wire.Record
-	quit  chan struct{}
+	// quit ends the reader while it waits out a storage error.
+	quit chan struct{}
+	// readerDone is closed when the reader goroutine has ended; rerr
+	// and perr are read after it.
+	readerDone chan struct{}
+	// resumed wakes the reader once a retry succeeded.
+	resumed chan struct{}
 	// free holds payload buffers of records made durable, for the reader
-	// to copy the next frames into: reusing them instead of allocating
-	// a copy of every frame is about a third of the receiver's CPU.
+	// to read the next frames into: reusing them instead of allocating a
+	// buffer for every frame is about a third of the receiver's CPU.
 	free chan []byte
-	rerr error // reader's final error; read after items is closed
+	rerr error // reader's final error
+	perr error // protocol error that ended the reader
 
+	// mu is held by the reader goroutine while it applies a record and
+	// by run while it syncs or retries: it guards the store and every
+	// field below.
+	mu       sync.Mutex
 	recvSeq  uint64 // highest seq accepted (durable or pending)
 	failed   error
 	retried  time.Time
@@ -84,12 +91,13 @@ func (s *Server) serveSession(cc *conn, rd *wire.Reader, p peer) {
 	log := p.log
 	ss := &session{
 		srv: s, cc: cc, log: log, hello: p.hello,
-		st:    s.stream(streamKey{p.hello.Name, p.hello.StreamID}),
-		done:  make(chan struct{}),
-		items: make(chan wire.Record, 16),
-		quit:  make(chan struct{}),
-		free:  make(chan []byte, freePayloads),
-		minor: p.minor,
+		st:         s.stream(streamKey{p.hello.Name, p.hello.StreamID}),
+		done:       make(chan struct{}),
+		quit:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		resumed:    make(chan struct{}, 1),
+		free:       make(chan []byte, freePayloads),
+		minor:      p.minor,
 	}
 	if p.clockOK {
 		ss.st.clock.Add(p.clock)
@@ -152,12 +160,17 @@ func (s *Server) serveSession(cc *conn, rd *wire.Reader, p peer) {
 	ss.run(rd)
 }
 
-// run applies records from the reader goroutine, fsyncs and acknowledges
-// every SyncInterval or SyncBytes, and retries after a storage error.
-// While storage fails it stops taking records: the reader blocks, TCP
+// run reads and applies records (the reader goroutine, readLoop), fsyncs
+// and acknowledges every SyncInterval or SyncBytes, and retries after a
+// storage error. While storage fails the reader stops taking records: TCP
 // pushes back, and the camera keeps the unacknowledged frames.
+//
+// The reader applies each record itself, under mu, rather than handing it
+// to this goroutine: a hand-off per frame woke a second thread for every
+// frame and was a fifth of the receiver's CPU (BenchmarkRecvVsNC).
 func (ss *session) run(rd *wire.Reader) {
 	srv := ss.srv
+	rd.ReadPayloadsInto(ss.buffer, ss.cc.c)
 	go ss.readLoop(rd)
 	tick := time.NewTicker(srv.SyncInterval)
 	defer tick.Stop()
@@ -165,46 +178,57 @@ func (ss *session) run(rd *wire.Reader) {
 	var why string
 loop:
 	for {
-		if stop == nil && ss.failed != nil {
-			why = "stopped while storage fails"
-			break
-		}
-		var in <-chan wire.Record
-		if ss.failed == nil {
-			in = ss.items
-		}
 		select {
-		case r, ok := <-in:
-			if !ok {
-				why = ss.endReason()
-				break loop
-			}
-			if err := ss.handle(r); err != nil {
-				why = "protocol error: " + err.Error()
+		case <-ss.readerDone:
+			if ss.perr != nil {
+				why = "protocol error: " + ss.perr.Error()
 				ss.log.Warn("closing connection", "reason", why)
-				break loop
+			} else {
+				why = ss.endReason()
 			}
+			break loop
 		case <-tick.C:
+			ss.mu.Lock()
 			if ss.failed != nil {
 				if time.Since(ss.retried) >= srv.RetryInterval {
 					ss.retry()
 				}
+				if ss.failed == nil {
+					select {
+					case ss.resumed <- struct{}{}:
+					default:
+					}
+				}
 			} else {
 				ss.sync()
 			}
+			failed := ss.failed != nil
+			ss.mu.Unlock()
+			if stop == nil && failed {
+				why = "stopped while storage fails"
+				break loop
+			}
 		case <-stop:
-			// kick set a past read deadline: keep applying what the
-			// reader already has until it ends, unless storage fails.
+			// kick set a past read deadline: the reader applies what it
+			// already has until it ends, unless storage fails.
 			stop = nil
+			ss.mu.Lock()
+			failed := ss.failed != nil
+			ss.mu.Unlock()
+			if failed {
+				why = "stopped while storage fails"
+				break loop
+			}
 		}
 	}
 	// Stop the reader without closing the connection, so the final sync
-	// below can still acknowledge.
+	// below can still acknowledge. Records it read but did not apply are
+	// not acknowledged, so the sender has them.
 	close(ss.quit)
 	ss.cc.kick()
-	for range ss.items {
-		// Decoded but not applied: not acknowledged, so the sender has them.
-	}
+	<-ss.readerDone
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	if ss.failed == nil {
 		ss.sync()
 	} else if err := ss.store.restore(); err != nil {
@@ -239,10 +263,11 @@ func (ss *session) endReason() string {
 	return err.Error()
 }
 
-// readLoop decodes records and hands them to run. Every record must
-// arrive within IdleTimeout, so a slowloris sender is cut.
+// readLoop decodes records and applies them. Every record must arrive
+// within IdleTimeout, so a slowloris sender is cut. After a storage error
+// it waits for run's retry to succeed before reading on.
 func (ss *session) readLoop(rd *wire.Reader) {
-	defer close(ss.items)
+	defer close(ss.readerDone)
 	for {
 		if err := ss.cc.setReadDeadline(ss.srv.IdleTimeout); err != nil {
 			ss.rerr = err
@@ -261,15 +286,30 @@ func (ss *session) readLoop(rd *wire.Reader) {
 			}
 			continue
 		}
-		if f, ok := r.(wire.Frame); ok {
-			f.Payload = ss.copyPayload(f.Payload)
-			r = f
-		}
 		select {
-		case ss.items <- r:
 		case <-ss.quit:
-			ss.rerr = errStopped
+			ss.rerr = errStopped // run stopped: not applied, not acknowledged
 			return
+		default:
+		}
+		ss.mu.Lock()
+		err = ss.handle(r)
+		failed := ss.failed != nil
+		ss.mu.Unlock()
+		if err != nil {
+			ss.perr = err
+			return
+		}
+		for failed {
+			select {
+			case <-ss.resumed:
+			case <-ss.quit:
+				ss.rerr = errStopped
+				return
+			}
+			ss.mu.Lock()
+			failed = ss.failed != nil
+			ss.mu.Unlock()
 		}
 	}
 }
@@ -282,22 +322,23 @@ const (
 	maxFreePayload = 256 << 10
 )
 
-// copyPayload copies a frame's payload out of the reader's buffer, into
-// a released buffer when one is big enough. Sinks and OnFrame see a
-// payload only during their call (see sink.SegmentWriter), so once its
-// record is durable nothing else refers to it.
-func (ss *session) copyPayload(p []byte) []byte {
+// buffer is the reader's wire.Reader.ReadPayloadsInto: it gives a
+// frame's payload a released buffer when one is big enough, else a new
+// one with room for a somewhat bigger frame next time. Sinks and OnFrame
+// see a payload only during their call (see sink.SegmentWriter), so once
+// its record is durable nothing else refers to it.
+func (ss *session) buffer(n int) []byte {
 	select {
 	case b := <-ss.free:
-		if cap(b) >= len(p) {
-			return append(b[:0], p...)
+		if cap(b) >= n {
+			return b[:n]
 		}
 	default:
 	}
-	return slices.Clone(p)
+	return make([]byte, n, (n+n/4+4095)&^4095)
 }
 
-// release hands a record's payload back to copyPayload.
+// release hands a record's payload back to buffer.
 func (ss *session) release(r wire.Record) {
 	f, ok := r.(wire.Frame)
 	if !ok || cap(f.Payload) > maxFreePayload {
