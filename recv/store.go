@@ -145,8 +145,12 @@ func (st *store) apply(rec wire.Record) error {
 
 func (st *store) path(o *openSegment) string { return filepath.Join(st.dir, o.File) }
 
+// info describes segment o to the sink. Payloads are Stable: a record
+// stays in pending, its payload untouched, until a Sync made it durable
+// (release hands the buffer back only then), so the sink may write
+// payloads from where they lie.
 func (st *store) info(o *openSegment) sink.SegmentInfo {
-	return sink.SegmentInfo{Hello: st.hello, Segment: o.Segment, Start: o.Start, Wall: st.frameTime}
+	return sink.SegmentInfo{Hello: st.hello, Segment: o.Segment, Start: o.Start, Wall: st.frameTime, Stable: true}
 }
 
 // create starts a new .partial file for segment seg, whose first frame

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/camwire/camwire/internal/gather"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -31,7 +32,7 @@ func (a AnnexB) Create(path string, info SegmentInfo) (SegmentWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.writer(f, 0), nil
+	return a.writer(f, 0, info.Stable), nil
 }
 
 // Reopen implements Sink. The file must be exactly size bytes: anything
@@ -55,24 +56,42 @@ func (a AnnexB) Reopen(path string, info SegmentInfo, size int64, state []byte) 
 		f.Close()
 		return nil, err
 	}
-	return a.writer(f, size), nil
+	return a.writer(f, size, info.Stable), nil
 }
 
-func (a AnnexB) writer(f *os.File, size int64) *annexBWriter {
+func (a AnnexB) writer(f *os.File, size int64, stable bool) *annexBWriter {
 	n := a.BufferSize
 	if n <= 0 {
 		n = 256 << 10
 	}
-	return &annexBWriter{f: f, w: bufio.NewWriterSize(f, n), size: size}
+	w := &annexBWriter{f: f, size: size, stable: stable}
+	if !stable {
+		w.w = bufio.NewWriterSize(f, n)
+	}
+	return w
 }
 
 type annexBWriter struct {
 	f    *os.File
-	w    *bufio.Writer
-	size int64 // bytes handed to w
+	w    *bufio.Writer // nil when stable
+	size int64         // bytes handed to w or queued
+	// stable (SegmentInfo.Stable): payloads are queued and written from
+	// where they lie, a sync's worth in one writev, instead of copied
+	// through w.
+	stable bool
+	queue  [][]byte
+	err    error // sticky: after a failed write the file's tail is unknown
 }
 
 func (w *annexBWriter) WriteFrame(f wire.Frame) error {
+	if w.stable {
+		if w.err != nil {
+			return w.err
+		}
+		w.queue = append(w.queue, f.Payload)
+		w.size += int64(len(f.Payload))
+		return nil
+	}
 	// Errors from os name the file already.
 	if len(f.Payload) < w.w.Size()/4 {
 		n, err := w.w.Write(f.Payload)
@@ -90,8 +109,25 @@ func (w *annexBWriter) WriteFrame(f wire.Frame) error {
 	return err
 }
 
+// flush writes what is buffered or queued.
+func (w *annexBWriter) flush() error {
+	if !w.stable {
+		return w.w.Flush()
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if _, err := gather.Write(w.f, w.queue); err != nil {
+		w.err = err
+		return err
+	}
+	clear(w.queue) // the payloads go back to the caller
+	w.queue = w.queue[:0]
+	return nil
+}
+
 func (w *annexBWriter) Sync() (int64, []byte, error) {
-	if err := w.w.Flush(); err != nil {
+	if err := w.flush(); err != nil {
 		return 0, nil, err
 	}
 	if err := w.f.Sync(); err != nil {

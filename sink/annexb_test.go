@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,12 +11,19 @@ import (
 )
 
 func TestAnnexBWriteSyncReopen(t *testing.T) {
+	for _, stable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stable=%v", stable), func(t *testing.T) { testAnnexBWriteSyncReopen(t, stable) })
+	}
+}
+
+func testAnnexBWriteSyncReopen(t *testing.T, stable bool) {
 	p := filepath.Join(t.TempDir(), "seg.h264.partial")
+	info := SegmentInfo{Stable: stable}
 	s := NewAnnexB()
 	if got := s.Ext(); got != ".h264" {
 		t.Errorf("Ext() = %q, want .h264", got)
 	}
-	w, err := s.Create(p, SegmentInfo{})
+	w, err := s.Create(p, info)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,16 +42,16 @@ func TestAnnexBWriteSyncReopen(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(p, SegmentInfo{}); err == nil {
+	if _, err := s.Create(p, info); err == nil {
 		t.Error("Create() over an existing file succeeded, want an error")
 	}
-	if _, err := s.Reopen(p, SegmentInfo{}, size, nil); err == nil {
+	if _, err := s.Reopen(p, info, size, nil); err == nil {
 		t.Error("Reopen() of a file longer than size succeeded, want an error")
 	}
 	if err := os.Truncate(p, size); err != nil {
 		t.Fatal(err)
 	}
-	w, err = s.Reopen(p, SegmentInfo{}, size, nil)
+	w, err = s.Reopen(p, info, size, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,5 +62,35 @@ func TestAnnexBWriteSyncReopen(t *testing.T) {
 	got, _ := os.ReadFile(p)
 	if want := append(append([]byte{}, a...), b...); !bytes.Equal(got, want) {
 		t.Errorf("file = %x, want %x", got, want)
+	}
+}
+
+// TestAnnexBPayloadOwnership: without SegmentInfo.Stable a payload is
+// the writer's only during WriteFrame (the caller reuses it at once, and
+// the file still gets the bytes as they were); with Stable the writer
+// writes the caller's buffer at Sync, so the bytes as they are then land
+// in the file: it made no copy, which is what Stable is for.
+func TestAnnexBPayloadOwnership(t *testing.T) {
+	for _, tt := range []struct {
+		stable bool
+		want   string
+	}{{false, "\x00\x00\x01before"}, {true, "\x00\x00\x01after!"}} {
+		p := filepath.Join(t.TempDir(), "seg.h264.partial")
+		w, err := NewAnnexB().Create(p, SegmentInfo{Stable: tt.stable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := []byte("\x00\x00\x01before")
+		if err := w.WriteFrame(wire.Frame{Seq: 1, Key: true, Payload: buf}); err != nil {
+			t.Fatal(err)
+		}
+		copy(buf[3:], "after!")
+		if _, _, err := w.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if got, _ := os.ReadFile(p); string(got) != tt.want {
+			t.Errorf("stable=%v: file = %q, want %q", tt.stable, got, tt.want)
+		}
 	}
 }

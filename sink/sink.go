@@ -27,6 +27,13 @@ type SegmentInfo struct {
 	// the wall clock, false when unknown: formats that can say when each
 	// part was captured (MP4's prft) use it.
 	Wall func(timeUS int64) (time.Time, bool)
+	// Stable promises that every frame's Payload stays valid and
+	// unchanged until the writer's next Sync, Finish or Close has
+	// returned, not only during WriteFrame: the writer may then write
+	// payloads from where they lie, many in one system call, instead of
+	// copying them. The receiver keeps each record until it is durable,
+	// so it can promise this.
+	Stable bool
 }
 
 // Sink creates and reopens segment files of one format.
@@ -46,7 +53,8 @@ type Sink interface {
 // SegmentWriter stores the frames of one segment in order.
 type SegmentWriter interface {
 	// WriteFrame stores one access unit. f.Payload is only valid during
-	// the call. Frames arrive in sequence order; a writer may buffer them.
+	// the call, unless SegmentInfo.Stable says longer. Frames arrive in
+	// sequence order; a writer may buffer them.
 	WriteFrame(f wire.Frame) error
 	// Sync makes every frame given so far durable (written and fsynced)
 	// and returns the file's durable size plus opaque state that Reopen
