@@ -34,6 +34,13 @@ const (
 // are go-mp4's, field for field as mediacommon fills them; a test
 // compares the bytes with mediacommon's.
 func FragmentHeader(dst []byte, seq uint32, baseTime uint64, samples []TimedSample) ([]byte, error) {
+	return fragmentHeader(dst, seq, baseTime, samples, nil)
+}
+
+// fragmentHeader is FragmentHeader with the samples' sizes in sizes
+// rather than in their AVCC (nil: len of each AVCC), for a writer whose
+// samples are still NAL units in the payloads it was given.
+func fragmentHeader(dst []byte, seq uint32, baseTime uint64, samples []TimedSample, sizes []uint32) ([]byte, error) {
 	var buf seekablebuffer.Buffer
 	w := amp4.NewWriter(&buf)
 	var trunAt int64
@@ -62,9 +69,13 @@ func FragmentHeader(dst []byte, seq uint32, baseTime uint64, samples []TimedSamp
 		if s.PTSOffset != 0 {
 			flags |= trunCTOffset
 		}
-		trun.Entries[i] = amp4.TrunEntry{SampleDuration: s.Duration, SampleSize: uint32(len(s.AVCC)),
+		size := uint32(len(s.AVCC))
+		if sizes != nil {
+			size = sizes[i]
+		}
+		trun.Entries[i] = amp4.TrunEntry{SampleDuration: s.Duration, SampleSize: size,
 			SampleFlags: sf, SampleCompositionTimeOffsetV1: s.PTSOffset}
-		data += len(s.AVCC)
+		data += int(size)
 	}
 	if data > math.MaxUint32-mdatHeaderLength {
 		return dst, fmt.Errorf("mp4: fragment %d: %d bytes of samples do not fit one mdat", seq, data)

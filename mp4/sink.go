@@ -17,6 +17,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/camwire/camwire/internal/gather"
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
 )
@@ -104,7 +105,7 @@ func (s *Sink) Reopen(path string, info sink.SegmentInfo, size int64, state []by
 
 func (s *Sink) newWriter(f *os.File, info sink.SegmentInfo) *writer {
 	w := &writer{f: f, tl: NewTimeline(info.Hello), maxTicks: s.MaxFragment, maxBytes: s.MaxFragmentBytes,
-		start: info.Start, wall: info.Wall}
+		start: info.Start, wall: info.Wall, stable: info.Stable}
 	if w.maxTicks <= 0 {
 		w.maxTicks = TimeScale
 	}
@@ -131,14 +132,25 @@ type writerState struct {
 }
 
 type writer struct {
-	f        *os.File
-	tl       *Timeline
-	st       writerState
-	size     int64 // bytes written to f
-	pending  []Sample
-	bytes    int
-	mdat     []byte // the pending samples' AVCC back to back, reused
-	head     []byte // moof+mdat header, reused
+	f       *os.File
+	tl      *Timeline
+	st      writerState
+	size    int64 // bytes written to f
+	pending []Sample
+	bytes   int
+	mdat    []byte // the pending samples' AVCC back to back, reused
+	head    []byte // moof+mdat header, reused
+	// stable (sink.SegmentInfo.Stable): the pending samples' NAL units
+	// stay where they lie in the caller's payloads, in nalus, and a
+	// fragment is written with one gathered write of its header, each
+	// unit's length prefix (from lens) and the unit, so no byte of video
+	// is copied by hand; mdat is then unused and sizes holds each pending
+	// sample's AVCC size.
+	stable   bool
+	nalus    [][]byte
+	sizes    []uint32
+	lens     []byte
+	iov      [][]byte
 	maxTicks int64
 	maxBytes int
 	err      error                                // sticky: after a failed write the file's tail is unknown
@@ -152,7 +164,15 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 	if w.err != nil {
 		return w.err
 	}
-	s, mdat, _, err := w.tl.PushTo(w.mdat, f.Payload, f.TimeUS)
+	var s Sample
+	var mdat []byte
+	var nalus [][]byte
+	var err error
+	if w.stable {
+		s, nalus, _, err = w.tl.push(f.Payload, f.TimeUS)
+	} else {
+		s, mdat, _, err = w.tl.PushTo(w.mdat, f.Payload, f.TimeUS)
+	}
 	// A new SPS/PPS inside a segment is carried in band (samples keep
 	// their parameter sets); the init segment keeps the first ones.
 	var init []byte
@@ -179,9 +199,19 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 	if len(w.pending) == 0 {
 		w.firstUS = f.TimeUS
 	}
-	w.mdat = mdat
+	if w.stable {
+		size := 0
+		for _, n := range nalus {
+			size += 4 + len(n)
+		}
+		w.nalus = append(w.nalus, nalus...)
+		w.sizes = append(w.sizes, uint32(size))
+		w.bytes += size
+	} else {
+		w.mdat = mdat
+		w.bytes += len(s.AVCC)
+	}
 	w.pending = append(w.pending, s)
-	w.bytes += len(s.AVCC)
 	if s.DTS-w.pending[0].DTS >= w.maxTicks || w.bytes >= w.maxBytes {
 		return w.flush()
 	}
@@ -246,35 +276,75 @@ func (w *writer) flush() error {
 	}
 	start := w.st.Next // 0 for the first fragment: the first frame is the origin
 	samples, end := Lay(start, w.pending, w.tl.FrameTicks())
-	head, err := FragmentHeader(w.head[:0], w.st.Seq, uint64(start), samples)
+	var sizes []uint32
+	if w.stable {
+		sizes = w.sizes
+	}
+	head, err := fragmentHeader(w.head[:0], w.st.Seq, uint64(start), samples, sizes)
 	if err != nil {
 		w.err = err
 		return err
 	}
 	w.head = head
+	var prft []byte
 	if w.wall != nil {
 		// Each fragment says when its first frame was captured.
 		if t, ok := w.wall(w.firstUS); ok {
-			pts := uint64(start + int64(samples[0].PTSOffset))
-			if err := w.write(ProducerReferenceTime(t, pts)); err != nil {
-				return err
-			}
+			prft = ProducerReferenceTime(t, uint64(start+int64(samples[0].PTSOffset)))
 		}
 	}
-	// The samples' AVCC is w.mdat, written as it lies: no copy into a
-	// fragment buffer. Two writes a fragment (one a second), three with
-	// its prft.
-	if err := w.write(head); err != nil {
-		return err
+	if w.stable {
+		err = w.gather(prft, head)
+	} else {
+		// The samples' AVCC is w.mdat, written as it lies: no copy into
+		// a fragment buffer. Two writes a fragment (one a second), three
+		// with its prft.
+		if prft != nil {
+			err = w.write(prft)
+		}
+		if err == nil {
+			err = w.write(head)
+		}
+		if err == nil {
+			err = w.write(w.mdat)
+		}
 	}
-	if err := w.write(w.mdat); err != nil {
+	if err != nil {
 		return err
 	}
 	w.st.Seq++
 	w.st.Next = end
 	w.pending = w.pending[:0]
 	w.mdat = w.mdat[:0]
+	clear(w.nalus) // the payloads go back to the caller
+	w.nalus = w.nalus[:0]
+	w.sizes = w.sizes[:0]
 	w.bytes = 0
+	return nil
+}
+
+// gather writes prft (if any), head and the pending NAL units, each after
+// its 4-byte length, in one gathered write (see gather.Write).
+func (w *writer) gather(prft, head []byte) error {
+	w.lens = w.lens[:0]
+	for _, n := range w.nalus {
+		w.lens = binary.BigEndian.AppendUint32(w.lens, uint32(len(n)))
+	}
+	w.iov = w.iov[:0]
+	if prft != nil {
+		w.iov = append(w.iov, prft)
+	}
+	w.iov = append(w.iov, head)
+	for i, n := range w.nalus {
+		w.iov = append(w.iov, w.lens[4*i:4*i+4], n)
+	}
+	n, err := gather.Write(w.f, w.iov)
+	clear(w.iov)
+	w.size += n
+	if err != nil {
+		w.err = fmt.Errorf("mp4: %w", err)
+		return w.err
+	}
 	return nil
 }
 
