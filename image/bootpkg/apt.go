@@ -118,11 +118,33 @@ func (a aptConfig) show(ctx context.Context, spec string) (stanza, error) {
 		return stanza{}, err
 	}
 	st := parseStanza(out)
-	s := stanza{Version: st["Version"], SHA256: st["SHA256"], Depends: st["Depends"]}
+	s := stanza{Version: st["Version"], SHA256: st["SHA256"], Depends: st["Depends"], PreDepends: st["Pre-Depends"]}
 	if s.Version == "" || s.SHA256 == "" {
 		return stanza{}, fmt.Errorf("apt-cache show %s: no Version/SHA256 in %q", spec, firstLine(errors.New(string(out))))
 	}
 	return s, nil
+}
+
+// showAll returns the candidate stanzas of several packages by name, from
+// one apt-cache call; a package the index lacks is an error naming it.
+func (a aptConfig) showAll(ctx context.Context, names []string) (map[string]stanza, error) {
+	out, err := a.run(ctx, "", "apt-cache", append([]string{"show", "--no-all-versions"}, names...)...)
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]stanza{}
+	for _, para := range strings.Split(string(out), "\n\n") {
+		st := parseStanza([]byte(para))
+		if st["Package"] != "" {
+			got[st["Package"]] = stanza{Version: st["Version"], SHA256: st["SHA256"], Depends: st["Depends"], PreDepends: st["Pre-Depends"]}
+		}
+	}
+	for _, n := range names {
+		if s, ok := got[n]; !ok || s.Version == "" || s.SHA256 == "" {
+			return nil, fmt.Errorf("apt-cache show %s: no Version/SHA256 for %s in the arm64 index", strings.Join(names, " "), n)
+		}
+	}
+	return got, nil
 }
 
 func (a aptConfig) run(ctx context.Context, dir string, name string, args ...string) ([]byte, error) {

@@ -101,6 +101,13 @@ func FetcherFromEnv(log func(string, ...any)) *Fetcher {
 	return &Fetcher{Cache: DefaultCache(), Debs: os.Getenv("CAMWIRE_DEBS"), Log: log}
 }
 
+func (f *Fetcher) maxListAge() time.Duration {
+	if f.MaxListAge == 0 {
+		return 24 * time.Hour
+	}
+	return f.MaxListAge
+}
+
 func (f *Fetcher) logf(format string, args ...any) {
 	if f.Log != nil {
 		f.Log(format, args...)
@@ -207,10 +214,7 @@ func (f *Fetcher) resolve(ctx context.Context) (kernel, firmware pkg, err error)
 	if err := a.setup(f.sourcesDir()); err != nil {
 		return pkg{}, pkg{}, err
 	}
-	maxAge := f.MaxListAge
-	if maxAge == 0 {
-		maxAge = 24 * time.Hour
-	}
+	maxAge := f.maxListAge()
 	resolvedFile := filepath.Join(f.cache(), "resolved")
 	if age, ok := a.listAge(); !ok || age > maxAge {
 		f.logf("fetch: apt-get update (arm64, main non-free-firmware)")

@@ -18,7 +18,7 @@ import (
 // modules to read the few fields used here; bootpkg_fuzz_test.go fuzzes
 // them instead.
 
-type stanza struct{ Version, SHA256, Depends string }
+type stanza struct{ Version, SHA256, Depends, PreDepends string }
 
 // parseStanza reads the first deb822 paragraph; continuation lines are
 // appended to their field.
