@@ -59,7 +59,7 @@ func buildImage(t *testing.T, init []byte, boot image.BootOptions) board {
 }
 
 // console is a test log writer for the serial console.
-type console struct{ t *testing.T }
+type console struct{ t testing.TB }
 
 func (c console) Write(b []byte) (int, error) {
 	c.t.Log("console: " + strings.TrimRight(string(b), "\n"))

@@ -46,6 +46,12 @@ type Config struct {
 	// no power-off either (bcm2835_wdt provides it): power-off halts
 	// ("reboot: System halted") and the caller closes the machine.
 	Watchdog bool
+	// Icount, if set, is QEMU's -icount option (e.g. "shift=0"): the
+	// guest's clock counts emulated instructions instead of following the
+	// host's, so the CPU time a guest process is charged is the work it
+	// did, not how often this machine's scheduler ran the emulator
+	// (benchmarks on a loaded machine). TCG then runs one host thread.
+	Icount string
 	// OwnGroup runs the emulator in its own process group, so a Ctrl-C
 	// typed in the terminal does not kill it: the caller shuts the guest
 	// down cleanly instead (make demo). Tests leave it off, so a Ctrl-C
@@ -78,6 +84,9 @@ func Args(c Config) ([]string, error) {
 	args := []string{"-display", "none", "-no-reboot", "-kernel", c.Kernel, "-append", appendArgs}
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
+	}
+	if c.Icount != "" {
+		args = append(args, "-icount", c.Icount)
 	}
 	switch c.Board {
 	case Virt:

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +227,22 @@ func TestStoppedCarriesQEMUStderr(t *testing.T) {
 				t.Errorf("Monitor() error = %v, want one with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestArgsIcount: -icount only when asked for, with its value.
+func TestArgsIcount(t *testing.T) {
+	for _, tc := range []struct {
+		icount string
+		want   int // index of "-icount", -1 for none
+	}{{"", -1}, {"shift=0,sleep=on", 0}} {
+		args, err := Args(Config{Board: Virt, Kernel: "k", Icount: tc.icount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.Index(args, "-icount")
+		if (i < 0) != (tc.want < 0) || (i >= 0 && (i+1 == len(args) || args[i+1] != tc.icount)) {
+			t.Errorf("Args(Icount %q) = %q, want -icount %q only when set", tc.icount, args, tc.icount)
+		}
 	}
 }
