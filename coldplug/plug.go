@@ -32,6 +32,10 @@ type Plugger struct {
 	// Rescan is how often sysfs is walked again when uevents cannot be
 	// read (no netlink socket, or events lost); zero means 2 s.
 	Rescan time.Duration
+	// First names the modules a walk loads before the others its
+	// devices match (the network card, the SD card, the camera: what the
+	// first frame waits for); '-' and '_' are the same.
+	First []string
 
 	mu    sync.Mutex
 	tried map[string]*Load
@@ -39,8 +43,9 @@ type Plugger struct {
 	// devs is every device with a modalias seen so far, by path: the
 	// walk's and those uevents added since. Result looks only at these
 	// instead of walking sysfs again.
-	devs    map[string]Device
-	scanErr error
+	devs     map[string]Device
+	scanErr  error
+	scanTook time.Duration
 }
 
 // Load is one module the Plugger tried.
@@ -50,6 +55,8 @@ type Load struct {
 	Devices []string
 	// Err is why loading failed; nil when it loaded.
 	Err error
+	// Took is how long the load took (with its dependencies).
+	Took time.Duration
 }
 
 // Unbound is a device that has no driver.
@@ -71,6 +78,9 @@ type Result struct {
 	Unbound                 []Unbound
 	// ScanErr is set when sysfs could not be walked at all.
 	ScanErr error
+	// ScanTook is how long the last walk of sysfs took (without the
+	// module loads).
+	ScanTook time.Duration
 }
 
 func (p *Plugger) sys() string {
@@ -105,8 +115,10 @@ func (p *Plugger) Coldplug() (int, error) {
 // walk is one pass over sysfs: it tries what every device matches and
 // returns how many modules were new.
 func (p *Plugger) walk() (int, error) {
+	t0 := time.Now()
 	devs, err := Scan(p.sys())
 	p.mu.Lock()
+	p.scanTook = time.Since(t0)
 	p.scanErr = err
 	if err == nil {
 		p.devs = map[string]Device{}
@@ -115,9 +127,13 @@ func (p *Plugger) walk() (int, error) {
 		}
 	}
 	p.mu.Unlock()
+	// The recorder's path first (First), then the rest, each in path
+	// order.
 	n := 0
-	for _, d := range devs {
-		n += p.device(d.Path, d.Modalias)
+	for _, first := range []bool{true, false} {
+		for _, d := range devs {
+			n += p.device(d.Path, d.Modalias, first)
+		}
 	}
 	return n, err
 }
@@ -135,7 +151,8 @@ func (p *Plugger) event(ev Uevent) {
 		}
 		p.devs[path] = Device{Path: path, Subsystem: ev.Env["SUBSYSTEM"], Modalias: alias}
 		p.mu.Unlock()
-		p.device(path, alias)
+		p.device(path, alias, true)
+		p.device(path, alias, false)
 	case ev.Action == "remove":
 		p.mu.Lock()
 		delete(p.devs, path)
@@ -143,16 +160,26 @@ func (p *Plugger) event(ev Uevent) {
 	}
 }
 
-// device tries the modules one device matches; it returns how many were
-// new.
-func (p *Plugger) device(path, modalias string) int {
+// device tries the modules one device matches that are (first) or are
+// not in First; it returns how many were new.
+func (p *Plugger) device(path, modalias string, first bool) int {
 	n := 0
 	for _, m := range p.Aliases.Match(modalias) {
-		if p.try(m, path) {
+		if p.isFirst(m) == first && p.try(m, path) {
 			n++
 		}
 	}
 	return n
+}
+
+func (p *Plugger) isFirst(module string) bool {
+	key := strings.ReplaceAll(module, "-", "_")
+	for _, f := range p.First {
+		if strings.ReplaceAll(f, "-", "_") == key {
+			return true
+		}
+	}
+	return false
 }
 
 // try loads module unless it was tried before; it returns whether it
@@ -179,14 +206,16 @@ func (p *Plugger) try(module, dev string) bool {
 		p.logf("coldplug: %s skipped (blacklisted on the kernel command line) for %s", module, dev)
 		return true
 	}
+	t := time.Now()
 	err := p.Load(module)
+	took := time.Since(t).Round(time.Millisecond)
 	p.mu.Lock()
-	l.Err = err
+	l.Err, l.Took = err, took
 	p.mu.Unlock()
 	if err != nil {
-		p.logf("coldplug: %s for %s: %v", module, dev, err)
+		p.logf("coldplug: %s for %s: %v (after %v)", module, dev, err, took)
 	} else {
-		p.logf("coldplug: %s loaded for %s", module, dev)
+		p.logf("coldplug: %s loaded for %s in %v", module, dev, took)
 	}
 	return true
 }
@@ -312,7 +341,7 @@ func (p *Plugger) Result() Result {
 	for _, d := range p.devs {
 		devs = append(devs, d)
 	}
-	r.ScanErr = p.scanErr
+	r.ScanErr, r.ScanTook = p.scanErr, p.scanTook
 	p.mu.Unlock()
 	sort.Slice(devs, func(i, j int) bool { return devs[i].Path < devs[j].Path })
 	sys := p.sys()
