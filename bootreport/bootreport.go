@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // Module is one kernel module PID 1 tried to load.
@@ -37,6 +38,10 @@ type Module struct {
 type Init struct {
 	Board   string   `json:"board"`             // PID 1's board name: "pi3", "qemu-virt" …
 	Modules []Module `json:"modules,omitempty"` // in the order tried
+	// Loading says PID 1 is still loading the drivers its first walk of
+	// the devices matched (the coldplug runs beside the recorder):
+	// Modules is not complete yet. WaitInit waits for it to end.
+	Loading bool `json:"loading,omitempty"`
 	// Unbound are devices the module loader found no driver for.
 	Unbound []string `json:"unbound,omitempty"`
 	// Boot says how the boot partition went: "mounted /dev/mmcblk0p1 on
@@ -80,6 +85,22 @@ func ReadInit(path string) (Init, error) {
 		return in, fmt.Errorf("%s: %w", path, err)
 	}
 	return in, nil
+}
+
+// WaitInit reads path until its Init is no longer Loading, or until
+// timeout; it returns the last Init read (Loading still set when it
+// timed out). PID 1 rewrites the file when the coldplug's first pass
+// ends; the file is on tmpfs, and a look every 50 ms costs nothing
+// beside the recorder, so it is polled rather than watched (inotify).
+func WaitInit(path string, timeout time.Duration) (Init, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		in, err := ReadInit(path)
+		if (err == nil && !in.Loading) || !time.Now().Before(deadline) {
+			return in, err
+		}
+		time.Sleep(min(time.Until(deadline), 50*time.Millisecond))
+	}
 }
 
 // Version is camwire's version as the Go toolchain stamped it into the

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -253,5 +254,40 @@ func TestInitRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(in, got); diff != "" {
 		t.Errorf("ReadInit (-want +got):\n%s", diff)
+	}
+}
+
+// TestGatherWaitsForPID1Modules: while PID 1 is still loading drivers
+// (Loading) the report waits for its rewrite, so a module that failed
+// late is in it; past InitWait the report says its list is incomplete.
+func TestGatherWaitsForPID1Modules(t *testing.T) {
+	g := pi3(t)
+	if err := WriteInit(g.InitFile, Init{Board: "pi3", Loading: true, Modules: []Module{{Name: "vfat"}}}); err != nil {
+		t.Fatal(err)
+	}
+	g.InitWait = time.Minute
+	written := make(chan error, 1)
+	got := make(chan Report, 1)
+	go func() { got <- g.Gather() }()
+	// The rewrite a reader has to see: written while Gather waits
+	// (or before it looked: both end in the final file).
+	go func() {
+		written <- WriteInit(g.InitFile, Init{Board: "pi3", Modules: []Module{{Name: "vfat"}, {Name: "bcm2835_v4l2", Err: "no such device"}}})
+	}()
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.Init == nil || r.Init.Loading || len(r.Init.Modules) != 2 {
+		t.Fatalf("Gather's Init = %+v, want the rewritten file with both modules", r.Init)
+	}
+	if text := r.Text(); !strings.Contains(text, "bcm2835_v4l2: no such device") || strings.Contains(text, "still loading") {
+		t.Errorf("report:\n%s\nwant the late failure and no note that loading went on", text)
+	}
+
+	WriteInit(g.InitFile, Init{Board: "pi3", Loading: true})
+	g.InitWait = 0
+	if text := g.Gather().Text(); !strings.Contains(text, "PID 1 was still loading drivers") {
+		t.Errorf("report with Loading left set:\n%s\nwant it to say the module list is incomplete", text)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Gatherer reads one report. The zero value reads the camera's own
@@ -19,6 +20,10 @@ type Gatherer struct {
 	// InitFile is PID 1's Init (InitFile); "" reads none, and the report
 	// says the recorder was not started by camwire's PID 1.
 	InitFile string
+	// InitWait bounds the wait for PID 1 to finish loading the drivers
+	// (Init.Loading, see WaitInit) before the report is read, so the
+	// modules that failed late are in it; 0 reads the file as it is.
+	InitWait time.Duration
 	// Kernel returns the kernel log, oldest line first; nil reads
 	// /dev/kmsg (or syslog(2)) with KernelLog.
 	Kernel func() ([]string, error)
@@ -124,7 +129,7 @@ func (g Gatherer) Gather() Report {
 
 	if g.InitFile == "" {
 		r.InitErr = "not started by camwire's PID 1"
-	} else if in, err := ReadInit(g.InitFile); err != nil {
+	} else if in, err := WaitInit(g.InitFile, g.InitWait); err != nil {
 		r.InitErr = err.Error()
 	} else {
 		r.Init = &in

@@ -161,6 +161,9 @@ func (r Report) Text() string {
 			}
 		}
 		list("modules failed", failed)
+		if r.Init.Loading {
+			line("modules: PID 1 was still loading drivers when this report was made (the list above is incomplete)")
+		}
 	}
 	list("modules loaded", r.Loaded)
 	unbound := r.Unbound
