@@ -9,6 +9,8 @@ import (
 	"github.com/camwire/camwire/camconsole"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/netcfg"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // keepNetwork is camwire-init -network: the recorder keeps its wired
@@ -29,5 +31,47 @@ func (r *Recorder) keepNetwork(ctx context.Context, c config.Config, log *slog.L
 	}
 	if err := m.Run(ctx); err != nil {
 		log.Error("network", "err", err)
+	}
+}
+
+// redialOnNetwork calls redial whenever an address or a route appears
+// (netlink events), until ctx ends. At boot the recorder starts before
+// PID 1's network step has put the address on the link (it waits for the
+// carrier and an ARP probe first): the sender's dials fail with "network
+// is unreachable" and its backoff grows, and this ends the pause the
+// moment the network is there. Without netlink the backoff alone does.
+func redialOnNetwork(ctx context.Context, redial func(), log *slog.Logger) {
+	addrs := make(chan netlink.AddrUpdate, 16)
+	routes := make(chan netlink.RouteUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	if err := netlink.AddrSubscribe(addrs, done); err != nil {
+		log.Debug("network: no address events; reconnects wait for their backoff", "err", err)
+		return
+	}
+	if err := netlink.RouteSubscribe(routes, done); err != nil {
+		log.Debug("network: no route events; reconnects wait for their backoff", "err", err)
+		routes = nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u, ok := <-addrs:
+			if !ok {
+				return
+			}
+			if u.NewAddr {
+				redial()
+			}
+		case u, ok := <-routes:
+			if !ok {
+				routes = nil
+				continue
+			}
+			if u.Type == unix.RTM_NEWROUTE {
+				redial()
+			}
+		}
 	}
 }

@@ -13,3 +13,7 @@ import (
 func (r *Recorder) keepNetwork(ctx context.Context, c config.Config, log *slog.Logger) {
 	log.Error("network: -network needs Linux (netlink); the link is left as it is")
 }
+
+// redialOnNetwork needs netlink: elsewhere the sender's backoff alone
+// paces its reconnects.
+func redialOnNetwork(ctx context.Context, redial func(), log *slog.Logger) {}

@@ -96,3 +96,46 @@ func TestReportStoredOnce(t *testing.T) {
 		t.Errorf("Report called %d times, want 1", n)
 	}
 }
+
+// TestReportDoesNotHoldVideo: gathering the report (slow on a slow
+// board, and it waits for PID 1's drivers) runs beside the video: frames
+// sent while Report has not returned yet are acknowledged, and the report
+// follows on the same connection once it is ready.
+func TestReportDoesNotHoldVideo(t *testing.T) {
+	reports := make(chan string, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &recv.Server{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		OnReport: func(_, _, text string) { reports <- text }}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-served })
+
+	release := make(chan struct{})
+	s, _ := startSender(t, Config{Addr: ln.Addr().String(), Dial: tcpDial,
+		Report: func() string { <-release; return "camwire boot report: late\n" }})
+	for i := range 10 {
+		s.Frame(0, int64(i)*33000, i == 0, []byte{0, 0, 0, 1, 0x65, byte(i)})
+	}
+	drain(t, s) // every frame acknowledged while Report still blocks
+	select {
+	case got := <-reports:
+		t.Fatalf("report %q arrived before Report returned", got)
+	default:
+	}
+	close(release)
+	select {
+	case got := <-reports:
+		if got != "camwire boot report: late\n" {
+			t.Errorf("receiver got report %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no report reached the receiver within 10s of Report returning")
+	}
+	if c := s.Counters(); c.Connects != 1 {
+		t.Errorf("connects = %d, want the report on the first connection", c.Connects)
+	}
+}

@@ -50,9 +50,36 @@ func (s *Sender) Run(ctx context.Context) error {
 			fails = 0
 		}
 		lastErr = msg
-		s.sleep(ctx, pause)
+		s.pause(ctx, pause)
 	}
 	return nil
+}
+
+// Redial cuts the pause before the next connection attempt short: the
+// network changed (an address came, a link went up), so a dial that
+// failed with "network is unreachable" may work now. At boot the sender
+// starts before the address is on the link, and the backoff after a few
+// such failures would otherwise hold the first frame back for up to
+// 2 s. A call while no pause is running ends the next one at once.
+func (s *Sender) Redial() {
+	select {
+	case s.redial <- struct{}{}:
+	default:
+	}
+}
+
+// pause waits d between connection attempts, or until Redial or ctx.
+func (s *Sender) pause(ctx context.Context, d time.Duration) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.redial:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	s.sleep(pctx, d)
 }
 
 // session runs one connection from dial to failure. welcomed reports

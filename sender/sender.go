@@ -137,6 +137,7 @@ type Sender struct {
 	pool    pool // recycled access-unit copies; own lock, taken after mu
 	running atomic.Bool
 	wake    chan struct{} // capacity 1: something new for the writer
+	redial  chan struct{} // capacity 1: Redial was called
 
 	mu        sync.Mutex
 	q         ring
@@ -212,9 +213,10 @@ func New(cfg Config) (*Sender, error) {
 		writeTimeout:     10 * time.Second,
 		handshakeTimeout: 10 * time.Second,
 		wake:             make(chan struct{}, 1),
+		redial:           make(chan struct{}, 1),
 		nextSeq:          1,
 		ackCh:            make(chan struct{}),
-		rep:              report{stored: make(chan struct{})},
+		rep:              report{ready: make(chan struct{}), stored: make(chan struct{})},
 	}
 	s.c.BufferSize = cfg.BufferBytes
 	s.pool = pool{limit: cfg.BufferBytes / 16, bufs: make([][]byte, 0, poolEntries)}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camwire/camwire/internal/backoff"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -439,5 +440,43 @@ func TestOldReceiverGetsNoClock(t *testing.T) {
 	recs, _ := r.snapshot()
 	if got, lost := verify(t, p, recs); got != p.n || lost != 0 {
 		t.Errorf("received %d, lost %d; want %d, 0", got, lost, p.n)
+	}
+}
+
+// TestRedialEndsThePause: while the network is not up yet every dial
+// fails and the backoff pause grows; Redial (the address came) ends the
+// pause, so the sender connects at once instead of after it.
+func TestRedialEndsThePause(t *testing.T) {
+	rcv := newTestRecv(t, "127.0.0.1:0").start()
+	sw := &switchDial{}
+	sw.down.Store(true)
+	failed := make(chan struct{}, 1)
+	s, err := New(Config{Addr: rcv.Addr(), Hello: testHello(), Logger: slog.New(slog.DiscardHandler),
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			c, err := sw.dial(ctx, addr)
+			if err != nil {
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+			}
+			return c, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.retry = backoff.Backoff{Min: time.Hour, Max: time.Hour} // only Redial can end it
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-failed // the first dial failed: the sender pauses for an hour
+	sw.down.Store(false)
+	s.Redial()
+	s.Frame(0, 0, true, []byte{0, 0, 0, 1, 0x65, 1})
+	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer dcancel()
+	if err := s.Drain(dctx); err != nil {
+		t.Fatalf("Drain after Redial: %v (counters %+v)", err, s.Counters())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/config"
@@ -86,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Under camwire's PID 1: its boot facts are in the init file,
 		// and the report goes once per boot, not once per restart.
 		r.Hardware.InitFile = bootreport.InitFile
+		// PID 1 loads drivers beside the recorder; the report (sent
+		// beside the video) waits for them, so a late failure is in it.
+		r.Hardware.InitWait = time.Minute
 		r.ReportMark = recorder.ReportMark
 	}
 	return r.Run(ctx)
