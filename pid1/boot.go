@@ -8,12 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/config"
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
 
-// The boot steps 1–11 of the package doc, in order.
+// The boot steps 1–12 of the package doc, in order.
 
 // mountBase is step 1. Its lines (each mount, and what failed) wait for
 // the consoles of step 2; a required mount that fails is fatal.
@@ -36,30 +37,53 @@ func (in *Init) ctrlAltDelOff() {
 	}
 }
 
-// loadModules is step 4: the board's modules and the coldplug
-// (loadDrivers), then its LED.
+// loadModules is step 4: the board's named modules, with the coldplug
+// started beside them (loadDrivers). The drivers the coldplug finds come
+// in the background; the drivers step waits for them.
 func (in *Init) loadModules() {
 	board, model := ReadBoard("/proc")
 	in.board = board
-	in.logf("board %s (%q), loading %d modules by name, then what the devices match", board.Name, model, len(board.Modules))
+	in.logf("board %s (%q), loading %d modules by name; file systems and the devices' drivers follow in the background", board.Name, model, len(board.Modules))
 	in.facts.board(board.Name)
-	in.loadDrivers(board)
+	// The LED's state is kept from now on, for the drivers step that
+	// finds the LED (see findLED).
+	in.led = &LED{}
 	in.facts.setModules(in.ModuleReport)
-	// The LED driver (leds-gpio) came with the coldplug (the device
-	// tree's gpio-leds node): look for the LED only now.
-	if l, err := FindLED("/sys/class/leds"); err == nil {
-		in.led = l
-		go func() {
-			if err := l.Run(context.Background()); err != nil {
-				in.logf("led: %v", err)
-			}
-		}()
-	} else {
-		in.logf("%v (no status LED)", err)
-	}
+	in.loadDrivers(board)
+	in.facts.update(func(*bootreport.Init) {}) // the named modules' outcome
 }
 
-// mountBoot is step 5: the boot partition at /boot, read-only.
+// awaitDrivers is step 11: wait for the coldplug's first pass, which
+// started in step 4 and went on beside the recorder, so its outcome is
+// in the boot report (no longer Loading); then the ACT LED, whose driver
+// (leds-gpio) is one of those drivers.
+func (in *Init) awaitDrivers() {
+	in.waitDrivers()
+	in.facts.update(func(*bootreport.Init) {})
+	in.findLED()
+}
+
+// findLED gives the LED kept since step 4 its sysfs directory and starts
+// its blinking, in the state the recorder's lines left it.
+func (in *Init) findLED() {
+	l, err := FindLED("/sys/class/leds")
+	if err != nil {
+		in.logf("%v (no status LED)", err)
+		return
+	}
+	// Only Run reads Dir; Set and SetWarning, which the recorder's
+	// lines call meanwhile, do not.
+	in.led.Dir = l.Dir
+	go func() {
+		if err := in.led.Run(context.Background()); err != nil {
+			in.logf("led: %v", err)
+		}
+	}()
+}
+
+// mountBoot is step 5: the boot partition at /boot, read-only. On a Pi
+// the SD card's driver comes with the coldplug, which is still running:
+// the wait is for the partition, not for the coldplug.
 func (in *Init) mountBoot() {
 	dev, err := WaitBlock("/sys/class/block", in.board.BootDev, in.bootWait(in.board))
 	if err != nil {
@@ -67,6 +91,7 @@ func (in *Init) mountBoot() {
 		in.facts.boot(false, err.Error())
 		return
 	}
+	in.waitFS() // vfat and its code pages load in the background
 	m := BootMount("/dev/" + dev)
 	if err := SysMount("/")(m); err != nil {
 		in.logf("%v: %v; settings from the kernel command line only", m, err)
@@ -106,10 +131,10 @@ func (in *Init) setHostname() {
 	}
 }
 
-// Step 8, setupGadget, is in usbgadget.go; step 9, openWatchdog, in
+// Step 8, setupGadget, is in usbgadget.go; step 12, openWatchdog, in
 // watchdog.go.
 
-// startNetwork is step 10: the network runs beside the recorder until
+// startNetwork is step 9: the network runs beside the recorder until
 // shutdown stops it.
 func (in *Init) startNetwork() {
 	ctx, stop := context.WithCancel(context.Background())
@@ -127,7 +152,7 @@ func (in *Init) startNetwork() {
 	}()
 }
 
-// startRecorder is step 11: the recorder under a Supervisor, which
+// startRecorder is step 10: the recorder under a Supervisor, which
 // reaps every child from now on, and the debug shells.
 func (in *Init) startRecorder() {
 	args := []string{"-kernel-cmdline", "/proc/cmdline"}

@@ -51,11 +51,17 @@ func modulesFor(m Modules, extra []bootreport.Module) ([]bootreport.Module, []st
 		}
 		mods = append(mods, bm)
 	}
+	named := map[string]bool{}
 	for _, l := range m.Named {
 		add(l, "")
+		named[strings.ReplaceAll(l.Module, "-", "_")] = true
 	}
 	for _, l := range m.Coldplug.Loaded {
-		add(l, "")
+		// A module loaded by name that a device matched too (virt's
+		// NIC) is listed once.
+		if !named[strings.ReplaceAll(l.Module, "-", "_")] {
+			add(l, "")
+		}
 	}
 	for _, l := range m.Coldplug.Failed {
 		add(l, "")
@@ -89,7 +95,9 @@ func (b *bootFacts) update(f func(*bootreport.Init)) {
 	defer b.mu.Unlock()
 	f(&b.in)
 	if b.report != nil {
-		b.in.Modules, b.in.Unbound = modulesFor(b.report(), b.extra)
+		m := b.report()
+		b.in.Modules, b.in.Unbound = modulesFor(m, b.extra)
+		b.in.Loading = m.Loading
 	}
 	if b.path == "" {
 		return

@@ -64,3 +64,29 @@ func TestBootFactsFromColdplug(t *testing.T) {
 		t.Errorf("unbound (-want +got):\n%s", diff)
 	}
 }
+
+// TestBootFactsWhileLoading: while the coldplug's first pass runs the
+// init file says Loading (the recorder's report waits for it); a module
+// loaded by name that a device matched too is listed once.
+func TestBootFactsWhileLoading(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "init.json")
+	m := Modules{Named: []coldplug.Load{{Module: "virtio_net"}}, Loading: true}
+	b := &bootFacts{path: p}
+	b.setModules(func() Modules { return m })
+	if got, err := bootreport.ReadInit(p); err != nil || !got.Loading {
+		t.Fatalf("init file = %+v, %v; want Loading while the coldplug runs", got, err)
+	}
+	m.Loading = false
+	m.Coldplug.Loaded = []coldplug.Load{{Module: "virtio-net"}, {Module: "virtio_input"}}
+	b.update(func(*bootreport.Init) {})
+	got, err := bootreport.ReadInit(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Loading {
+		t.Error("init file still Loading after the coldplug's pass")
+	}
+	if diff := cmp.Diff([]bootreport.Module{{Name: "virtio_net"}, {Name: "virtio_input"}}, got.Modules); diff != "" {
+		t.Errorf("modules (-want +got):\n%s", diff)
+	}
+}

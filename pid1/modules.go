@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/coldplug"
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
@@ -21,28 +24,31 @@ import (
 // has no device to match.
 type Board struct {
 	Name string // short name for logs: "pi3", "pi3+", "zero2w", "pi4", "qemu-virt"
-	// Modules are loaded by name before the coldplug, in order
-	// (dependencies from modules.dep): file systems, network PHYs and
-	// USB gadget functions, which no device asks for.
+	// Modules are loaded by name first, all at once (dependencies from
+	// modules.dep first), before the file systems (commonModules) and
+	// the coldplug: network PHYs, which no device asks for and which
+	// must be there before the MAC's driver probes; and on QEMU's virt
+	// the NIC and disk drivers, whose devices the QEMU command line
+	// fixes, so that they need not wait for the coldplug's walk.
 	Modules []string
 	BootDev []string // block devices (names under /dev) that may hold the FAT boot partition
 	// BootWait bounds the wait for BootDev; zero means Init's default
 	// (20 s: an SD card enumerates well after its driver loads). A
 	// virtio disk and its partitions are there as soon as virtio_blk
 	// has loaded (its probe and partition scan run inside the module
-	// load), so virt only looks once and a machine with no disk boots
-	// at once.
+	// load, which virt's Modules has done by the boot-partition step),
+	// so virt only looks once and a machine with no disk boots at once.
 	BootWait time.Duration
 	// GadgetPort says the board's USB port can be a device port (see
 	// GadgetPort), which usb_gadget=auto builds the gadget on.
 	GadgetPort bool
 }
 
-// Modules every board needs by name: the FAT boot partition (Debian
-// builds vfat and its code pages as modules; iocharset default is ascii
-// or utf8 depending on the kernel, so both are loaded). A mount would ask
-// for them with request_module, which needs a /sbin/modprobe the
-// initramfs does not have.
+// Modules every board needs by name, loaded after Board.Modules: the
+// FAT boot partition (Debian builds vfat and its code pages as modules;
+// iocharset default is ascii or utf8 depending on the kernel, so both
+// are loaded). A mount would ask for them with request_module, which
+// needs a /sbin/modprobe the initramfs does not have.
 var commonModules = []string{"vfat", "nls_cp437", "nls_iso8859_1", "nls_ascii", "nls_utf8"}
 
 // BoardFor names the board from the device tree's model string
@@ -71,8 +77,7 @@ func BoardFor(model, compatible string) Board {
 		return false
 	}
 	pi := func(name string, extra ...string) Board {
-		mods := append(append([]string{}, commonModules...), extra...)
-		return Board{Name: name, Modules: mods, BootDev: []string{"mmcblk0p1", "mmcblk1p1"}}
+		return Board{Name: name, Modules: extra, BootDev: []string{"mmcblk0p1", "mmcblk1p1"}}
 	}
 	pi3Plus := strings.Contains(model, "Raspberry Pi 3") && strings.Contains(model, "Plus")
 	switch {
@@ -89,7 +94,7 @@ func BoardFor(model, compatible string) Board {
 		"raspberrypi,4-model-b", "raspberrypi,400", "raspberrypi,4-compute-module"):
 		return pi("pi4", "broadcom")
 	case is(nil, "linux,dummy-virt"):
-		return Board{Name: "qemu-virt", Modules: append([]string{}, commonModules...),
+		return Board{Name: "qemu-virt", Modules: []string{"virtio_pci", "virtio_net", "virtio_blk"},
 			BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: time.Millisecond}
 	}
 	return pi("unknown", "smsc", "microchip", "broadcom")
@@ -146,23 +151,29 @@ func loadNamed(names []string, opts kmodule.ProbeOpts) []coldplug.Load {
 	return loadNamedWith(p, err, names)
 }
 
-// loadNamedWith loads names with p; err is NewProber's, each module's
-// error when set.
+// loadNamedWith loads names with p, all at once (a module's
+// dependencies still load before it, and a shared one once: u-root's
+// Prober does both); err is NewProber's, each module's error when set.
+// The result is in the order of names.
 func loadNamedWith(p *kmodule.Prober, err error, names []string) []coldplug.Load {
 	var out []coldplug.Load
 	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, coldplug.Load{Module: n, Err: err})
 		}
-		l := coldplug.Load{Module: n, Err: err}
-		if err == nil {
-			if err := p.Probe(n, ""); err != nil {
-				l.Err = err
-			}
-		}
-		out = append(out, l)
 	}
+	if err != nil {
+		return out
+	}
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			t := time.Now()
+			out[i].Err = p.Probe(out[i].Module, "")
+			out[i].Took = time.Since(t)
+		})
+	}
+	wg.Wait()
 	return out
 }
 
@@ -171,12 +182,43 @@ func loadNamedWith(p *kmodule.Prober, err error, names []string) []coldplug.Load
 type Modules struct {
 	Named    []coldplug.Load
 	Coldplug coldplug.Result
+	// Loading is true until the coldplug's first pass has ended.
+	Loading bool
 }
 
-// loadDrivers is boot step 4's loading: the board's named modules, then the
-// coldplug of every device the kernel registered; the Plugger keeps
-// loading drivers for devices that appear later (USB) for as long as PID
-// 1 runs. The kernel command line's module_blacklist= is honoured (QEMU's
+// recorderPath are the modules the first frame waits for, which the
+// coldplug loads before the others its walk finds: the network card and
+// its bus (USB host, PCI, virtio), the SD card with the settings, the
+// camera, and the regulators the Pi 4's SD card needs to probe. Anything
+// else (thermal, watchdog, LED, input, crypto) comes after them.
+var recorderPath = []string{
+	"virtio_pci", "virtio_net", "virtio_blk",
+	"dwc2", "smsc95xx", "lan78xx", "bcmgenet", "cdc_ether", "cdc_ncm", "xhci_pci", "reset_raspberrypi",
+	"sdhci_iproc", "bcm2835", "mmc_block", "gpio_regulator", "fixed",
+	"vchiq", "bcm2835_mmal_vchiq", "bcm2835_v4l2",
+}
+
+// loadDrivers is boot step 4's loading, in three stages by what the
+// first frame needs; under QEMU's emulation the guest's CPUs are what
+// everything waits for, so an earlier stage does not share them with a
+// later one:
+//
+//  1. the board's named modules (Board.Modules: virt's NIC and disk, a
+//     Pi's network PHY, which must be there before its MAC's driver
+//     probes), all at once (u-root's Prober is safe for concurrent use
+//     and loads a shared dependency once). The step waits only for
+//     these.
+//  2. in the background, the boot partition's file system
+//     (commonModules); the boot-partition step waits for them before it
+//     mounts (in.fsReady).
+//  3. then the coldplug: every device the kernel registered gets the
+//     modules its modalias matches (the recorder's path first), and the
+//     Plugger keeps loading drivers for devices that appear later, such
+//     as USB, for as long as PID 1 runs. Its walk of sysfs alone takes a
+//     second or more under emulation. in.drivers is closed when its
+//     first pass has ended (waitDrivers).
+//
+// The kernel command line's module_blacklist= is honoured (QEMU's
 // raspi3b keeps bcm2835_wdt out with it).
 func (in *Init) loadDrivers(board Board) {
 	start := time.Now()
@@ -185,13 +227,6 @@ func (in *Init) loadDrivers(board Board) {
 	// QEMU's emulation).
 	rel, relErr := kernelRelease()
 	pr, prErr := kmodule.NewProber(kmodule.ProbeOpts{KVer: rel})
-	named := loadNamedWith(pr, prErr, board.Modules)
-	for _, l := range named {
-		if l.Err != nil {
-			in.logf("module %s: %v", l.Module, l.Err)
-		}
-	}
-	tNamed := time.Since(start)
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	err := relErr
 	if err == nil {
@@ -201,27 +236,100 @@ func (in *Init) loadDrivers(board Board) {
 	if err == nil {
 		plug, err = newPlugger("/", rel, string(cmdline), coldplug.KmodLoad(pr), in.logf)
 	}
-	tSetup := time.Since(start)
+	fsReady, done := make(chan struct{}), make(chan struct{})
 	in.mu.Lock()
-	in.named, in.plug = named, plug
+	in.plug, in.fsReady, in.drivers = plug, fsReady, done
 	in.mu.Unlock()
-	if err != nil {
-		in.logf("coldplug: %v (only the named modules are loaded)", err)
+
+	in.loadNamed(pr, prErr, board.Modules, start)
+	go func() {
+		in.loadNamed(pr, prErr, commonModules, start)
+		close(fsReady)
+		if err != nil {
+			in.logf("coldplug: %v (only the named modules are loaded)", err)
+			close(done)
+			in.facts.update(func(*bootreport.Init) {})
+			return
+		}
+		plug.First = recorderPath
+		backgroundThread(in.logf)
+		plug.Start(context.Background())
+		r := plug.Result()
+		stuck := 0
+		for _, u := range r.Unbound {
+			if len(u.Modules) > 0 {
+				stuck++
+			}
+		}
+		in.logf("coldplug: %d modules loaded, %d failed, %d skipped, %dms after the modules step began (sysfs walk %dms); %d devices without a driver (%d whose module did not bind)",
+			len(r.Loaded), len(r.Failed), len(r.Skipped), time.Since(start).Milliseconds(),
+			r.ScanTook.Milliseconds(), len(r.Unbound), stuck)
+		close(done)
+		in.facts.update(func(*bootreport.Init) {}) // no longer Loading
+	}()
+}
+
+// backgroundThread gives the calling goroutine a thread of its own at
+// nice 10 for the rest of its life: the coldplug's walk and module loads
+// (system calls, whose kernel work counts against the thread) then take
+// the CPUs only when the recorder and the network, which the first frame
+// waits for, do not need them. Under QEMU's emulation the guest's CPUs
+// are the bottleneck of the whole boot. The thread is never unlocked, so
+// it ends with the goroutine instead of serving others at that nice.
+func backgroundThread(logf func(string, ...any)) {
+	runtime.LockOSThread()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 10); err != nil {
+		logf("coldplug: setpriority: %v (loading at normal priority)", err)
+	}
+}
+
+// loadNamed loads names (loadNamedWith), logs each failure and one line
+// with each module's time, and adds them to what ModuleReport returns.
+func (in *Init) loadNamed(pr *kmodule.Prober, prErr error, names []string, start time.Time) {
+	if len(names) == 0 {
 		return
 	}
-	p := plug
-	p.Start(context.Background())
-	tPlug := time.Since(start)
-	r := p.Result()
-	stuck := 0
-	for _, u := range r.Unbound {
-		if len(u.Modules) > 0 {
-			stuck++
+	loads := loadNamedWith(pr, prErr, names)
+	var took []string
+	for _, l := range loads {
+		if l.Err != nil {
+			in.logf("module %s: %v", l.Module, l.Err)
+		} else {
+			took = append(took, fmt.Sprintf("%s %dms", l.Module, l.Took.Milliseconds()))
 		}
 	}
-	in.logf("coldplug: %d modules loaded, %d failed, %d skipped in %dms (named modules until %dms, set-up %dms, coldplug %dms); %d devices without a driver (%d whose module did not bind)",
-		len(r.Loaded), len(r.Failed), len(r.Skipped), time.Since(start).Milliseconds(),
-		tNamed.Milliseconds(), tSetup.Milliseconds(), tPlug.Milliseconds(), len(r.Unbound), stuck)
+	in.mu.Lock()
+	in.named = append(in.named, loads...)
+	in.mu.Unlock()
+	in.logf("modules by name, %dms after the modules step began: %s", time.Since(start).Milliseconds(), strings.Join(took, ", "))
+}
+
+// waitFS waits until the boot partition's file system modules are
+// loaded (or failed).
+func (in *Init) waitFS() {
+	in.mu.Lock()
+	c := in.fsReady
+	in.mu.Unlock()
+	if c != nil {
+		<-c
+	}
+}
+
+// waitDrivers waits until the coldplug's first pass has ended: every
+// device there was at boot has been offered its modules.
+func (in *Init) waitDrivers() { <-in.driversDone() }
+
+// driversDone is closed once the coldplug's first pass has ended (at
+// once for an Init whose modules step did not run).
+func (in *Init) driversDone() <-chan struct{} {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.drivers == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return in.drivers
 }
 
 // ModuleReport returns what the modules step did so far (the coldplug
@@ -233,6 +341,11 @@ func (in *Init) ModuleReport() Modules {
 	m := Modules{Named: named}
 	if p != nil {
 		m.Coldplug = p.Result()
+	}
+	select {
+	case <-in.driversDone():
+	default:
+		m.Loading = true
 	}
 	return m
 }

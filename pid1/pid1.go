@@ -13,10 +13,13 @@
 //     it arrives as SIGINT and shuts down cleanly instead.
 //  4. loadModules: the few kernel modules with no device (file systems,
 //     the board's network PHY or USB gadget; the board from the device
-//     tree's model and compatible), then the coldplug: every device the
-//     kernel registered gets the modules its modalias matches, and so
-//     does each device that appears later (package coldplug); then the
-//     ACT LED (its driver, leds-gpio, is one of them) steady on.
+//     tree's model and compatible), all at once; beside them the coldplug
+//     starts in the background: every device the kernel registered gets
+//     the modules its modalias matches, the recorder's path (network
+//     card, SD card, camera) first, and so does each device that appears
+//     later (package coldplug). Nothing the first frame needs waits for
+//     the coldplug's walk of sysfs: each later step waits for its own
+//     device (the boot partition, the network link, the camera).
 //  5. mountBoot: wait up to Board.BootWait (20 s on a Pi) for the boot FAT
 //     partition to appear (the SD driver is a module that just loaded)
 //     and mount it read-only at /boot.
@@ -24,22 +27,27 @@
 //  7. setHostname: the camera name; then load the modules= of the
 //     settings.
 //  8. setupGadget: with usb_gadget (auto: the Zero 2 W and the Pi 4's
-//     USB-C), make the USB device port a network card and serial console
-//     for the laptop (usbgadget.go, package gadget).
-//  9. openWatchdog: open the hardware watchdog (/dev/watchdog); the main
-//     loop pets it (watchdog.go).
-//  10. startNetwork: loopback, static address kept on the wired link by
+//     USB-C), wait for the coldplug (the USB controller's driver), then
+//     make the USB device port a network card and serial console for the
+//     laptop (usbgadget.go, package gadget).
+//  9. startNetwork: loopback, static address kept on the wired link by
 //     netcfg, DHCP for a laptop on a direct cable (Init.Network).
-//  11. startRecorder: supervise the recorder, this same binary run as a
+//  10. startRecorder: supervise the recorder, this same binary run as a
 //     child process, which is not PID 1 and so runs only the recorder,
 //     with -config /boot/camwire.txt -kernel-cmdline /proc/cmdline. Its
 //     "camwire: state …" lines drive the LED. See Supervisor for why the
 //     recorder is a child and not a goroutine (reaping). With debug=yes
 //     on an image that has /bin/gosh, also keep a shell on each console
 //     terminal (Shell), restarted when it exits.
-//  12. mainLoop: pet the watchdog, recover from panics, until SIGTERM,
+//  11. awaitDrivers: wait for the coldplug's first pass to end, so the
+//     boot report (which the recorder holds back until then) has every
+//     module; then the ACT LED (its driver, leds-gpio, is one of them),
+//     in the state the recorder's lines have set meanwhile.
+//  12. openWatchdog: open the hardware watchdog (/dev/watchdog, its
+//     driver from the coldplug); the main loop pets it (watchdog.go).
+//  13. mainLoop: pet the watchdog, recover from panics, until SIGTERM,
 //     SIGINT (ctrl-alt-del), SIGPWR or SIGUSR2.
-//  13. shutdown (shutdown.go): stop the debug shells and the recorder (it
+//  14. shutdown (shutdown.go): stop the debug shells and the recorder (it
 //     drains its sender to the receiver within its deadline and prints
 //     its summary line), stop the network, ask every process left to end
 //     and reap them all, sync, unmount /boot, disarm the watchdog, power
@@ -53,7 +61,7 @@
 // the console contract (package camconsole):
 //
 //	camwire: init start
-//	camwire: boot step mounts 0.01s                       (one per step 1–11)
+//	camwire: boot step mounts 0.01s                       (one per step 1–12)
 //	camwire: boot done after 1234ms (board pi3)
 //	camwire: shutdown (signal terminated)
 //	camwire: shell: /bin/gosh on /dev/ttyAMA0, pid 95   (debug=yes; again after each exit)
@@ -121,10 +129,14 @@ type Init struct {
 	stopNet     context.CancelFunc
 	netDone     chan struct{}
 
-	mu    sync.Mutex // guards wd, named and plug
+	mu    sync.Mutex // guards wd, named, plug, fsReady and drivers
 	wd    *watchdog.Watchdog
 	named []coldplug.Load   // the modules step's, see ModuleReport
 	plug  *coldplug.Plugger // nil until the modules step ran
+	// fsReady is closed when the file system modules are loaded,
+	// drivers when the coldplug's first pass has ended (both nil until
+	// the modules step ran; see waitFS, waitDrivers).
+	fsReady, drivers chan struct{}
 }
 
 // bootStep is one named step of the checklist.
@@ -133,7 +145,7 @@ type bootStep struct {
 	run  func()
 }
 
-// bootSteps are the steps 1–11 of the package doc, in order.
+// bootSteps are the steps 1–12 of the package doc, in order.
 func (in *Init) bootSteps() []bootStep {
 	return []bootStep{
 		{"mounts", in.mountBase},
@@ -144,9 +156,10 @@ func (in *Init) bootSteps() []bootStep {
 		{"settings", in.loadSettings},
 		{"hostname", in.setHostname},
 		{"usb-gadget", in.setupGadget},
-		{"watchdog", in.openWatchdog},
 		{"network", in.startNetwork},
 		{"recorder", in.startRecorder},
+		{"drivers", in.awaitDrivers},
+		{"watchdog", in.openWatchdog},
 	}
 }
 

@@ -109,7 +109,7 @@ func TestDebugShellsWithoutShell(t *testing.T) {
 // TestBootSteps: Run's checklist is the package doc's, in its order.
 func TestBootSteps(t *testing.T) {
 	want := []string{"mounts", "consoles", "ctrl-alt-del", "modules", "boot-partition",
-		"settings", "hostname", "usb-gadget", "watchdog", "network", "recorder"}
+		"settings", "hostname", "usb-gadget", "network", "recorder", "drivers", "watchdog"}
 	if diff := cmp.Diff(want, BootSteps()); diff != "" {
 		t.Errorf("BootSteps() (-want +got):\n%s", diff)
 	}

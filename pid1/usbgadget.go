@@ -27,7 +27,8 @@ func WantGadget(mode config.GadgetMode, b Board) bool {
 	return b.GadgetPort
 }
 
-// setupGadget is step 8: with usb_gadget, load the gadget's modules (by
+// setupGadget is step 8: with usb_gadget, wait for the coldplug's first
+// pass (the controller's driver), load the gadget's modules (by
 // name: they have no device to be probed for), mount configfs, build
 // the gadget (package gadget) and bind it to the first USB device
 // controller, then log to its serial console too. Any failure is logged
@@ -36,6 +37,9 @@ func (in *Init) setupGadget() {
 	if !WantGadget(in.cfg.USBGadget, in.board) {
 		return
 	}
+	// The USB device controller's driver (dwc2) comes with the
+	// coldplug; the gadget binds to the first UDC there is.
+	in.waitDrivers()
 	if err := in.buildGadget(); err != nil {
 		in.logf("usb gadget: %v", err)
 	}

@@ -6,12 +6,12 @@ import (
 	"github.com/u-root/u-root/pkg/watchdog"
 )
 
-// The hardware watchdog: opened in boot step 9, petted by the main loop
+// The hardware watchdog: opened in boot step 12 (its driver comes with the coldplug), petted by the main loop
 // and by every wait of the shutdown, disarmed just before the power
 // goes (settle), so a hung PID 1 reboots the board and a slow halt does
 // not.
 
-// openWatchdog is boot step 9.
+// openWatchdog is boot step 12.
 func (in *Init) openWatchdog() {
 	wd, err := watchdog.Open("/dev/watchdog")
 	if err != nil {
