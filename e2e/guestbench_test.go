@@ -207,13 +207,12 @@ func guestCamwire(ctx context.Context, h *guestbench.Host, want uint64) (time.Du
 	if err != nil {
 		return 0, err
 	}
-	srv := &recv.Server{Dir: os.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	dir, err := os.MkdirTemp("", "guestbench-recv-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	srv.Dir = dir
+	srv := &recv.Server{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
