@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/internal/backoff"
+	"github.com/camwire/camwire/internal/bufpool"
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
 )
@@ -63,7 +64,7 @@ type Server struct {
 	HandshakeTimeout time.Duration // preamble to Welcome; 0 means 10s
 	IdleTimeout      time.Duration // longest wait for one record or raw byte; 0 means 60s
 	SyncInterval     time.Duration // fsync+ack at least this often while data flows; 0 means 500ms
-	SyncBytes        int64         // ... or after this many bytes; 0 means 4 MiB
+	SyncBytes        int64         // ... or after this many bytes; 0 means 1 MiB
 	RetryInterval    time.Duration // retry after a write error (disk full); 0 means 2s
 	Limits           wire.Limits   // zero fields mean wire.DefaultLimits
 
@@ -111,6 +112,10 @@ type Server struct {
 	log     *slog.Logger
 	stopped chan struct{}
 	epoch   time.Time // ping stamps count from here (clock.go)
+	// payloads holds the frames' payload buffers (see session.buffer);
+	// nil means bufpool.Payloads, shared by every Server. Tests set
+	// their own to see what the connections hold.
+	payloads *bufpool.Pool
 }
 
 // conn is one accepted connection, raw or framed, for status and shutdown.
@@ -177,7 +182,11 @@ func (s *Server) init() {
 		s.SyncInterval = 500 * time.Millisecond
 	}
 	if s.SyncBytes <= 0 {
-		s.SyncBytes = 4 << 20
+		// A connection holds what it received until it is durable (see
+		// store.pending), so this bounds its memory: a 16 Mbit/s camera
+		// reaches it about when SyncInterval fires anyway, and one
+		// catching up after an outage holds 1 MiB, not 4, at a time.
+		s.SyncBytes = 1 << 20
 	}
 	if s.RetryInterval <= 0 {
 		s.RetryInterval = 2 * time.Second
@@ -187,6 +196,9 @@ func (s *Server) init() {
 	}
 	if s.Limits.MaxControl <= 0 {
 		s.Limits.MaxControl = wire.DefaultLimits.MaxControl
+	}
+	if s.payloads == nil {
+		s.payloads = &bufpool.Payloads
 	}
 	s.sinkV = s.Sink
 	if s.sinkV == nil {

@@ -62,12 +62,8 @@ type session struct {
 	readerDone chan struct{}
 	// resumed wakes the reader once a retry succeeded.
 	resumed chan struct{}
-	// free holds payload buffers of records made durable, for the reader
-	// to read the next frames into: reusing them instead of allocating a
-	// buffer for every frame is about a third of the receiver's CPU.
-	free chan []byte
-	rerr error // reader's final error
-	perr error // protocol error that ended the reader
+	rerr    error // reader's final error
+	perr    error // protocol error that ended the reader
 
 	// mu is held by the reader goroutine while it applies a record and
 	// by run while it syncs or retries: it guards the store and every
@@ -96,7 +92,6 @@ func (s *Server) serveSession(cc *conn, rd *wire.Reader, p peer) {
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		resumed:    make(chan struct{}, 1),
-		free:       make(chan []byte, freePayloads),
 		minor:      p.minor,
 	}
 	if p.clockOK {
@@ -314,39 +309,21 @@ func (ss *session) readLoop(rd *wire.Reader) {
 	}
 }
 
-// Payload buffers kept for reuse per session: enough for the frames
-// between two syncs at a camera's rate, and none of a keyframe's size
-// class beyond maxFreePayload, so an idle session holds little.
-const (
-	freePayloads   = 64
-	maxFreePayload = 256 << 10
-)
+// buffer is the reader's wire.Reader.ReadPayloadsInto: each payload is
+// read into a buffer of the receiver's shared pool (bufpool), which the
+// session owns until the record is durable. A connection thus holds only
+// what it has not acknowledged, and a keyframe's big buffer serves the
+// next keyframe of any camera: a cache per session (64 buffers of up to
+// 256 KiB, keyframes allocated afresh every time) held 235 MB of 128
+// cameras' heap. The sink writes from the payload until its Sync
+// (sink.SegmentInfo.Stable); OnFrame sees it only during its call.
+func (ss *session) buffer(n int) []byte { return ss.srv.payloads.Get(n) }
 
-// buffer is the reader's wire.Reader.ReadPayloadsInto: it gives a
-// frame's payload a released buffer when one is big enough, else a new
-// one with room for a somewhat bigger frame next time. Sinks and OnFrame
-// see a payload only during their call (see sink.SegmentWriter), so once
-// its record is durable nothing else refers to it.
-func (ss *session) buffer(n int) []byte {
-	select {
-	case b := <-ss.free:
-		if cap(b) >= n {
-			return b[:n]
-		}
-	default:
-	}
-	return make([]byte, n, (n+n/4+4095)&^4095)
-}
-
-// release hands a record's payload back to buffer.
+// release hands a record's payload back to the pool once nothing refers
+// to it: the record is durable, or was a resent duplicate never stored.
 func (ss *session) release(r wire.Record) {
-	f, ok := r.(wire.Frame)
-	if !ok || cap(f.Payload) > maxFreePayload {
-		return
-	}
-	select {
-	case ss.free <- f.Payload:
-	default:
+	if f, ok := r.(wire.Frame); ok {
+		ss.srv.payloads.Put(f.Payload)
 	}
 }
 
