@@ -107,6 +107,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	var base, end int64
 	seq := uint32(1)
 	m := first
+	var frag []byte // each frame's moof+mdat, one buffer reused
 	for {
 		if m.init != nil {
 			if string(m.init) != string(init) {
@@ -115,7 +116,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			base = m.it.s.DTS - end
 		}
 		t := m.it.s.DTS - base
-		frag, err := mp4.Fragment(seq, uint64(t), []mp4.TimedSample{m.it.s})
+		var err error
+		frag, err = mp4.AppendFragment(frag[:0], seq, uint64(t), []mp4.TimedSample{m.it.s})
 		if err != nil {
 			s.logf("live: camera %s: %v", name, err)
 			return

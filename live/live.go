@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -118,7 +119,14 @@ func (s *Server) logf(format string, args ...any) {
 // ignored: nothing can show them.
 func (s *Server) Publish(camera string, hello wire.Hello, f wire.Frame) {
 	c := s.camera(camera)
-	c.publish(hello, f)
+	if c.publish(hello, f) {
+		// A viewer's writer was woken and waits on this P's run queue
+		// behind the caller, which goes on to store the frame: a sync
+		// there (writev and fsync of a second's fragment) held the
+		// frame for milliseconds before it went out. Let the writers
+		// run first; the receiver's storage does not wait on them.
+		runtime.Gosched()
+	}
 }
 
 // Close disconnects every viewer; the handler keeps answering page
@@ -231,7 +239,8 @@ type msg struct {
 	it    item
 }
 
-func (c *camera) publish(hello wire.Hello, f wire.Frame) {
+// publish reports whether a frame was queued for a viewer.
+func (c *camera) publish(hello wire.Hello, f wire.Frame) (queued bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tl == nil || hello.StreamID != c.hello.StreamID || f.TimeUS < c.lastUS {
@@ -256,7 +265,7 @@ func (c *camera) publish(hello wire.Hello, f wire.Frame) {
 		if c.init == nil {
 			c.tl = nil // start over at the next keyframe
 		}
-		return
+		return false
 	}
 	c.frames++
 	if changed || c.init == nil {
@@ -265,10 +274,10 @@ func (c *camera) publish(hello wire.Hello, f wire.Frame) {
 		if err != nil {
 			c.srv.logf("live: camera %s: %v", c.name, err)
 			c.tl = nil
-			return
+			return false
 		}
 		if c.pending != nil { // the old stream's last frame
-			c.emit(item{mp4.TimedSample{Sample: *c.pending, Duration: uint32(c.tl.FrameTicks())}, c.pendUS})
+			queued = c.emit(item{mp4.TimedSample{Sample: *c.pending, Duration: uint32(c.tl.FrameTicks())}, c.pendUS})
 			c.pending = nil
 		}
 		c.init = b
@@ -283,14 +292,16 @@ func (c *camera) publish(hello wire.Hello, f wire.Frame) {
 		if d <= 0 {
 			d = 1
 		}
-		c.emit(item{mp4.TimedSample{Sample: *c.pending, Duration: uint32(d)}, c.pendUS})
+		queued = c.emit(item{mp4.TimedSample{Sample: *c.pending, Duration: uint32(d)}, c.pendUS}) || queued
 	}
 	c.pending = &smp // smp.AVCC is a fresh copy made by Push
 	c.pendUS = f.TimeUS
+	return queued
 }
 
-// emit sends one finished frame to the GOP cache and every viewer.
-func (c *camera) emit(it item) {
+// emit sends one finished frame to the GOP cache and every viewer, and
+// reports whether any viewer took it.
+func (c *camera) emit(it item) (queued bool) {
 	maxGOP := c.srv.MaxGOPBytes
 	if maxGOP <= 0 {
 		maxGOP = 16 << 20
@@ -306,26 +317,30 @@ func (c *camera) emit(it item) {
 		}
 	}
 	for v := range c.viewers {
-		c.send(v, it)
+		queued = c.send(v, it) || queued
 	}
+	return queued
 }
 
-// send queues it for v without blocking. A viewer whose queue is full, or
-// that has not got the current init segment yet, waits for a keyframe.
-func (c *camera) send(v *viewer, it item) {
+// send queues it for v without blocking and reports whether it did. A
+// viewer whose queue is full, or that has not got the current init
+// segment yet, waits for a keyframe.
+func (c *camera) send(v *viewer, it item) bool {
 	m := msg{it: it}
 	if v.initGen != c.initGen {
 		if !it.s.Key {
-			return
+			return false
 		}
 		m.init, m.codec = c.init, c.codec
 	}
 	select {
 	case v.ch <- m:
 		v.initGen = c.initGen
+		return true
 	default:
 		c.skipped++
 		v.initGen = -1 // resend init at the next keyframe: the writer resyncs there
+		return false
 	}
 }
 

@@ -53,9 +53,16 @@ func Fragment(seq uint32, baseTime uint64, samples []TimedSample) ([]byte, error
 	for _, s := range samples {
 		n += len(s.AVCC)
 	}
-	b, err := FragmentHeader(make([]byte, 0, 256+16*len(samples)+n), seq, baseTime, samples)
+	return AppendFragment(make([]byte, 0, 256+16*len(samples)+n), seq, baseTime, samples)
+}
+
+// AppendFragment is Fragment appended to dst, which is returned (grown
+// if needed; unchanged on error): a live viewer reuses one buffer for
+// every frame instead of allocating a fragment each.
+func AppendFragment(dst []byte, seq uint32, baseTime uint64, samples []TimedSample) ([]byte, error) {
+	b, err := FragmentHeader(dst, seq, baseTime, samples)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	for _, s := range samples {
 		b = append(b, s.AVCC...)
