@@ -196,9 +196,10 @@ func readFragment(r io.Reader) error {
 // A frame's own fragment goes out when its successor arrives (that fixes
 // its duration), so arrival to screen is this plus one frame interval
 // plus the player's buffer. Reported as ms and as a share of the 1.5 s
-// goal for arrival to screen.
+// goal for arrival to screen. Recordings go to tmpfs (benchDir), so a
+// disk's fsync is not what is measured.
 func BenchmarkLiveLatency(b *testing.B) {
-	dir := b.TempDir()
+	dir := benchDir(b)
 	p := startRecv(b, "-dir", dir, "-live", "127.0.0.1:0")
 	base := "http://" + p.WaitLog(b, liveRE, 10*time.Second)[1]
 	aus, keys := clipPayloads(b)
@@ -232,7 +233,10 @@ func BenchmarkLiveLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	const frames = 90
+	// 300 samples, so p99 is the third worst and not the worst: with 90
+	// it was the maximum, which one stall of the shared machine (the
+	// benchmark's own 30 fps ticker falling behind) decided.
+	const frames = 300
 	var lat []time.Duration
 	n := 2
 	b.ResetTimer()
