@@ -58,8 +58,8 @@ var defaultSubnet = netip.MustParsePrefix("192.168.77.0/24")
 // a host of 192.168.77.0/24 picked by a hash of the serial, never .0,
 // .1 (the receiver's default address, which the DHCP server offers the
 // laptop), .255, nor any address in avoid (the receiver actually set).
-// Two boards may still hash to one address; the ARP probe before the
-// address is claimed (netcfg) catches that.
+// Two boards may still hash to one address; the ARP probe that runs
+// while the address is claimed (netcfg) catches that.
 func SerialAddress(serial string, avoid ...netip.Addr) netip.Prefix {
 	h := fnv.New32a()
 	h.Write([]byte(serial))

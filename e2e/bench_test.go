@@ -50,7 +50,8 @@ func (c *firstByteConn) Read(p []byte) (int, error) {
 // BenchmarkVirtFirstFrame measures how soon a booted camera streams, on
 // virt with the real camwire-init: QEMU start → first byte at the
 // receiver, and init start → first frame sent (both from the host's
-// view: arrival of the console line). The goal for the second is 0.5 s;
+// view: arrival of the console line). The goal for the second is 0.35 s
+// (issue 11; camwire-bench's limit for s-init-to-first-frame);
 // x-goal-init-to-frame is the measured value over the goal (≤ 1 meets it).
 func BenchmarkVirtFirstFrame(b *testing.B) {
 	imagetest.Require(b, qemu.Available())
@@ -66,7 +67,7 @@ func BenchmarkVirtFirstFrame(b *testing.B) {
 	os.WriteFile(kernel, r.ImageFiles["vmlinuz-"+parts.KernelVersion], 0o644)
 	os.WriteFile(initrd, r.ImageFiles[image.InitramfsName], 0o644)
 
-	const goal = 500 * time.Millisecond
+	const goal = 350 * time.Millisecond
 	var toByte, toFrame time.Duration
 	steps := map[string]time.Duration{}
 	b.ResetTimer()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/mdlayher/arp"
@@ -31,9 +32,11 @@ type Probe struct {
 
 // DefaultProbe keeps RFC 5227's three probes but shortens its seconds to
 // a fraction: the camera's link is a cable to one laptop or a small
-// switch, where every host answers ARP within milliseconds, and the
-// whole check (about 1.5 s) delays the first frame; RFC 5227's timing
-// (1 s + 3 × 1–2 s + 2 s) would add up to 9 s to every boot.
+// switch, where every host answers ARP within milliseconds; RFC 5227's
+// timing (1 s + 3 × 1–2 s + 2 s) would add up to 9 s to every boot. The
+// check still takes 0.9–1.5 s, which is why the Manager claims
+// optimistically by default (see Manager.ProbeFirst): the first frame
+// does not wait for it.
 var DefaultProbe = Probe{Wait: 200 * time.Millisecond, Min: 200 * time.Millisecond,
 	Max: 400 * time.Millisecond, AnnounceWait: 500 * time.Millisecond, Num: 3}
 
@@ -101,14 +104,21 @@ func (ac *arpConn) send(sender, target netip.Addr) error {
 	return err
 }
 
-// conflict reads ARP packets until the deadline and returns the first
-// that shows another host on addr.
-func (ac *arpConn) conflict(addr netip.Addr, until time.Time) (*Conflict, error) {
+// watch reads ARP packets until the deadline and returns the first that
+// shows another host on addr. Replies to resolve's requests (answers to
+// a probe-style request for a neighbour: sender IP the neighbour's)
+// fill found; once every neighbour in resolve has answered, a watch
+// with stopResolved returns early.
+func (ac *arpConn) watch(addr netip.Addr, until time.Time, resolve []netip.Addr,
+	found map[netip.Addr]net.HardwareAddr, stopResolved bool) (*Conflict, error) {
 	if err := ac.c.SetReadDeadline(until); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 1500)
 	for {
+		if stopResolved && len(found) == len(resolve) {
+			return nil, nil
+		}
 		n, _, err := ac.c.ReadFrom(buf)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, nil
@@ -129,6 +139,10 @@ func (ac *arpConn) conflict(addr netip.Addr, until time.Time) (*Conflict, error)
 			return &Conflict{Addr: addr, By: p.SenderHardwareAddr, How: "answered"}, nil
 		case p.Operation == arp.OperationRequest && p.SenderIP.IsUnspecified() && p.TargetIP == addr:
 			return &Conflict{Addr: addr, By: p.SenderHardwareAddr, How: "probed for it too"}, nil
+		case p.Operation == arp.OperationReply && slices.Contains(resolve, p.SenderIP) && found != nil:
+			if _, ok := found[p.SenderIP]; !ok {
+				found[p.SenderIP] = slices.Clone(p.SenderHardwareAddr)
+			}
 		}
 	}
 }
@@ -137,6 +151,29 @@ func (ac *arpConn) conflict(addr netip.Addr, until time.Time) (*Conflict, error)
 // nil: the caller's namespace) and returns a *Conflict error when another
 // host has it. Other errors mean the check could not run.
 func ProbeAddr(ctx context.Context, ns *netns.NsHandle, ifname string, addr netip.Addr, t Probe) error {
+	return probe(ctx, ns, ifname, addr, t, nil, nil)
+}
+
+// resolveWait bounds how long an optimistic claim waits for its
+// neighbours' answers before the address goes on: on a cable a laptop
+// answers within a millisecond; one without an address yet (it waits
+// for our DHCP) never does, and then the address goes on without it.
+const resolveWait = 50 * time.Millisecond
+
+// probe is ProbeAddr with an optimistic claim when ready is set: first
+// it asks for the link-layer address of each of resolve (the receiver,
+// the gateway) with a request that does not name addr as its sender
+// (like a probe, sender 0.0.0.0, which any host answers and none
+// learns from), then it calls ready with the answers, which puts addr
+// on the link and those neighbours in the kernel's table, and then
+// probes as ProbeAddr does. With the neighbours known, the kernel does
+// not broadcast ARP requests from addr to reach them while the probe
+// runs, which would rewrite the caches of hosts that map addr to its
+// true owner; it still answers requests for addr, unicast to the asker.
+// The resolve phase counts towards the RFC's initial random wait, so
+// the check takes no longer.
+func probe(ctx context.Context, ns *netns.NsHandle, ifname string, addr netip.Addr, t Probe,
+	resolve []netip.Addr, ready func(found map[netip.Addr]net.HardwareAddr)) error {
 	ac, err := listenARP(ns, ifname)
 	if err != nil {
 		return err
@@ -144,8 +181,9 @@ func ProbeAddr(ctx context.Context, ns *netns.NsHandle, ifname string, addr neti
 	defer ac.Close()
 	stop := context.AfterFunc(ctx, func() { ac.c.SetReadDeadline(time.Now()) })
 	defer stop()
-	wait := func(d time.Duration) error {
-		c, err := ac.conflict(addr, time.Now().Add(d))
+	var found map[netip.Addr]net.HardwareAddr
+	wait := func(d time.Duration, stopResolved bool) error {
+		c, err := ac.watch(addr, time.Now().Add(d), resolve, found, stopResolved)
 		if err == nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -154,7 +192,24 @@ func ProbeAddr(ctx context.Context, ns *netns.NsHandle, ifname string, addr neti
 		}
 		return err
 	}
-	if err := wait(randDur(0, t.Wait)); err != nil {
+	initial := randDur(0, t.Wait)
+	if ready != nil {
+		start := time.Now()
+		found = map[netip.Addr]net.HardwareAddr{}
+		for _, n := range resolve {
+			if err := ac.send(netip.IPv4Unspecified(), n); err != nil {
+				return fmt.Errorf("ARP request for %s: %w", n, err)
+			}
+		}
+		if len(resolve) > 0 {
+			if err := wait(resolveWait, true); err != nil {
+				return err
+			}
+		}
+		ready(found)
+		initial = max(0, initial-time.Since(start))
+	}
+	if err := wait(initial, false); err != nil {
 		return err
 	}
 	for i := range max(t.Num, 1) {
@@ -165,7 +220,7 @@ func ProbeAddr(ctx context.Context, ns *netns.NsHandle, ifname string, addr neti
 		if i == max(t.Num, 1)-1 {
 			d = t.AnnounceWait
 		}
-		if err := wait(d); err != nil {
+		if err := wait(d, false); err != nil {
 			return err
 		}
 	}

@@ -47,12 +47,36 @@ type Manager struct {
 	Netns *netns.NsHandle
 
 	// Probe, if set, checks with ARP that no other host has Address
-	// before it is claimed (RFC 5227, see ProbeAddr); on a conflict the
-	// Manager takes an Alternative address and probes that. nil claims
-	// Address at once.
+	// (RFC 5227, see ProbeAddr); on a conflict the Manager takes an
+	// Alternative address and probes that. nil claims Address at once.
+	//
+	// The claim is optimistic, like IPv6's Optimistic DAD (RFC 4429):
+	// once the link has a carrier the address goes on at once and the
+	// probe runs while it is in use, so the recorder connects and sends
+	// its first frame without waiting the probe's 0.9–1.5 s. The camera's
+	// link is a cable to one laptop or a small switch, and cameras
+	// flashed from one image take distinct addresses from their serials,
+	// so a conflict is rare; it is still found, by the same probes. Until
+	// they pass the Manager sends no announcement (that would rewrite
+	// other hosts' caches), and it first learns the receiver's (Offer)
+	// and the gateway's link-layer addresses with probe-style requests
+	// and gives them to the kernel, which then has no reason to
+	// broadcast an ARP request from the address either. On a conflict
+	// the address comes off the link, the next one is tried the same
+	// way, and OnConflict reports it; a connection made meanwhile fails
+	// and the sender dials again from the new address.
 	Probe *Probe
+	// ProbeFirst keeps the address off the link until its probe passed,
+	// as RFC 5227 has it: for a link shared with hosts whose traffic
+	// must not see a tentative address at all, at the cost of the probe's
+	// time before the first frame. No camwire.txt key sets it: before its
+	// probe passed an optimistic claim broadcasts nothing that names the
+	// address (when the receiver answers), so the only ARP a shared link
+	// sees from it then is replies to hosts that ask for the address.
+	ProbeFirst bool
 	// OnClaim, if set, is called when the address is on the link, with
-	// how it was checked ("after an ARP probe", "without a probe: …").
+	// how it was checked ("after an ARP probe …", "at once; the ARP probe
+	// run meanwhile …", "without a probe: …"); with a probe, once it passed.
 	OnClaim func(addr netip.Prefix, link, how string)
 	// OnConflict, if set, is called when another host has addr; next is
 	// the address tried instead.
@@ -234,30 +258,10 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 		return
 	}
 	a := link.Attrs()
-	cur := State{Name: a.Name, Up: a.Flags&net.FlagUp != 0}
-	addrs, err := r.h.AddrList(link, netlink.FAMILY_V4)
+	cur, err := m.state(r, link)
 	if err != nil {
-		m.logf("netcfg: AddrList %s: %v", a.Name, err)
+		m.logf("netcfg: %v", err)
 		return
-	}
-	for _, ad := range addrs {
-		if p, ok := prefixOf(ad.IPNet); ok {
-			cur.Addrs = append(cur.Addrs, p)
-		}
-	}
-	routes, err := r.h.RouteListFiltered(netlink.FAMILY_V4,
-		&netlink.Route{LinkIndex: a.Index, Table: unix.RT_TABLE_MAIN},
-		netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
-	if err != nil {
-		m.logf("netcfg: RouteList %s: %v", a.Name, err)
-		return
-	}
-	for _, rt := range routes {
-		if isDefault(rt.Dst) && rt.Gw != nil {
-			if gw, ok := netip.AddrFromSlice(rt.Gw.To4()); ok {
-				cur.Gateway = gw
-			}
-		}
 	}
 
 	carrier := a.RawFlags&unix.IFF_LOWER_UP != 0
@@ -273,28 +277,27 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 	if !r.claimed {
 		if !cur.Up || !carrier {
 			// ARP needs the link up and a carrier: bring it up and wait
-			// for the carrier event before the address goes on.
+			// for the carrier event before the address goes on (an
+			// optimistic claim too: the neighbours are asked first).
 			want = Want{}
 			if cur.Up && !r.noCarr {
-				m.logf("netcfg: %s has no carrier yet; the address is claimed after an ARP probe once it has", a.Name)
+				m.logf("netcfg: %s has no carrier yet; the address is claimed with an ARP probe once it has", a.Name)
 				r.noCarr = true
 			}
 		} else {
-			probed = m.claim(ctx, r, a.Name, link.Attrs().HardwareAddr)
+			probed = m.claim(ctx, r, link)
 			want.Address = r.addr
+			if cur, err = m.state(r, link); err != nil {
+				m.logf("netcfg: %v", err)
+				return
+			}
 		}
 	}
 
-	for _, act := range Plan(want, cur) {
-		if err := m.do(r.h, link, act); err != nil {
-			m.logf("netcfg: %s: %v", act, err)
-			continue
-		}
-		m.logf("netcfg: %s", act)
-		if act.Kind == AddrReplace && probed {
-			if err := Announce(m.Netns, a.Name, act.Addr.Addr()); err != nil {
-				m.logf("netcfg: %v", err)
-			}
+	m.apply(r, link, want, cur)
+	if probed {
+		if err := Announce(m.Netns, a.Name, r.addr.Addr()); err != nil {
+			m.logf("netcfg: %v", err)
 		}
 	}
 
@@ -311,57 +314,49 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 	m.startDHCP(ctx, r, a.Name)
 }
 
-// maxConflicts bounds the addresses tried one after another; past it the
-// last one is kept (a subnet that full is not the camera's to fix).
-const maxConflicts = 8
-
-// claim probes r.addr on link, moving to an Alternative after each
-// conflict, and reports whether the address that r.addr ends up as was
-// probed. A probe that cannot run at all (no packet socket) claims the
-// address without one, and says so.
-func (m *Manager) claim(ctx context.Context, r *run, link string, hw net.HardwareAddr) bool {
-	for {
-		err := ProbeAddr(ctx, m.Netns, link, r.addr.Addr(), *m.Probe)
-		var c *Conflict
-		switch {
-		case ctx.Err() != nil:
-			return false
-		case errors.As(err, &c) && r.tries < maxConflicts:
-			r.tries++
-			avoid := []netip.Addr{r.addr.Addr()}
-			if m.Offer.IsValid() {
-				avoid = append(avoid, m.Offer)
-			}
-			if m.Gateway.IsValid() {
-				avoid = append(avoid, m.Gateway)
-			}
-			next := Alternative(r.addr, hw, r.tries, avoid...)
-			m.logf("netcfg: address conflict: %v; trying %s", c, next)
-			if m.OnConflict != nil {
-				m.OnConflict(*c, next)
-			}
-			r.addr = next
-			continue
-		case err != nil:
-			how := fmt.Sprintf("without a probe (%v)", err)
-			if c != nil {
-				how = fmt.Sprintf("despite a conflict, after %d other addresses were taken too (%v)", r.tries, err)
-			}
-			m.logf("netcfg: claiming %s on %s %s", r.addr, link, how)
-			r.claimed = true
-			if m.OnClaim != nil {
-				m.OnClaim(r.addr, link, how)
-			}
-			return false
-		}
-		r.claimed = true
-		how := "after an ARP probe found no other host on it"
-		m.logf("netcfg: %s is free on %s (ARP probe)", r.addr.Addr(), link)
-		if m.OnClaim != nil {
-			m.OnClaim(r.addr, link, how)
-		}
-		return true
+// state reads link's addresses and default route; Up comes from link
+// as the caller read it.
+func (m *Manager) state(r *run, link netlink.Link) (State, error) {
+	a := link.Attrs()
+	cur := State{Name: a.Name, Up: a.Flags&net.FlagUp != 0}
+	addrs, err := r.h.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return cur, fmt.Errorf("AddrList %s: %v", a.Name, err)
 	}
+	for _, ad := range addrs {
+		if p, ok := prefixOf(ad.IPNet); ok {
+			cur.Addrs = append(cur.Addrs, p)
+		}
+	}
+	routes, err := r.h.RouteListFiltered(netlink.FAMILY_V4,
+		&netlink.Route{LinkIndex: a.Index, Table: unix.RT_TABLE_MAIN},
+		netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return cur, fmt.Errorf("RouteList %s: %v", a.Name, err)
+	}
+	for _, rt := range routes {
+		if isDefault(rt.Dst) && rt.Gw != nil {
+			if gw, ok := netip.AddrFromSlice(rt.Gw.To4()); ok {
+				cur.Gateway = gw
+			}
+		}
+	}
+	return cur, nil
+}
+
+// apply carries out Plan(want, cur) on link, logging each action. It
+// reports whether want's address is on the link now.
+func (m *Manager) apply(r *run, link netlink.Link, want Want, cur State) bool {
+	on := slices.Contains(cur.Addrs, want.Address)
+	for _, act := range Plan(want, cur) {
+		if err := m.do(r.h, link, act); err != nil {
+			m.logf("netcfg: %s: %v", act, err)
+			continue
+		}
+		m.logf("netcfg: %s", act)
+		on = on || act.Kind == AddrReplace
+	}
+	return on
 }
 
 // findLink returns the link to configure, or nil while there is none.

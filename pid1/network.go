@@ -67,7 +67,7 @@ func managerFor(c config.Config) (m *netcfg.Manager, note string) {
 		Address:   c.Address,
 		Gateway:   c.Gateway,
 		DHCP:      netcfg.DHCPMode(c.DHCPServer),
-		Probe:     &netcfg.DefaultProbe, // RFC 5227 before the address goes on
+		Probe:     &netcfg.DefaultProbe, // RFC 5227, run while the address is already in use
 	}
 	if a, ok := c.ReceiverAddr(); ok {
 		m.Offer = a

@@ -37,9 +37,11 @@ func (r *Recorder) keepNetwork(ctx context.Context, c config.Config, log *slog.L
 // redialOnNetwork calls redial whenever an address or a route appears
 // (netlink events), until ctx ends. At boot the recorder starts before
 // PID 1's network step has put the address on the link (it waits for the
-// carrier and an ARP probe first): the sender's dials fail with "network
-// is unreachable" and its backoff grows, and this ends the pause the
-// moment the network is there. Without netlink the backoff alone does.
+// carrier first): the sender's dials fail with "network is unreachable"
+// and its backoff grows, and this ends the pause the moment the network
+// is there; so it does when an address conflict found by the ARP probe
+// moves the camera to another address. Without netlink the backoff alone
+// does.
 func redialOnNetwork(ctx context.Context, redial func(), log *slog.Logger) {
 	addrs := make(chan netlink.AddrUpdate, 16)
 	routes := make(chan netlink.RouteUpdate, 16)
