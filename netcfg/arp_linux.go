@@ -155,10 +155,15 @@ func ProbeAddr(ctx context.Context, ns *netns.NsHandle, ifname string, addr neti
 }
 
 // resolveWait bounds how long an optimistic claim waits for its
-// neighbours' answers before the address goes on: on a cable a laptop
-// answers within a millisecond; one without an address yet (it waits
-// for our DHCP) never does, and then the address goes on without it.
-const resolveWait = 50 * time.Millisecond
+// neighbours' answers before the address goes on, asking again every
+// resolveEvery: on a cable a laptop answers within a millisecond when
+// it is idle, but a loaded one can take tens (seen in the netns tests
+// on a loaded machine); one without an address yet (it waits for our
+// DHCP) never does, and then the address goes on without it.
+const (
+	resolveWait  = 200 * time.Millisecond
+	resolveEvery = 50 * time.Millisecond
+)
 
 // probe is ProbeAddr with an optimistic claim when ready is set: first
 // it asks for the link-layer address of each of resolve (the receiver,
@@ -196,13 +201,16 @@ func probe(ctx context.Context, ns *netns.NsHandle, ifname string, addr netip.Ad
 	if ready != nil {
 		start := time.Now()
 		found = map[netip.Addr]net.HardwareAddr{}
-		for _, n := range resolve {
-			if err := ac.send(netip.IPv4Unspecified(), n); err != nil {
-				return fmt.Errorf("ARP request for %s: %w", n, err)
+		for len(found) < len(resolve) && time.Since(start) < resolveWait {
+			for _, n := range resolve {
+				if _, ok := found[n]; ok {
+					continue
+				}
+				if err := ac.send(netip.IPv4Unspecified(), n); err != nil {
+					return fmt.Errorf("ARP request for %s: %w", n, err)
+				}
 			}
-		}
-		if len(resolve) > 0 {
-			if err := wait(resolveWait, true); err != nil {
+			if err := wait(min(resolveEvery, resolveWait-time.Since(start)), true); err != nil {
 				return err
 			}
 		}

@@ -102,6 +102,11 @@ func (m *Manager) neighbours(addr netip.Prefix) []netip.Addr {
 // link. It reports whether the address is on.
 func (m *Manager) putOn(r *run, link netlink.Link, found map[netip.Addr]net.HardwareAddr) bool {
 	a := link.Attrs()
+	for _, ip := range m.neighbours(r.addr) {
+		if _, ok := found[ip]; !ok {
+			m.logf("netcfg: %s did not answer within %v; the kernel will ask for it itself, naming %s", ip, resolveWait, r.addr.Addr())
+		}
+	}
 	for ip, hw := range found {
 		err := r.h.NeighSet(&netlink.Neigh{LinkIndex: a.Index, Family: netlink.FAMILY_V4,
 			State: netlink.NUD_STALE, IP: net.IP(ip.AsSlice()), HardwareAddr: hw})

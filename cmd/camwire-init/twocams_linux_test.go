@@ -130,10 +130,15 @@ func TestCamerasFromOneImage(t *testing.T) {
 		c.p = startIn(t, c.ns, "camwire-init", args...)
 	}
 	// a and b boot together; c comes once a holds its address, so c's
-	// probe meets a's kernel answering for it.
+	// probe meets a's kernel answering for it. a records before its own
+	// probe has passed (the claim is optimistic), so its first ack is not
+	// enough: c started then would probe for the address alongside a,
+	// and RFC 5227 moves both.
 	start(cams[0])
 	start(cams[1])
 	cams[0].p.WaitLine(t, camconsole.FirstAckedPrefix, 30*time.Second)
+	aFree := "netcfg: " + config.SerialAddress(cams[0].serial).Addr().String() + " is free on eth0"
+	cams[0].p.WaitFor(t, "camera a's probe to pass", 30*time.Second, func(log string) bool { return strings.Contains(log, aFree) })
 	start(cams[2])
 	conflict := cams[2].p.WaitLine(t, camconsole.ConflictPrefix, 30*time.Second)
 	t.Logf("camera c: %s", conflict)
