@@ -100,6 +100,7 @@ func TestDropBlocks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newBufferSender(t, bound)
+			s.copyAbove = blockSize // a bound of two blocks, kept in blocks
 			bl := map[byte]*segment.Block{}
 			blockFrames(t, s, bl, tt.ops)
 			if got := dump(s); got != tt.want {

@@ -134,10 +134,11 @@ type Sender struct {
 	writeTimeout     time.Duration
 	handshakeTimeout time.Duration
 
-	pool    pool // recycled access-unit copies; own lock, taken after mu
-	running atomic.Bool
-	wake    chan struct{} // capacity 1: something new for the writer
-	redial  chan struct{} // capacity 1: Redial was called
+	copyAbove int  // FrameAU copies AUs of bigger blocks: BufferBytes/minBlocks
+	pool      pool // recycled access-unit copies; own lock, taken after mu
+	running   atomic.Bool
+	wake      chan struct{} // capacity 1: something new for the writer
+	redial    chan struct{} // capacity 1: Redial was called
 
 	mu        sync.Mutex
 	q         ring
@@ -208,6 +209,7 @@ func New(cfg Config) (*Sender, error) {
 		cfg:              cfg,
 		log:              cfg.Logger.With("receiver", cfg.Addr),
 		window:           cfg.BufferBytes / 2,
+		copyAbove:        cfg.BufferBytes / minBlocks,
 		sleep:            backoff.Sleep,
 		retry:            backoff.Backoff{Min: minBackoff, Max: maxBackoff, Stable: maxBackoff},
 		writeTimeout:     10 * time.Second,
@@ -230,15 +232,19 @@ func (s *Sender) clockUS() int64 { return s.cfg.Clock().Microseconds() }
 // once) and never waits for the network: when the buffer is full it drops
 // the oldest unsent GOPs instead.
 func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
-	// Copy outside the lock so the writer is never held up by a memmove.
-	// append, not make: its cap shows the allocator's rounding.
+	s.frame(segment, timeUS, key, s.copyAU(au), nil, true)
+}
+
+// copyAU returns the sender's own copy of au, recycled through the pool.
+// The copy is made outside the lock so the writer is never held up by a
+// memmove; append, not make: its cap shows the allocator's rounding.
+func (s *Sender) copyAU(au []byte) []byte {
 	p := s.pool.get(len(au))
 	if p == nil {
-		p = append([]byte(nil), au...)
-	} else {
-		copy(p, au)
+		return append([]byte(nil), au...)
 	}
-	s.frame(segment, timeUS, key, p, nil, true)
+	copy(p, au)
+	return p
 }
 
 // FrameAU queues au as Frame does, but takes it over instead of copying
@@ -246,9 +252,30 @@ func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
 // the receiver has stored it, then releases au.Block (an au without a
 // Block is simply dropped). Held blocks count in full against the buffer
 // bound.
+//
+// Except when au.Block is big against that bound (more than an eighth of
+// it: a buffer under 8 MiB with the Splitter's 1 MiB blocks): then FrameAU
+// copies au.Data, as Frame does, and releases the block at once. A block
+// pins its whole size for its smallest frame, and the newest block,
+// which the Splitter is still filling, counts in full from its first
+// frame, so a buffer of a few blocks would drop nearly everything (a
+// 1 MiB buffer dropped every frame of 66 KB, GOP 30, even with a healthy
+// receiver: the first frame alone exceeded the bound). With 8 blocks or
+// more, the at most two blocks not yet full cost a quarter of the buffer
+// at worst, and the copy is saved.
 func (s *Sender) FrameAU(seg uint32, au segment.AU) {
+	if au.Block != nil && au.Block.Size() > s.copyAbove {
+		p := s.copyAU(au.Data)
+		au.Release()
+		s.frame(seg, au.Time.Microseconds(), au.Key, p, nil, true)
+		return
+	}
 	s.frame(seg, au.Time.Microseconds(), au.Key, au.Data, au.Block, false)
 }
+
+// minBlocks is how many of its blocks the buffer bound must hold for
+// FrameAU to keep an access unit in its block rather than copy it.
+const minBlocks = 8
 
 // frame queues p, which the sender owns (with a reference to blk, if not
 // nil; copied: Frame's copy from the pool), and lets the writer know.
