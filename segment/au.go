@@ -19,6 +19,14 @@ type AU struct {
 	Data []byte        // Annex-B, start codes included; owned by whoever receives the AU
 	Time time.Duration // capture time on a monotonic clock
 	Key  bool          // contains an IDR slice
+	// NALs, when not nil, is where Data's NAL units begin: the offset
+	// of each one's header byte (the byte after its start code), in
+	// order, for every start code in Data, including a bare one at its
+	// very end. The Splitter records them as it finds the start codes
+	// that cut access units, so that nobody downstream searches for
+	// them again (the sender passes them on as the wire's NAL table).
+	// It lies in the Block's memory like Data and is read-only.
+	NALs []uint32
 	// Block, when not nil, is the shared memory Data lies in (the
 	// Splitter's), and the AU holds one reference to it: whoever receives
 	// the AU owns that reference and gives it up with Release when done
@@ -76,6 +84,33 @@ func appendNALUs(out []nalu, buf []byte) []nalu {
 			n.end = i - 1
 		}
 		begin = n.end
+		out = append(out, n)
+	}
+	return out
+}
+
+// appendNALUsAt appends the NAL units of buf to out as appendNALUs lists
+// them, from starts (see AU.NALs) instead of a search: each NAL unit
+// ends where the next one's start code begins, a zero byte before that
+// start code being its fourth byte.
+func appendNALUsAt(out []nalu, buf []byte, starts []uint32) []nalu {
+	begin := func(s, lo int) int {
+		b := s - 3
+		if b > lo && buf[b-1] == 0 {
+			b--
+		}
+		return b
+	}
+	for k, s := range starts {
+		n := nalu{start: int(s), end: len(buf)}
+		if k == 0 {
+			n.begin = begin(n.start, 0)
+		} else {
+			n.begin = out[len(out)-1].end
+		}
+		if k+1 < len(starts) {
+			n.end = begin(int(starts[k+1]), n.start)
+		}
 		out = append(out, n)
 	}
 	return out

@@ -31,7 +31,11 @@ const maxFreeBlocks = 4
 // dropped, never released, is safe: its block is never reused and the
 // garbage collector takes it.
 type Block struct {
-	buf  []byte
+	buf []byte
+	// nals holds the NAL tables (AU.NALs) of the access units in buf,
+	// back to back: a table lives exactly as long as its access unit's
+	// bytes, and a reused block reuses the memory of both.
+	nals []uint32
 	refs atomic.Int32
 	free *blockPool // where the last Release puts it; nil: nowhere
 }
@@ -98,7 +102,7 @@ func (p *blockPool) get(n int) *Block {
 			p.free[last] = nil
 			p.free = p.free[:last]
 			p.mu.Unlock()
-			b.buf = b.buf[:0]
+			b.buf, b.nals = b.buf[:0], b.nals[:0]
 			b.refs.Store(1)
 			return b
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ func TestSplitterReadEqualsWrite(t *testing.T) {
 		joined := 0
 		for _, au := range want {
 			joined += len(au.Data)
+			checkNALs(t, au)
 		}
 		if joined != len(clip) {
 			t.Fatalf("%s: AUs hold %d bytes, clip %d", name, joined, len(clip))
@@ -106,8 +108,8 @@ func TestSplitterReadEqualsWrite(t *testing.T) {
 			// acknowledged, and check each one's bytes when it goes.
 			check := func(au AU) {
 				i := len(got)
-				if !bytes.Equal(au.Data, want[i].Data) {
-					t.Fatalf("%s: reads of %d into %d-byte blocks: AU %d changed while held", name, tt.read, tt.block, i)
+				if !bytes.Equal(au.Data, want[i].Data) || !slices.Equal(au.NALs, want[i].NALs) {
+					t.Fatalf("%s: reads of %d into %d-byte blocks: AU %d (or its NAL table) changed while held", name, tt.read, tt.block, i)
 				}
 				got = append(got, AU{Data: bytes.Clone(au.Data), Time: au.Time, Key: au.Key})
 			}

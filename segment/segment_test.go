@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -244,6 +245,29 @@ func TestSplitterTooBig(t *testing.T) {
 	}
 }
 
+// scanStarts is the NAL table of data found by searching it: what an
+// AU's NALs must be.
+func scanStarts(data []byte) []uint32 {
+	var out []uint32
+	for _, n := range nalus(data) {
+		out = append(out, uint32(n.start))
+	}
+	return out
+}
+
+// checkNALs fails unless au's NAL table is what a search of its bytes
+// finds, and lists its NAL units as that search does.
+func checkNALs(t testing.TB, au AU) {
+	t.Helper()
+	want := scanStarts(au.Data)
+	if !slices.Equal(au.NALs, want) || au.NALs == nil {
+		t.Fatalf("AU % x: NALs = %v, a search finds %v", au.Data[:min(16, len(au.Data))], au.NALs, want)
+	}
+	if got, want := appendNALUsAt(nil, au.Data, au.NALs), nalus(au.Data); !slices.Equal(got, want) {
+		t.Fatalf("AU % x: NAL units from the table %v, from a search %v", au.Data[:min(16, len(au.Data))], got, want)
+	}
+}
+
 // FuzzSplitter checks, for any input and chunk size, that nothing is
 // invented or lost: the AUs joined are exactly the input minus the bytes
 // counted as dropped, each AU starts with a start code, and memory stays
@@ -269,6 +293,7 @@ func FuzzSplitter(f *testing.F) {
 				if !bytes.HasPrefix(au.Data, startCode3) && !bytes.HasPrefix(au.Data, startCode4) {
 					t.Fatalf("AU % x does not start with a start code", au.Data[:min(8, len(au.Data))])
 				}
+				checkNALs(t, au)
 				joined = append(joined, au.Data...)
 			}
 		}
@@ -295,8 +320,11 @@ func FuzzSplitter(f *testing.F) {
 		r.pool.size = 512
 		var held []AU
 		var copies [][]byte
+		var tables [][]uint32
 		readInto(t, &r, &chunkReader{b: in, n: n}, func(au AU) bool {
+			checkNALs(t, au)
 			copies = append(copies, bytes.Clone(au.Data))
+			tables = append(tables, slices.Clone(au.NALs))
 			if len(copies)%2 == 0 {
 				return false
 			}
@@ -307,8 +335,8 @@ func FuzzSplitter(f *testing.F) {
 			t.Fatalf("reading into blocks: %d bytes out, %d dropped; Write path %d, %d", len(got), r.Dropped(), len(joined), s.Dropped())
 		}
 		for i, au := range held {
-			if !bytes.Equal(au.Data, copies[2*i]) {
-				t.Fatalf("AU %d changed while held", 2*i)
+			if !bytes.Equal(au.Data, copies[2*i]) || !slices.Equal(au.NALs, tables[2*i]) {
+				t.Fatalf("AU %d (or its NAL table) changed while held", 2*i)
 			}
 			au.Release()
 		}

@@ -70,7 +70,7 @@ func (s *Segmenter) Dropped() int { return s.dropped }
 func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
 	var sps, pps []byte
 	if au.Key {
-		sps, pps = s.paramSets(au.Data)
+		sps, pps = s.paramSets(au)
 	}
 	changed := (sps != nil && s.sps != nil && !bytes.Equal(sps, s.sps)) ||
 		(pps != nil && s.pps != nil && !bytes.Equal(pps, s.pps))
@@ -102,9 +102,9 @@ func (s *Segmenter) Push(au AU) (ended *End, seg uint32, out AU, ok bool) {
 		}
 		s.open, s.seg, s.frames, s.start = true, s.next, 0, au.Time
 		s.next++
-		if data, copied := s.withParamSets(au.Data, sps == nil, pps == nil); copied {
+		if data, nals, copied := s.withParamSets(au, sps == nil, pps == nil); copied {
 			au.Release()
-			au.Data, au.Block = data, nil
+			au.Data, au.NALs, au.Block = data, nals, nil
 		}
 	}
 	s.frames++
@@ -121,10 +121,22 @@ func (s *Segmenter) Close() *End {
 	return &End{Segment: s.seg, Frames: s.frames}
 }
 
+// listNALUs lists au's NAL units into s.ns, from its NAL table when it
+// has one (no search), else by searching its bytes.
+func (s *Segmenter) listNALUs(au AU) []nalu {
+	if au.NALs != nil {
+		s.ns = appendNALUsAt(s.ns[:0], au.Data, au.NALs)
+	} else {
+		s.ns = appendNALUs(s.ns[:0], au.Data)
+	}
+	return s.ns
+}
+
 // paramSets returns the last SPS and PPS NAL units in an access unit
-// (header byte first, no start code; slices of data), nil when absent.
-func (s *Segmenter) paramSets(data []byte) (sps, pps []byte) {
-	s.ns = appendNALUs(s.ns[:0], data)
+// (header byte first, no start code; slices of its Data), nil when absent.
+func (s *Segmenter) paramSets(au AU) (sps, pps []byte) {
+	data := au.Data
+	s.listNALUs(au)
 	for _, n := range s.ns {
 		if n.start >= n.end {
 			continue
@@ -139,19 +151,20 @@ func (s *Segmenter) paramSets(data []byte) (sps, pps []byte) {
 	return sps, pps
 }
 
-// withParamSets returns data with the remembered SPS and/or PPS inserted
-// where H.264 7.4.1.2.3 allows them: after a leading access unit delimiter
-// (which must stay first), an SPS before any PPS, and a missing PPS after
-// the access unit's own SPS. data itself is returned (copied false) when
-// nothing is missing or nothing is known to insert.
-func (s *Segmenter) withParamSets(data []byte, needSPS, needPPS bool) (out []byte, copied bool) {
+// withParamSets returns au.Data with the remembered SPS and/or PPS
+// inserted where H.264 7.4.1.2.3 allows them: after a leading access unit
+// delimiter (which must stay first), an SPS before any PPS, and a missing
+// PPS after the access unit's own SPS, and the NAL table of the result
+// when au has one. au.Data itself is returned (copied false) when nothing
+// is missing or nothing is known to insert.
+func (s *Segmenter) withParamSets(au AU, needSPS, needPPS bool) (out []byte, nals []uint32, copied bool) {
+	data := au.Data
 	needSPS = needSPS && s.sps != nil
 	needPPS = needPPS && s.pps != nil
 	if !needSPS && !needPPS {
-		return data, false
+		return data, au.NALs, false
 	}
-	s.ns = appendNALUs(s.ns[:0], data)
-	ns := s.ns
+	ns := s.listNALUs(au)
 	at := 0 // insert before the first NAL unit ...
 	if len(ns) > 0 {
 		at = ns[0].begin
@@ -168,11 +181,33 @@ func (s *Segmenter) withParamSets(data []byte, needSPS, needPPS bool) (out []byt
 	}
 	out = make([]byte, 0, len(data)+2*len(startCode4)+len(s.sps)+len(s.pps))
 	out = append(out, data[:at]...)
+	var insAt [2]uint32
+	ins := insAt[:0] // where the inserted NAL units begin
 	if needSPS {
-		out = append(append(out, startCode4...), s.sps...)
+		out = append(out, startCode4...)
+		ins = append(ins, uint32(len(out)))
+		out = append(out, s.sps...)
 	}
 	if needPPS {
-		out = append(append(out, startCode4...), s.pps...)
+		out = append(out, startCode4...)
+		ins = append(ins, uint32(len(out)))
+		out = append(out, s.pps...)
 	}
-	return append(out, data[at:]...), true
+	moved := uint32(len(out) - at)
+	out = append(out, data[at:]...)
+	if au.NALs == nil {
+		return out, nil, true
+	}
+	// The table of out: at is a NAL unit's begin, so the units before it
+	// keep their offsets and the ones after move by the inserted bytes.
+	nals = make([]uint32, 0, len(au.NALs)+len(ins))
+	i := 0
+	for ; i < len(au.NALs) && int(au.NALs[i]) < at; i++ {
+		nals = append(nals, au.NALs[i])
+	}
+	nals = append(nals, ins...)
+	for _, n := range au.NALs[i:] {
+		nals = append(nals, n+moved)
+	}
+	return out, nals, true
 }

@@ -213,6 +213,20 @@ func TestSegmenterParamSets(t *testing.T) {
 			if !ok {
 				t.Fatalf("Push(keyframe) dropped it")
 			}
+			if out.NALs != nil {
+				t.Errorf("an AU without a NAL table came out with one: %v", out.NALs)
+			}
+			// With the Splitter's NAL table the same bytes come out, with
+			// the table of what came out.
+			st := Segmenter{Length: time.Second}
+			if tt.known != nil {
+				st.Push(AU{Data: tt.known, NALs: scanStarts(tt.known), Key: true})
+			}
+			_, _, outT, _ := st.Push(AU{Data: tt.key, NALs: scanStarts(tt.key), Time: 2 * time.Second, Key: true})
+			if !bytes.Equal(outT.Data, out.Data) {
+				t.Errorf("with a NAL table: % x, without % x", outT.Data, out.Data)
+			}
+			checkNALs(t, outT)
 			if got := naluTypes(out.Data); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("NAL units = %v, want %v", got, tt.want)
 			}
@@ -308,7 +322,7 @@ func FuzzSegmenter(f *testing.F) {
 			case 3:
 				data = cat(nal(h264.NALUTypeSPS, false, 0x4d, b>>7), nal(h264.NALUTypePPS, false, 0xee), nal(h264.NALUTypeIDR, true, byte(i)))
 			}
-			in = append(in, AU{Data: data, Time: at, Key: b&1 == 1})
+			in = append(in, AU{Data: data, NALs: scanStarts(data), Time: at, Key: b&1 == 1})
 		}
 		s := Segmenter{Length: time.Duration(length) * 10 * time.Millisecond}
 		p := run(t, &s, in)
@@ -321,7 +335,8 @@ func FuzzSegmenter(f *testing.F) {
 		}
 		known := false
 		for i, f := range p.frames {
-			if sps, _ := new(Segmenter).paramSets(in[p.dropped+i].Data); sps != nil {
+			checkNALs(t, f) // also where SPS/PPS were put in
+			if sps, _ := new(Segmenter).paramSets(in[p.dropped+i]); sps != nil {
 				known = true
 			}
 			if known && (i == 0 || p.segs[i] != p.segs[i-1]) {

@@ -36,6 +36,10 @@ var ErrAUTooBig = errors.New("access unit too big")
 // only when the first two bytes of the next one have arrived: output lags
 // input by one access unit until Flush.
 //
+// Each access unit comes with its NAL table (AU.NALs): the start codes
+// the search for access unit boundaries found, so the table costs no
+// pass of its own and nobody downstream searches the bytes again.
+//
 // The concatenation of all access units returned equals the input from its
 // first start code on; bytes before the first start code (and access units
 // dropped for size) are counted in Dropped.
@@ -69,6 +73,10 @@ type Splitter struct {
 	pend      int
 	pendBegin int
 	pendTime  time.Duration
+
+	// nals is where the NAL units assigned to the access unit being
+	// collected begin (their header bytes' indexes in buf), for AU.NALs.
+	nals []int
 
 	auTime time.Duration // arrival of the chunk that completed this AU's first start code
 	vcl    bool          // current access unit has a slice of its primary picture
@@ -120,6 +128,9 @@ func (s *Splitter) grow(n int) {
 	s.blk, s.buf = b, b.buf
 	s.scan -= s.base
 	s.pendBegin -= s.base
+	for i := range s.nals {
+		s.nals[i] -= s.base
+	}
 	if s.pend >= 0 {
 		s.pend -= s.base
 	}
@@ -242,7 +253,8 @@ func (s *Splitter) decide(final bool) bool {
 		if !final {
 			return false
 		}
-		s.pend = -1 // a bare start code at the very end
+		s.nals = append(s.nals, p) // a bare start code at the very end
+		s.pend = -1
 		return true
 	}
 	typ := naluType(s.buf[p])
@@ -270,6 +282,7 @@ func (s *Splitter) decide(final bool) bool {
 		s.vcl = true
 		s.key = s.key || typ == h264.NALUTypeIDR
 	}
+	s.nals = append(s.nals, p)
 	s.pend = -1
 	return true
 }
@@ -284,12 +297,21 @@ func (s *Splitter) emit(end int) {
 		s.tooBig = size
 		s.base = end
 		s.vcl, s.key = false, false
+		s.nals = s.nals[:0]
 		return
 	}
 	s.blk.Retain()
-	s.out = append(s.out, AU{Data: s.buf[s.base:end:end], Time: s.auTime, Key: s.key, Block: s.blk})
+	// The table goes into the block beside the bytes, so it needs no
+	// memory of its own: a reused block brings its tables' back.
+	t := len(s.blk.nals)
+	for _, n := range s.nals {
+		s.blk.nals = append(s.blk.nals, uint32(n-s.base))
+	}
+	nals := s.blk.nals[t:len(s.blk.nals):len(s.blk.nals)]
+	s.out = append(s.out, AU{Data: s.buf[s.base:end:end], Time: s.auTime, Key: s.key, NALs: nals, Block: s.blk})
 	s.base = end
 	s.vcl, s.key = false, false
+	s.nals = s.nals[:0]
 }
 
 // reset starts over at the end of the input so far: the bytes before are
@@ -298,4 +320,5 @@ func (s *Splitter) reset() {
 	s.base = len(s.buf)
 	s.scan, s.pend, s.pendBegin = s.base, -1, s.base
 	s.synced, s.vcl, s.key = false, false, false
+	s.nals = s.nals[:0]
 }

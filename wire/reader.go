@@ -72,7 +72,8 @@ const directHead = 512
 // ReadPayloadsInto makes Next read each Frame's payload into a buffer of
 // its own: get(n) returns a slice of length n, which Next fills and never
 // touches again, so the Frame's Payload belongs to the caller and can be
-// kept without a copy. raw must be what the *bufio.Reader given to
+// kept without a copy. A frame's NAL table (1.3) lies in the same
+// buffer, after the payload: Payload is the buffer's start, with its cap. raw must be what the *bufio.Reader given to
 // NewReader reads from: once that buffer's bytes are used up, records
 // come from raw through a small buffer and each payload is read from raw
 // straight into its own buffer. The kernel then copies every payload byte
@@ -160,16 +161,39 @@ func (rd *Reader) Next() (Record, error) {
 // from get: what the small buffer holds is copied, the rest read from the
 // connection straight into place.
 func (rd *Reader) frameInto(n int) (Record, error) {
-	var head [frameHeaderLen]byte
-	if _, err := io.ReadFull(rd.r, head[:]); err != nil {
+	var head [frameHeaderLen + 2]byte
+	if _, err := io.ReadFull(rd.r, head[:frameHeaderLen]); err != nil {
 		return nil, unexpected(err)
 	}
-	rec, err := Decode(TypeFrame, head[:])
-	if err != nil {
-		return nil, err
+	d := decoder{b: head[:frameHeaderLen]}
+	f, nals := d.frameHeader()
+	n -= frameHeaderLen
+	tab := 0
+	if nals {
+		if n < 2 {
+			return nil, fmt.Errorf("%w: frame: NAL table length cut off", ErrMalformed)
+		}
+		if _, err := io.ReadFull(rd.r, head[frameHeaderLen:]); err != nil {
+			return nil, unexpected(err)
+		}
+		tab = int(binary.BigEndian.Uint16(head[frameHeaderLen:]))
+		n -= 2
+		if tab > n {
+			return nil, fmt.Errorf("%w: frame: NAL table of %d bytes in %d", ErrMalformed, tab, n)
+		}
 	}
-	f := rec.(Frame)
-	p := rd.get(n - frameHeaderLen)
+	// One buffer holds the payload and, after it, the table (which
+	// comes first on the wire), so the payload starts the buffer and
+	// whoever recycles payloads recycles the table's memory with it.
+	p := rd.get(n)
+	plen := n - tab
+	if nals {
+		if _, err := io.ReadFull(rd.r, p[plen:]); err != nil {
+			return nil, unexpected(err)
+		}
+		f.NALs = p[plen:n:n]
+	}
+	p = p[:plen]
 	k := 0
 	if b := rd.r.Buffered(); b > 0 {
 		k, _ = rd.r.Read(p[:min(b, len(p))]) // from the buffer: no error
@@ -214,11 +238,10 @@ func Decode(t Type, body []byte) (Record, error) {
 		}
 		r = a
 	case TypeFrame:
-		var f Frame
-		f.Seq = d.u64()
-		f.Segment = d.u32()
-		f.TimeUS = int64(d.u64())
-		f.Key = d.u8()&flagKey != 0
+		f, nals := d.frameHeader()
+		if nals {
+			f.NALs = d.bytes(int(d.u16()))
+		}
 		f.Payload = d.rest()
 		r = f
 	case TypeSegmentEnd:
@@ -277,6 +300,17 @@ func Decode(t Type, body []byte) (Record, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, t, d.err)
 	}
 	return r, nil
+}
+
+// frameHeader reads a Frame's fields before its payload and reports
+// whether a NAL table (flagNALs) comes next.
+func (d *decoder) frameHeader() (f Frame, nals bool) {
+	f.Seq = d.u64()
+	f.Segment = d.u32()
+	f.TimeUS = int64(d.u64())
+	flags := d.u8()
+	f.Key = flags&flagKey != 0
+	return f, flags&flagNALs != 0
 }
 
 // decoder reads fields and remembers the first shortfall, so Decode checks

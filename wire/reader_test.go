@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -26,6 +27,10 @@ func TestReadPayloadsInto(t *testing.T) {
 		Frame{Seq: 4, Payload: bytes.Repeat([]byte{3}, directHead-frameHeaderLen-recordHeaderLen)},
 		Frame{Seq: 5, Payload: bytes.Repeat([]byte{4}, directHead+1)},
 		SegmentEnd{Seq: 6, Segment: 1, Frames: 4},
+		// 1.3: the NAL table is read into the payload's buffer, after it.
+		Frame{Seq: 7, Payload: big, NALs: AppendNALTable(nil, []uint32{3, 8, 13})},
+		Frame{Seq: 8, Payload: []byte{0, 0, 1, 9}, NALs: NALTable{3}},
+		Frame{Seq: 9, Payload: []byte{}, NALs: NALTable{}},
 	}
 	var stream []byte
 	for _, r := range recs {
@@ -91,6 +96,9 @@ func TestReadPayloadsIntoErrors(t *testing.T) {
 		{"over the limit", f, ErrTooLarge, 0},
 		{"cut in the payload", f[:len(f)-1], io.ErrUnexpectedEOF, 1},
 		{"cut in the frame header", f[:recordHeaderLen+3], io.ErrUnexpectedEOF, 0},
+		{"NAL table longer than the body", tableClaims(3000, 2000), ErrMalformed, 0},
+		{"cut in the NAL table", tableClaims(300, 2000)[:recordHeaderLen+frameHeaderLen+2+10], io.ErrUnexpectedEOF, 1},
+		{"no room for the table length", noRoomForTable(), ErrMalformed, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,6 +117,24 @@ func TestReadPayloadsIntoErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tableClaims is a Frame with a NAL table that says it is tab bytes long
+// and a body of n bytes after the table's length.
+func tableClaims(tab uint16, n int) []byte {
+	b := AppendFrameHeader(nil, Frame{Seq: 1, Payload: make([]byte, n)})
+	b[len(b)-1] |= flagNALs
+	binary.BigEndian.PutUint32(b[1:], uint32(frameHeaderLen+2+n))
+	b = binary.BigEndian.AppendUint16(b, tab)
+	return append(b, make([]byte, n)...)
+}
+
+// noRoomForTable is a Frame that says a NAL table follows but has one
+// byte left for the table's two-byte length.
+func noRoomForTable() []byte {
+	b := tableClaims(0, 0)[:recordHeaderLen+frameHeaderLen+1]
+	binary.BigEndian.PutUint32(b[1:], frameHeaderLen+1)
+	return b
 }
 
 // iotestHalf returns at most half of what each Read asks for (at least

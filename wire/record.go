@@ -44,10 +44,19 @@ type Frame struct {
 	TimeUS  int64 // capture time in µs on the sender's monotonic clock
 	Key     bool  // access unit is an IDR picture: a segment may start here
 	Payload []byte
+	// NALs (1.3, only to a receiver of 1.3 or later) says where the
+	// payload's NAL units begin; nil: the frame has no table. Not to be
+	// trusted: see NALTable. It aliases the same buffer as Payload (with
+	// ReadPayloadsInto it lies in the payload's buffer, after Payload).
+	NALs NALTable
 }
 
-// Frame flag bits.
-const flagKey = 1 << 0
+// Frame flag bits. flagNALs (1.3): a NAL table, u16 length and bytes,
+// follows the flags, before the payload.
+const (
+	flagKey  = 1 << 0
+	flagNALs = 1 << 1
+)
 
 // SegmentEnd closes segment Segment after Frames frames; the receiver
 // finalises that file.
@@ -224,10 +233,15 @@ func (a Auth) appendBody(b []byte) []byte { return append(b, a.MAC...) }
 
 func (f Frame) appendBody(b []byte) []byte {
 	b = f.appendHeader(b)
+	if f.NALs != nil {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(f.NALs)))
+		b = append(b, f.NALs...)
+	}
 	return append(b, f.Payload...)
 }
 
-// frameHeaderLen is the body bytes of a Frame before its payload.
+// frameHeaderLen is the body bytes of a Frame before its payload (and
+// before its NAL table's length, when it has one).
 const frameHeaderLen = 8 + 4 + 8 + 1
 
 func (f Frame) appendHeader(b []byte) []byte {
@@ -237,6 +251,9 @@ func (f Frame) appendHeader(b []byte) []byte {
 	var flags byte
 	if f.Key {
 		flags |= flagKey
+	}
+	if f.NALs != nil {
+		flags |= flagNALs
 	}
 	return append(b, flags)
 }
@@ -335,13 +352,55 @@ func Append(b []byte, r Record) []byte {
 	return b
 }
 
-// AppendFrameHeader appends the record header and Frame fields without the
-// payload, so a sender can hand header and payload to writev without
-// copying the access unit.
+// AppendFrameHeader appends the record header and Frame fields (with
+// f.NALs, if any) without the payload, so a sender can hand header and
+// payload to writev without copying the access unit.
 func AppendFrameHeader(b []byte, f Frame) []byte {
 	b = append(b, byte(TypeFrame))
-	b = binary.BigEndian.AppendUint32(b, uint32(frameHeaderLen+len(f.Payload)))
-	return f.appendHeader(b)
+	n := frameHeaderLen + len(f.Payload)
+	if f.NALs != nil {
+		n += 2 + len(f.NALs)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	b = f.appendHeader(b)
+	if f.NALs != nil {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(f.NALs)))
+		b = append(b, f.NALs...)
+	}
+	return b
+}
+
+// AppendFrameHeaderStarts is AppendFrameHeader with a NAL table encoded
+// from starts (the offset of each NAL unit's header byte in f.Payload,
+// see NALTable) in place of f.NALs, for a sender that keeps its tables
+// as offsets: it encodes straight into b, with no table of its own per
+// frame. A table that would not fit (over MaxNALTable bytes, or the
+// frame over maxFrame bytes of payload and table; 0 means
+// DefaultLimits.MaxFrame) is left out, and so is an empty one: the
+// receiver then finds the NAL units itself.
+func AppendFrameHeaderStarts(b []byte, f Frame, starts []uint32, maxFrame int) []byte {
+	f.NALs = nil
+	if len(starts) == 0 {
+		return AppendFrameHeader(b, f)
+	}
+	if maxFrame <= 0 {
+		maxFrame = DefaultLimits.MaxFrame
+	}
+	start := len(b)
+	b = AppendFrameHeader(b, f)
+	b[len(b)-1] |= flagNALs
+	b = append(b, 0, 0)
+	tab := len(b)
+	b = AppendNALTable(b, starts)
+	n := len(b) - tab
+	if n > MaxNALTable || len(f.Payload)+2+n > maxFrame {
+		b = b[:tab-2]
+		b[len(b)-1] &^= flagNALs
+		return b
+	}
+	binary.BigEndian.PutUint16(b[tab-2:], uint16(n))
+	binary.BigEndian.PutUint32(b[start+1:], uint32(frameHeaderLen+2+n+len(f.Payload)))
+	return b
 }
 
 func clip(s string) string {

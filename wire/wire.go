@@ -45,11 +45,16 @@ const Magic = "CAMWIRE\n"
 //
 // Minor versions: 0 the first; 1 adds Challenge.Minor, BootReport and
 // ReportStored; 2 adds Challenge.Ping, Ack.Ping and Clock (the capture
-// clock's mapping to the receiver's wall clock).
+// clock's mapping to the receiver's wall clock); 3 adds Frame.NALs (the
+// NAL table, see NALTable), sent only to a receiver of 1.3 or later.
 const (
 	Major = 1
-	Minor = 2
+	Minor = 3
 )
+
+// MinorNALTable is the receiver minor version that reads Frame.NALs: a
+// sender sets the table only on frames to such a receiver.
+const MinorNALTable = 3
 
 // DefaultPort is the old `nc -lp 10401` port, so cameras and laptops set up
 // for the shell-script recorder keep working.

@@ -21,6 +21,8 @@ func TestRoundTrip(t *testing.T) {
 		{"auth", Auth{MAC: bytes.Repeat([]byte{7}, MACLen)}},
 		{"frame key", Frame{Seq: 1, Segment: 0, TimeUS: 1234567, Key: true, Payload: []byte{0, 0, 0, 1, 0x65, 1, 2}}},
 		{"frame", Frame{Seq: 1 << 40, Segment: 9, TimeUS: -5, Payload: []byte{0, 0, 1, 0x41}}},
+		{"frame with NAL table", Frame{Seq: 2, Key: true, Payload: []byte{0, 0, 0, 1, 0x67, 0, 0, 1, 0x65}, NALs: NALTable{4, 4}}},
+		{"frame with empty NAL table", Frame{Seq: 3, Payload: []byte{0, 0, 1, 0x41}, NALs: NALTable{}}},
 		{"segment end", SegmentEnd{Seq: 77, Segment: 3, Frames: 300}},
 		{"gap", Gap{Seq: 90, First: 80, Frames: 10}},
 		{"stats", Stats{Captured: 1, Sent: 2, Acked: 3, Dropped: 4, BufferUsed: 5, BufferSize: 6, TempMilliC: -1}},
@@ -300,6 +302,9 @@ func FuzzReader(f *testing.F) {
 	f.Add(Append(nil, BootReport{Text: "summary\nmore"}))
 	f.Add(Append(nil, Challenge{Minor: Minor}))
 	f.Add(Append(nil, Clock{Echo: 1, PingInUS: 2, OutUS: 3}))
+	f.Add(Append(nil, Frame{Seq: 2, Key: true, Payload: []byte{0, 0, 0, 1, 0x67, 0, 0, 1, 0x65}, NALs: NALTable{4, 4}}))
+	f.Add(Append(nil, Frame{Seq: 3, Payload: []byte{0, 0, 1}, NALs: NALTable{0xff, 0xff, 0xff, 0xff, 0xff}}))
+	f.Add(tableClaims(3000, 20))
 	f.Add([]byte{byte(TypeFrame), 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
