@@ -168,10 +168,12 @@ func (w *writer) WriteFrame(f wire.Frame) error {
 	var mdat []byte
 	var nalus [][]byte
 	var err error
+	// With the sender's NAL table (1.3) the payload is not searched for
+	// start codes; the table is checked first (see Timeline.split).
 	if w.stable {
-		s, nalus, _, err = w.tl.push(f.Payload, f.TimeUS)
+		s, nalus, _, err = w.tl.push(f.Payload, f.NALs, f.TimeUS)
 	} else {
-		s, mdat, _, err = w.tl.PushTo(w.mdat, f.Payload, f.TimeUS)
+		s, mdat, _, err = w.tl.pushTo(w.mdat, f.Payload, f.NALs, f.TimeUS)
 	}
 	// A new SPS/PPS inside a segment is carried in band (samples keep
 	// their parameter sets); the init segment keeps the first ones.
@@ -250,6 +252,10 @@ type Undecodable interface {
 // Undecodable returns how many frames were kept only as raw bytes
 // because they could not be MP4 samples.
 func (w *writer) Undecodable() int { return w.st.Undecodable }
+
+// BadTables returns how many frames came with a NAL table that did not
+// match their payload (each was searched instead; the file is the same).
+func (w *writer) BadTables() int { return w.tl.BadTables() }
 
 // ftypOnly is the ftyp box of every init segment InitSegment makes,
 // written on its own when a file must begin before the first SPS/PPS.

@@ -53,7 +53,16 @@ type Timeline struct {
 	sps *h264.SPS
 	// nalus is push's result, reused: valid until the next push.
 	nalus [][]byte
+	// starts is a checked NAL table's offsets, reused.
+	starts []int
+	// badTables counts NAL tables that did not match their payload.
+	badTables int
 }
+
+// BadTables is how many access units came with a NAL table
+// (wire.Frame.NALs) that did not match their bytes: each was split by
+// searching it instead.
+func (t *Timeline) BadTables() int { return t.badTables }
 
 // timelineState is everything a Timeline needs to continue after a
 // restart; it is part of the file sink's Sync state.
@@ -122,7 +131,12 @@ func (t *Timeline) Push(annexB []byte, timeUS int64) (s Sample, paramsChanged bo
 // frame once and, once dst has grown to a fragment, allocates nothing per
 // frame for it.
 func (t *Timeline) PushTo(dst, annexB []byte, timeUS int64) (s Sample, out []byte, paramsChanged bool, err error) {
-	s, nalus, paramsChanged, err := t.push(annexB, timeUS)
+	return t.pushTo(dst, annexB, nil, timeUS)
+}
+
+// pushTo is PushTo with the access unit's NAL table, nil when none.
+func (t *Timeline) pushTo(dst, annexB []byte, nals wire.NALTable, timeUS int64) (s Sample, out []byte, paramsChanged bool, err error) {
+	s, nalus, paramsChanged, err := t.push(annexB, nals, timeUS)
 	if err != nil {
 		return Sample{}, dst, false, err
 	}
@@ -136,9 +150,10 @@ func (t *Timeline) PushTo(dst, annexB []byte, timeUS int64) (s Sample, out []byt
 }
 
 // push is Push without the AVCC: it returns the NAL units to keep, which
-// alias annexB and are valid until the next push.
-func (t *Timeline) push(annexB []byte, timeUS int64) (s Sample, nalus [][]byte, paramsChanged bool, err error) {
-	au, err := splitAnnexB(t.nalus[:0], annexB)
+// alias annexB and are valid until the next push. nals is the access
+// unit's NAL table, nil when it has none.
+func (t *Timeline) push(annexB []byte, nals wire.NALTable, timeUS int64) (s Sample, nalus [][]byte, paramsChanged bool, err error) {
+	au, err := t.split(annexB, nals)
 	t.nalus = au[:0]
 	if err != nil {
 		return Sample{}, nil, false, fmt.Errorf("mp4: access unit is not Annex-B H.264: %w", err)
@@ -217,6 +232,49 @@ func (t *Timeline) push(annexB []byte, timeUS int64) (s Sample, nalus [][]byte, 
 	return Sample{DTS: dts, PTSOffset: int32(off), Key: idr}, kept, paramsChanged, nil
 }
 
+// split splits annexB into t.nalus: at the offsets of its NAL table
+// when it has one that checks out (wire.NALTable.AppendStarts: a few
+// bytes read per NAL unit), else by searching it (splitAnnexB). Both give
+// the same NAL units for a table that lists every start code.
+func (t *Timeline) split(annexB []byte, nals wire.NALTable) ([][]byte, error) {
+	if nals != nil {
+		starts, err := nals.AppendStarts(t.starts[:0], annexB)
+		t.starts = starts[:0]
+		if err == nil {
+			return splitAt(t.nalus[:0], annexB, starts)
+		}
+		t.badTables++
+	}
+	return splitAnnexB(t.nalus[:0], annexB)
+}
+
+// splitAt is splitAnnexB for an access unit whose NAL units begin at
+// starts (checked: in buf, increasing by 3 or more, each after 00 00 01):
+// the same slices, without the search. A NAL unit ends where the next
+// one's start code begins, less a zero byte that makes it a 4-byte one.
+func splitAt(dst [][]byte, buf []byte, starts []int) ([][]byte, error) {
+	n0 := len(dst)
+	for i, s := range starts {
+		end := len(buf)
+		if i+1 < len(starts) {
+			end = starts[i+1] - 3
+			if end > s && buf[end-1] == 0 {
+				end-- // a four-byte start code
+			}
+		}
+		if end > s {
+			dst = append(dst, buf[s:end])
+		}
+	}
+	if len(dst) == n0 {
+		return dst, errNoNALU
+	}
+	return dst, nil
+}
+
+// errNoNALU: an access unit of nothing but start codes.
+var errNoNALU = errors.New("no NAL unit")
+
 // errNoStartCode: an access unit must begin with a start code.
 var errNoStartCode = errors.New("no start code at the start")
 
@@ -251,7 +309,7 @@ func splitAnnexB(dst [][]byte, buf []byte) ([][]byte, error) {
 		pos = next
 	}
 	if len(dst) == start {
-		return dst, errors.New("no NAL unit")
+		return dst, errNoNALU
 	}
 	return dst, nil
 }

@@ -23,6 +23,7 @@ const (
 type rec struct {
 	payload []byte         // Frame: the access unit, owned by the sender
 	blk     *segment.Block // Frame: the block payload lies in (one reference is the sender's); nil: payload is its own memory
+	nals    []uint32       // Frame: the payload's NAL table (segment.AU.NALs, in blk's memory); nil: none
 	seq     uint64         // Gap: the last sequence number it stands for
 	first   uint64         // Gap: the first sequence number it stands for
 	timeUS  int64

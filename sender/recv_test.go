@@ -27,6 +27,7 @@ type testRecv struct {
 	ln     net.Listener
 	key    []byte // non-nil: auth required
 	reject string // non-empty: Reject every connection with this reason
+	minor  uint8  // Challenge.Minor; 0: a 1.0 receiver's Challenge, which has none
 	// forgetUnacked makes each new connection start from the last
 	// acknowledged record, as if the receiver lost its page cache.
 	forgetUnacked func() bool
@@ -165,7 +166,7 @@ func (r *testRecv) handle(c net.Conn) {
 	}
 	var nonce [wire.NonceLen]byte
 	rand.Read(nonce[:])
-	if wire.Write(c, wire.Challenge{Nonce: nonce, AuthRequired: r.key != nil}) != nil {
+	if wire.Write(c, wire.Challenge{Nonce: nonce, AuthRequired: r.key != nil, Minor: r.minor}) != nil {
 		return
 	}
 	ar, err := rd.Next()
@@ -264,6 +265,9 @@ func (r *testRecv) handle(c net.Conn) {
 			continue
 		case wire.Frame:
 			v.Payload = append([]byte(nil), v.Payload...)
+			if v.NALs != nil {
+				v.NALs = append(wire.NALTable{}, v.NALs...)
+			}
 			rec, first = v, v.Seq
 		case wire.SegmentEnd:
 			first = v.Seq

@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,7 +233,7 @@ func (s *Sender) clockUS() int64 { return s.cfg.Clock().Microseconds() }
 // once) and never waits for the network: when the buffer is full it drops
 // the oldest unsent GOPs instead.
 func (s *Sender) Frame(segment uint32, timeUS int64, key bool, au []byte) {
-	s.frame(segment, timeUS, key, s.copyAU(au), nil, true)
+	s.frame(segment, timeUS, key, s.copyAU(au), nil, nil, true)
 }
 
 // copyAU returns the sender's own copy of au, recycled through the pool.
@@ -251,7 +252,8 @@ func (s *Sender) copyAU(au []byte) []byte {
 // it: the caller must not touch au after. The sender keeps au.Data until
 // the receiver has stored it, then releases au.Block (an au without a
 // Block is simply dropped). Held blocks count in full against the buffer
-// bound.
+// bound. au.NALs, when set, goes to a receiver of 1.3 or later as the
+// frame's NAL table (wire.NALTable), so it does not search the payload.
 //
 // Except when au.Block is big against that bound (more than an eighth of
 // it: a buffer under 8 MiB with the Splitter's 1 MiB blocks): then FrameAU
@@ -262,15 +264,17 @@ func (s *Sender) copyAU(au []byte) []byte {
 // 1 MiB buffer dropped every frame of 66 KB, GOP 30, even with a healthy
 // receiver: the first frame alone exceeded the bound). With 8 blocks or
 // more, the at most two blocks not yet full cost a quarter of the buffer
-// at worst, and the copy is saved.
+// at worst, and the copy is saved. The NAL table, which lies in the
+// block too, is then copied as well (a few dozen bytes).
 func (s *Sender) FrameAU(seg uint32, au segment.AU) {
 	if au.Block != nil && au.Block.Size() > s.copyAbove {
 		p := s.copyAU(au.Data)
+		nals := slices.Clone(au.NALs)
 		au.Release()
-		s.frame(seg, au.Time.Microseconds(), au.Key, p, nil, true)
+		s.frame(seg, au.Time.Microseconds(), au.Key, p, nals, nil, true)
 		return
 	}
-	s.frame(seg, au.Time.Microseconds(), au.Key, au.Data, au.Block, false)
+	s.frame(seg, au.Time.Microseconds(), au.Key, au.Data, au.NALs, au.Block, false)
 }
 
 // minBlocks is how many of its blocks the buffer bound must hold for
@@ -279,12 +283,12 @@ const minBlocks = 8
 
 // frame queues p, which the sender owns (with a reference to blk, if not
 // nil; copied: Frame's copy from the pool), and lets the writer know.
-func (s *Sender) frame(seg uint32, timeUS int64, key bool, p []byte, blk *segment.Block, copied bool) {
+func (s *Sender) frame(seg uint32, timeUS int64, key bool, p []byte, nals []uint32, blk *segment.Block, copied bool) {
 	s.mu.Lock()
 	s.c.Captured++
 	seq := s.nextSeq
 	s.nextSeq++
-	r := rec{payload: p, blk: blk, copied: copied, seq: seq, timeUS: timeUS, segment: seg, kind: kindFrame, key: key}
+	r := rec{payload: p, nals: nals, blk: blk, copied: copied, seq: seq, timeUS: timeUS, segment: seg, kind: kindFrame, key: key}
 	if s.skipToKey && !key {
 		// The GOP's head is gone; this frame cannot be decoded.
 		s.release(&r)

@@ -25,6 +25,9 @@ type batch struct {
 	w      net.Buffers // consumed by WriteTo; a field so it does not escape per write
 	frames uint64
 	bytes  int
+	// nals: the receiver reads NAL tables (its Challenge.Minor is at
+	// least wire.MinorNALTable), so frames that have one carry it.
+	nals bool
 }
 
 // part is hdr[off:end] followed by payload (nil for control records).
@@ -48,7 +51,12 @@ func (b *batch) add(r *rec) {
 	switch r.kind {
 	case kindFrame:
 		off := len(b.hdr)
-		b.hdr = wire.AppendFrameHeader(b.hdr, wire.Frame{Seq: r.seq, Segment: r.segment, TimeUS: r.timeUS, Key: r.key, Payload: r.payload})
+		f := wire.Frame{Seq: r.seq, Segment: r.segment, TimeUS: r.timeUS, Key: r.key, Payload: r.payload}
+		if b.nals && r.nals != nil {
+			b.hdr = wire.AppendFrameHeaderStarts(b.hdr, f, r.nals, 0)
+		} else {
+			b.hdr = wire.AppendFrameHeader(b.hdr, f)
+		}
 		b.parts = append(b.parts, part{off: off, end: len(b.hdr), payload: r.payload})
 		b.frames++
 		b.bytes += len(r.payload)
@@ -85,11 +93,11 @@ func (b *batch) iovecs() net.Buffers {
 func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
 	tick := time.NewTicker(s.cfg.StatsEvery)
 	defer tick.Stop()
-	b := &batch{}
 	statsDue := true // one right away, so the receiver sees the state at once
 	s.mu.Lock()
 	minor := s.peerMinor
 	s.mu.Unlock()
+	b := &batch{nals: minor >= wire.MinorNALTable}
 	reportSent := false
 	for {
 		b.reset()
