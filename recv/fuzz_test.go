@@ -11,7 +11,8 @@ import (
 )
 
 // scriptFromOps turns fuzz bytes into a valid sender run plus cut
-// offsets: each byte is one step — a frame, a segment-end, a segment that
+// offsets: each byte is one step — a frame (some with a NAL table that
+// fits, some with one that does not), a segment-end, a segment that
 // ends implicitly, a gap, or a connection cut.
 func scriptFromOps(ops []byte) (*recvtest.Stream, []int) {
 	st := &recvtest.Stream{Hello: wire.Hello{Name: "fuzz", Codec: "h264", StreamID: [16]byte{1}}}
@@ -26,7 +27,15 @@ func scriptFromOps(ops []byte) (*recvtest.Stream, []int) {
 			seq++
 			p := make([]byte, 4+int(op)%61)
 			binary.BigEndian.PutUint32(p, uint32(i))
-			st.Records = append(st.Records, wire.Frame{Seq: seq, Segment: seg, Key: !open, Payload: p})
+			f := wire.Frame{Seq: seq, Segment: seg, Key: !open, Payload: p}
+			switch op % 8 {
+			case 2: // 1.3: a NAL table that fits
+				f.Payload = append([]byte{0, 0, 1}, p...)
+				f.NALs = wire.NALTable{3}
+			case 3: // one that does not: stored all the same
+				f.NALs = wire.NALTable{op, 0xff, byte(i)}
+			}
+			st.Records = append(st.Records, f)
 			open, unfinished, frameSeg = true, true, seg
 		case 4:
 			seq++
@@ -63,6 +72,8 @@ func FuzzSession(f *testing.F) {
 	f.Add([]byte{0, 7, 1, 6, 2, 15, 3, 4, 12, 7, 0, 5, 0, 23, 4, 4})
 	f.Add([]byte{6, 14, 0, 0, 0, 0, 7, 7, 7, 1, 2, 3, 5, 3, 2, 1, 4})
 	f.Add([]byte{4, 5, 4, 0})
+	f.Add([]byte{2, 10, 3, 7, 2, 2, 11, 4, 3, 2, 15, 18})   // NAL tables, cut inside them
+	f.Add([]byte{2, 3, 2, 3, 7, 2, 3, 4, 26, 27, 39, 7, 4}) // and across reconnects
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 200 {
 			return

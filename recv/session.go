@@ -68,15 +68,16 @@ type session struct {
 	// mu is held by the reader goroutine while it applies a record and
 	// by run while it syncs or retries: it guards the store and every
 	// field below.
-	mu       sync.Mutex
-	recvSeq  uint64 // highest seq accepted (durable or pending)
-	failed   error
-	retried  time.Time
-	lastAck  uint64
-	reported bool   // the current storage error was logged and sent
-	bytes    uint64 // payload bytes received on this connection
-	frames   uint64 // frames received on this connection
-	minor    uint8  // the sender's minor protocol version
+	mu        sync.Mutex
+	recvSeq   uint64 // highest seq accepted (durable or pending)
+	failed    error
+	retried   time.Time
+	lastAck   uint64
+	reported  bool   // the current storage error was logged and sent
+	bytes     uint64 // payload bytes received on this connection
+	frames    uint64 // frames received on this connection
+	minor     uint8  // the sender's minor protocol version
+	badTables uint64 // frames whose NAL table did not match (checkNALs)
 	// warnedAhead: a mapped capture time in the future was logged.
 	warnedAhead bool
 }
@@ -236,6 +237,9 @@ loop:
 	if err := ss.store.closeWriter(); err != nil && ss.failed == nil {
 		ss.log.Error("closing segment file", "err", err)
 	}
+	if ss.badTables > 0 {
+		ss.log.Warn("NAL tables that did not match their frames on this connection", "frames", ss.badTables)
+	}
 	ss.log.Info("camera disconnected", "reason", why, "durable_seq", ss.store.d.Seq, "bytes", ss.bytes,
 		ConsoleKey, ss.hello.Name+": disconnected ("+why+")")
 }
@@ -354,6 +358,7 @@ func (ss *session) handle(rec wire.Record) error {
 		return nil
 	case wire.Frame:
 		first = r.Seq
+		rec = ss.checkNALs(r)
 	case wire.SegmentEnd:
 		first = r.Seq
 	case wire.Gap:

@@ -65,8 +65,13 @@ var groups = []group{
 		{Label: "256 cameras mp4: run time / real time", Bench: "BenchmarkCameras/256", Metric: "x-realtime", Limit: 1.1},
 	}},
 	{pkg: "./mp4", bench: "^BenchmarkSink$", rows: []benchtable.Row{
-		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (B-frames)", Bench: "BenchmarkSink/" + bf3, Metric: "MB/cpu-s", Base: "MB/cpu-s-annexb", Limit: 0.8, AtLeast: true, Note: "component"},
-		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (slices)", Bench: "BenchmarkSink/" + slices, Metric: "MB/cpu-s", Base: "MB/cpu-s-annexb", Limit: 0.8, AtLeast: true, Note: "component"},
+		// The goal is the camera's path: a 1.3 camwire camera sends each
+		// frame's NAL table. Raw nc streams (and older cameras) are
+		// searched for start codes: shown for comparison.
+		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (B-frames; camwire camera: NAL tables)", Bench: "BenchmarkSink/" + bf3, Metric: "MB/cpu-s", Base: "MB/cpu-s-annexb", Limit: 0.8, AtLeast: true, Note: "component"},
+		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (slices; camwire camera: NAL tables)", Bench: "BenchmarkSink/" + slices, Metric: "MB/cpu-s", Base: "MB/cpu-s-annexb", Limit: 0.8, AtLeast: true, Note: "component"},
+		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (B-frames; raw nc stream: start codes searched)", Bench: "BenchmarkSink/" + bf3, Metric: "MB/cpu-s-scan", Base: "MB/cpu-s-annexb", Info: true, Note: "component"},
+		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (slices; raw nc stream: start codes searched)", Bench: "BenchmarkSink/" + slices, Metric: "MB/cpu-s-scan", Base: "MB/cpu-s-annexb", Info: true, Note: "component"},
 	}},
 	{pkg: "./e2e", bench: "^(BenchmarkVirtFirstFrame|BenchmarkVirtSenderCPU)$", rows: []benchtable.Row{
 		{Label: "QEMU virt: init start → first frame sent", Bench: "BenchmarkVirtFirstFrame", Metric: "s-init-to-first-frame", Limit: 0.35},

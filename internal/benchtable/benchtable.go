@@ -30,6 +30,9 @@ type Row struct {
 	Limit   float64
 	AtLeast bool
 	Note    string // labels a synthetic or component-only figure
+	// Info: no goal; the row is shown beside a goal's row for
+	// comparison (e.g. the path a goal does not cover), and never fails.
+	Info bool
 }
 
 // Rounds maps a benchmark name to its metrics, one map per round.
@@ -109,9 +112,12 @@ func Compute(rows []Row, rs Rounds) []Cell {
 		}
 		slices.Sort(ratios)
 		c.Min, c.Med, c.Max = ratios[0], median(ratios), ratios[len(ratios)-1]
-		if r.Base == "" {
+		switch {
+		case r.Info:
+			c.Met = true
+		case r.Base == "":
 			c.Met = (c.Fig <= r.Limit) != r.AtLeast || c.Fig == r.Limit
-		} else {
+		default:
 			c.Met = (c.Med <= r.Limit) != r.AtLeast || c.Med == r.Limit
 		}
 		cells = append(cells, c)
@@ -162,7 +168,10 @@ func Print(w io.Writer, cells []Cell) error {
 			base = num(c.BaseV) + " " + c.Base
 		}
 		met := "yes"
-		if !c.Met {
+		switch {
+		case c.Info:
+			met = "—"
+		case !c.Met:
 			met = "NO"
 		}
 		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\t%s/%s/%s\t%d\n", label, num(c.Fig), c.Metric, base,
@@ -172,6 +181,9 @@ func Print(w io.Writer, cells []Cell) error {
 }
 
 func goal(r Row) string {
+	if r.Info {
+		return "— (for comparison)"
+	}
 	op := "≤"
 	if r.AtLeast {
 		op = "≥"
