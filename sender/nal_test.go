@@ -20,11 +20,15 @@ func TestNALTableOnlyToNewReceivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, minor := range []uint8{0, 2, wire.MinorNALTable} {
+	for _, tc := range []struct {
+		minor  uint8
+		buffer int // 4 MiB: FrameAU copies each AU out of its 1 MiB block, and its table
+	}{{0, 0}, {2, 0}, {wire.MinorNALTable, 0}, {wire.MinorNALTable, 4 << 20}} {
+		minor := tc.minor
 		rcv := newTestRecv(t, "127.0.0.1:0")
 		rcv.minor = minor
 		rcv.start()
-		s, _ := startSender(t, Config{Addr: rcv.Addr(), Dial: tcpDial})
+		s, _ := startSender(t, Config{Addr: rcv.Addr(), Dial: tcpDial, BufferBytes: tc.buffer})
 		var sp segment.Splitter
 		aus, err := sp.Write(clip, 0)
 		if err != nil {
