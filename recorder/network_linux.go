@@ -40,15 +40,34 @@ func (r *Recorder) keepNetwork(ctx context.Context, c config.Config, log *slog.L
 // carrier first): the sender's dials fail with "network is unreachable"
 // and its backoff grows, and this ends the pause the moment the network
 // is there; so it does when an address conflict found by the ARP probe
-// moves the camera to another address. Without netlink the backoff alone
-// does.
-func redialOnNetwork(ctx context.Context, redial func(), log *slog.Logger) {
+// moves the camera to another address. An address that goes away is
+// passed to gone: a connection made from it is dead. Without netlink
+// the backoff and the ack timeout alone do.
+func redialOnNetwork(ctx context.Context, redial func(), gone func(netip.Addr), log *slog.Logger) {
 	addrs := make(chan netlink.AddrUpdate, 16)
 	routes := make(chan netlink.RouteUpdate, 16)
 	done := make(chan struct{})
-	defer close(done)
+	defer func() {
+		close(done)
+		// netlink's goroutines send until they see done: keep reading
+		// so none blocks for good on a full channel.
+		if addrs != nil {
+			go func() {
+				for range addrs {
+				}
+			}()
+		}
+		if routes != nil {
+			go func() {
+				for range routes {
+				}
+			}()
+		}
+	}()
 	if err := netlink.AddrSubscribe(addrs, done); err != nil {
 		log.Debug("network: no address events; reconnects wait for their backoff", "err", err)
+		addrs = nil
+		routes = nil
 		return
 	}
 	if err := netlink.RouteSubscribe(routes, done); err != nil {
@@ -61,14 +80,17 @@ func redialOnNetwork(ctx context.Context, redial func(), log *slog.Logger) {
 			return
 		case u, ok := <-addrs:
 			if !ok {
+				addrs = nil // closed: nothing left to drain
 				return
 			}
 			if u.NewAddr {
 				redial()
+			} else if ip, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok {
+				gone(ip.Unmap())
 			}
 		case u, ok := <-routes:
 			if !ok {
-				routes = nil
+				routes = nil // closed: nothing left to drain
 				continue
 			}
 			if u.Type == unix.RTM_NEWROUTE {

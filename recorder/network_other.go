@@ -5,6 +5,7 @@ package recorder
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 
 	"github.com/camwire/camwire/config"
 )
@@ -14,6 +15,6 @@ func (r *Recorder) keepNetwork(ctx context.Context, c config.Config, log *slog.L
 	log.Error("network: -network needs Linux (netlink); the link is left as it is")
 }
 
-// redialOnNetwork needs netlink: elsewhere the sender's backoff alone
-// paces its reconnects.
-func redialOnNetwork(ctx context.Context, redial func(), log *slog.Logger) {}
+// redialOnNetwork needs netlink: elsewhere the sender's backoff and ack
+// timeout alone pace its reconnects.
+func redialOnNetwork(ctx context.Context, redial func(), gone func(netip.Addr), log *slog.Logger) {}

@@ -182,7 +182,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}()
 	sendDone := make(chan error, 1)
 	go func() { sendDone <- s.Run(sendCtx) }()
-	go redialOnNetwork(sendCtx, s.Redial, log)
+	go redialOnNetwork(sendCtx, s.Redial, s.AddrGone, log)
 	go r.markReport(sendCtx, s, log)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})

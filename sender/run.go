@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/camwire/camwire/wire"
@@ -68,6 +70,27 @@ func (s *Sender) Redial() {
 	}
 }
 
+// AddrGone tells the sender that ip is no longer one of this host's
+// addresses. A connection made from it is dead (the receiver's answers
+// go to whoever holds ip now, and nothing would end the connection
+// before the ack timeout, 10 s), so it is closed and the sender
+// reconnects at once from the address that replaced it. This happens
+// when the ARP probe finds an address conflict after the address was
+// claimed optimistically (netcfg).
+func (s *Sender) AddrGone(ip netip.Addr) {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	if local, ok := c.LocalAddr().(*net.TCPAddr); ok && local.AddrPort().Addr().Unmap() == ip.Unmap() {
+		s.log.Info("local address gone, reconnecting", "addr", ip)
+		c.Close()
+		s.Redial()
+	}
+}
+
 // pause waits d between connection attempts, or until Redial or ctx.
 func (s *Sender) pause(ctx context.Context, d time.Duration) {
 	pctx, cancel := context.WithCancel(ctx)
@@ -94,6 +117,14 @@ func (s *Sender) session(ctx context.Context) (welcomed bool, err error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+	}()
 
 	rd, acked, err := s.handshake(conn)
 	if err != nil {

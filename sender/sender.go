@@ -158,6 +158,7 @@ type Sender struct {
 	progress  time.Time     // last ack progress, or when data became outstanding
 	ackCh     chan struct{} // closed and replaced when acked advances
 	peerMinor uint8         // the current connection's receiver minor version (Challenge.Minor)
+	conn      net.Conn      // the current connection, nil between sessions (AddrGone)
 
 	rep report // boot report, report.go
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -478,5 +479,50 @@ func TestRedialEndsThePause(t *testing.T) {
 	defer dcancel()
 	if err := s.Drain(dctx); err != nil {
 		t.Fatalf("Drain after Redial: %v (counters %+v)", err, s.Counters())
+	}
+}
+
+// TestAddrGoneReconnects: when the address a connection was made from
+// goes away, the sender drops that connection and reconnects at once
+// (backoff and ack timeout are an hour here); another address going away
+// leaves the connection alone.
+func TestAddrGoneReconnects(t *testing.T) {
+	rcv := newTestRecv(t, "127.0.0.1:0").start()
+	local := netip.MustParseAddr("127.0.0.2") // Linux answers all of 127/8
+	d := &net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))}
+	s, err := New(Config{Addr: rcv.Addr(), Hello: testHello(), Logger: slog.New(slog.DiscardHandler),
+		AckTimeout: time.Hour,
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.retry = backoff.Backoff{Min: time.Hour, Max: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i, tc := range []struct {
+		gone     string
+		connects uint64
+	}{
+		{gone: "", connects: 1},
+		{gone: "127.0.0.3", connects: 1},
+		{gone: "127.0.0.2", connects: 2},
+	} {
+		if tc.gone != "" {
+			s.AddrGone(netip.MustParseAddr(tc.gone))
+		}
+		s.Frame(0, int64(i), true, []byte{0, 0, 0, 1, 0x65, byte(i)})
+		dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := s.Drain(dctx)
+		dcancel()
+		if err != nil {
+			t.Fatalf("gone %q: Drain: %v (counters %+v)", tc.gone, err, s.Counters())
+		}
+		if got := s.Counters().Connects; got != tc.connects {
+			t.Errorf("gone %q: %d connections, want %d", tc.gone, got, tc.connects)
+		}
 	}
 }
