@@ -13,7 +13,8 @@
 //	sender → receiver: Auth (HMAC-SHA256 over the nonce, or empty),
 //	                   Clock (1.2: the answer to the Challenge's ping)
 //	receiver → sender: Welcome (highest durably stored Seq) or Reject
-//	sender → receiver: Frame, SegmentEnd, Gap (sequenced); Stats, Log,
+//	sender → receiver: Frame (1.3: with its NAL table, to a 1.3 receiver),
+//	                   SegmentEnd, Gap (sequenced); Stats, Log,
 //	                   BootReport (1.1: once per boot, to a 1.1 receiver),
 //	                   Clock (1.2: the answer to an Ack's ping)
 //	receiver → sender: Ack (highest durably stored Seq), Notice,
