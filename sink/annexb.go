@@ -80,14 +80,22 @@ type annexBWriter struct {
 	// through w.
 	stable bool
 	queue  [][]byte
-	err    error // sticky: after a failed write the file's tail is unknown
+	// err is sticky: after a failed write the file's tail is unknown,
+	// and after a failed fsync so is what reached the disk. Linux
+	// reports a writeback error to a file descriptor once, so a second
+	// fsync returns 0 with the lost pages still missing: a writer whose
+	// Sync failed never reports success again, and the caller reopens
+	// the file at its last durable size.
+	err error
+	// fsync is f.Sync; tests replace it with a disk that fails.
+	fsync func(*os.File) error
 }
 
 func (w *annexBWriter) WriteFrame(f wire.Frame) error {
+	if w.err != nil {
+		return w.err
+	}
 	if w.stable {
-		if w.err != nil {
-			return w.err
-		}
 		w.queue = append(w.queue, f.Payload)
 		w.size += int64(len(f.Payload))
 		return nil
@@ -96,30 +104,37 @@ func (w *annexBWriter) WriteFrame(f wire.Frame) error {
 	if len(f.Payload) < w.w.Size()/4 {
 		n, err := w.w.Write(f.Payload)
 		w.size += int64(n)
-		return err
+		return w.fail(err)
 	}
 	// A big frame (a camera's keyframe, or every frame at high bit
 	// rates) goes straight to the file: copying it through the buffer
 	// would cost a pass over its bytes and save no system call.
 	if err := w.w.Flush(); err != nil {
-		return err
+		return w.fail(err)
 	}
 	n, err := w.f.Write(f.Payload)
 	w.size += int64(n)
+	return w.fail(err)
+}
+
+// fail makes err, if any, the writer's sticky error.
+func (w *annexBWriter) fail(err error) error {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	return err
 }
 
 // flush writes what is buffered or queued.
 func (w *annexBWriter) flush() error {
-	if !w.stable {
-		return w.w.Flush()
-	}
 	if w.err != nil {
 		return w.err
 	}
+	if !w.stable {
+		return w.fail(w.w.Flush())
+	}
 	if _, err := gather.Write(w.f, w.queue); err != nil {
-		w.err = err
-		return err
+		return w.fail(err)
 	}
 	clear(w.queue) // the payloads go back to the caller
 	w.queue = w.queue[:0]
@@ -130,8 +145,12 @@ func (w *annexBWriter) Sync() (int64, []byte, error) {
 	if err := w.flush(); err != nil {
 		return 0, nil, err
 	}
-	if err := w.f.Sync(); err != nil {
-		return 0, nil, err
+	sync := (*os.File).Sync
+	if w.fsync != nil {
+		sync = w.fsync
+	}
+	if err := sync(w.f); err != nil {
+		return 0, nil, w.fail(err) // "sync <file>: ..." from os
 	}
 	return w.size, nil, nil
 }
@@ -140,6 +159,8 @@ func (w *annexBWriter) Finish() error { return w.Close() }
 
 func (w *annexBWriter) Close() error {
 	_, _, err := w.Sync()
+	clear(w.queue) // unwritten after an error; the caller has them
+	w.queue = nil
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
