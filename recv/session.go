@@ -64,6 +64,10 @@ type session struct {
 	resumed chan struct{}
 	rerr    error // reader's final error
 	perr    error // protocol error that ended the reader
+	// got is the payload buffer of the frame being read (see buffer):
+	// Next does not return a frame cut short, so the reader gives it
+	// back from here. Only the reader touches it.
+	got []byte
 
 	// mu is held by the reader goroutine while it applies a record and
 	// by run while it syncs or retries: it guards the store and every
@@ -237,6 +241,7 @@ loop:
 	if err := ss.store.closeWriter(); err != nil && ss.failed == nil {
 		ss.log.Error("closing segment file", "err", err)
 	}
+	ss.store.drop()
 	if ss.badTables > 0 {
 		ss.log.Warn("NAL tables that did not match their frames on this connection", "frames", ss.badTables)
 	}
@@ -263,8 +268,13 @@ func (ss *session) endReason() string {
 }
 
 // readLoop decodes records and applies them. Every record must arrive
-// within IdleTimeout, so a slowloris sender is cut. After a storage error
-// it waits for run's retry to succeed before reading on.
+// within IdleTimeout, so a slowloris sender is cut. While storage fails it
+// applies nothing: a record read meanwhile waits for run's retry to
+// restore the files and replay what was pending, exactly as run took no
+// record in that state before the reader applied them itself. Applying
+// it anyway let a segment end (or a new segment's first frame) finish the
+// file with a second fsync, which after a writeback error can succeed
+// with the lost pages missing, and acknowledge it.
 func (ss *session) readLoop(rd *wire.Reader) {
 	defer close(ss.readerDone)
 	for {
@@ -272,8 +282,12 @@ func (ss *session) readLoop(rd *wire.Reader) {
 			ss.rerr = err
 			return
 		}
+		ss.got = nil
 		r, err := rd.Next()
 		if err != nil {
+			// A frame cut short had its buffer already.
+			ss.srv.payloads.Put(ss.got)
+			ss.got = nil
 			ss.rerr = err
 			return
 		}
@@ -285,31 +299,40 @@ func (ss *session) readLoop(rd *wire.Reader) {
 			}
 			continue
 		}
-		select {
-		case <-ss.quit:
+		applied, err := ss.apply(r)
+		if !applied {
+			ss.release(r)
 			ss.rerr = errStopped // run stopped: not applied, not acknowledged
 			return
-		default:
 		}
-		ss.mu.Lock()
-		err = ss.handle(r)
-		failed := ss.failed != nil
-		ss.mu.Unlock()
 		if err != nil {
+			ss.release(r)
 			ss.perr = err
 			return
 		}
-		for failed {
-			select {
-			case <-ss.resumed:
-			case <-ss.quit:
-				ss.rerr = errStopped
-				return
-			}
-			ss.mu.Lock()
-			failed = ss.failed != nil
-			ss.mu.Unlock()
+	}
+}
+
+// apply hands r to handle once storage works. It returns false, without
+// applying r, if run stopped first.
+func (ss *session) apply(r wire.Record) (applied bool, err error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for {
+		select {
+		case <-ss.quit:
+			return false, nil
+		default:
 		}
+		if ss.failed == nil {
+			return true, ss.handle(r)
+		}
+		ss.mu.Unlock()
+		select {
+		case <-ss.resumed:
+		case <-ss.quit:
+		}
+		ss.mu.Lock()
 	}
 }
 
@@ -321,10 +344,15 @@ func (ss *session) readLoop(rd *wire.Reader) {
 // 256 KiB, keyframes allocated afresh every time) held 235 MB of 128
 // cameras' heap. The sink writes from the payload until its Sync
 // (sink.SegmentInfo.Stable); OnFrame sees it only during its call.
-func (ss *session) buffer(n int) []byte { return ss.srv.payloads.Get(n) }
+func (ss *session) buffer(n int) []byte {
+	ss.got = ss.srv.payloads.Get(n)
+	return ss.got
+}
 
 // release hands a record's payload back to the pool once nothing refers
-// to it: the record is durable, or was a resent duplicate never stored.
+// to it: the record is durable, was a resent duplicate never stored, or
+// is dropped unapplied (session ending, protocol error). Every buffer
+// goes back, so the pool's InUse is what connections hold.
 func (ss *session) release(r wire.Record) {
 	if f, ok := r.(wire.Frame); ok {
 		ss.srv.payloads.Put(f.Payload)

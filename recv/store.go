@@ -324,6 +324,20 @@ func (st *store) closeWriter() error {
 	return err
 }
 
+// drop forgets the pending records and releases them: the session ends
+// with them not durable, and the camera, which has no acknowledgement for
+// them, sends them again. The writer must be closed first, since a Stable
+// sink may still refer to their payloads.
+func (st *store) drop() {
+	for i, r := range st.pending {
+		if st.release != nil {
+			st.release(r)
+		}
+		st.pending[i] = nil
+	}
+	st.pending = nil
+}
+
 // restore closes the writer and brings the open segment's file back to
 // exactly its durable size, then reopens it. The first time (at connect),
 // bytes past that size come from an earlier connection or run and are

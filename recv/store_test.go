@@ -26,7 +26,12 @@ var errDiskFull = errors.New("fake: no space left on device")
 // on demand and without a filesystem that fills.
 type fakeSink struct {
 	failWrites, failSyncs int
-	reopened              []int64 // sizes Reopen was called with
+	// losePages: a failed Sync zeroes what was written since the last
+	// good one, as a writeback error leaves the pages that never reached
+	// the disk, and the next Sync succeeds, as Linux's fsync does once it
+	// has reported the error.
+	losePages bool
+	reopened  []int64 // sizes Reopen was called with
 }
 
 func (s *fakeSink) Ext() string { return ".fake" }
@@ -57,13 +62,14 @@ func (s *fakeSink) Reopen(path string, _ sink.SegmentInfo, size int64, _ []byte)
 		f.Close()
 		return nil, err
 	}
-	return &fakeWriter{s: s, f: f, size: size}, nil
+	return &fakeWriter{s: s, f: f, size: size, synced: size}, nil
 }
 
 type fakeWriter struct {
-	s    *fakeSink
-	f    *os.File
-	size int64
+	s      *fakeSink
+	f      *os.File
+	size   int64
+	synced int64 // size at the last good Sync
 }
 
 func (w *fakeWriter) WriteFrame(f wire.Frame) error {
@@ -79,9 +85,18 @@ func (w *fakeWriter) WriteFrame(f wire.Frame) error {
 func (w *fakeWriter) Sync() (int64, []byte, error) {
 	if w.s.failSyncs > 0 {
 		w.s.failSyncs--
+		if w.s.losePages {
+			if _, err := w.f.WriteAt(make([]byte, w.size-w.synced), w.synced); err != nil {
+				return 0, nil, err
+			}
+		}
 		return 0, nil, errDiskFull
 	}
-	return w.size, []byte("state"), w.f.Sync()
+	if err := w.f.Sync(); err != nil {
+		return 0, nil, err
+	}
+	w.synced = w.size
+	return w.size, []byte("state"), nil
 }
 
 func (w *fakeWriter) Finish() error { return w.f.Close() }

@@ -81,7 +81,9 @@ const directHead = 512
 // aliasing a buffer that the next Next overwrites, costs two more copies
 // (into the bufio.Reader, then out of it) for a caller that keeps it.
 // Call it before the first Next that may return a Frame; the
-// bufio.Reader must not be read by anyone else afterwards.
+// bufio.Reader must not be read by anyone else afterwards. A Next that
+// fails inside a frame's payload (connection cut) has called get and
+// returns no Frame: the buffer is the caller's again, to reuse.
 func (rd *Reader) ReadPayloadsInto(get func(n int) []byte, raw io.Reader) {
 	rd.get = get
 	rd.src = &drainReader{br: rd.r, raw: raw}
