@@ -55,8 +55,12 @@ func (s *Server) serveRaw(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	log.Info("raw stream started")
 	cc.st.update(func(st *Status) { st.File = filepath.Base(path) })
 
+	// A failed background fsync is kept and the file never renamed: Linux
+	// reports a writeback error to a file descriptor once, so the final
+	// fsync would return 0 with the lost pages missing.
 	stopSync := make(chan struct{})
 	var syncWG sync.WaitGroup
+	var bgErr error // read after syncWG.Wait
 	syncWG.Add(1)
 	go func() {
 		defer syncWG.Done()
@@ -65,7 +69,11 @@ func (s *Server) serveRaw(cc *conn, br *bufio.Reader, log *slog.Logger) {
 		for {
 			select {
 			case <-t.C:
-				f.Sync()
+				if err := s.fsync(f); err != nil && bgErr == nil {
+					bgErr = err
+					log.Error("raw stream: fsync failed; some of the file may not be on disk, so it stays .partial", "err", err)
+					cc.st.update(func(st *Status) { st.Error = err.Error() })
+				}
 			case <-stopSync:
 				return
 			}
@@ -99,7 +107,10 @@ func (s *Server) serveRaw(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	}
 	close(stopSync)
 	syncWG.Wait()
-	serr := f.Sync()
+	serr := bgErr
+	if serr == nil {
+		serr = s.fsync(f)
+	}
 	cerr := f.Close()
 	took := time.Since(start)
 	attrs := []any{"bytes", total, "seconds", took.Round(time.Millisecond).Seconds()}
@@ -109,7 +120,7 @@ func (s *Server) serveRaw(cc *conn, br *bufio.Reader, log *slog.Logger) {
 	case rerr != io.EOF:
 		log.Warn("raw stream cut before EOF; file stays .partial", append(attrs, "reason", rawReason(cc, rerr))...)
 	case serr != nil || cerr != nil:
-		log.Error("raw stream: final fsync failed; file stays .partial", append(attrs, "err", errors.Join(serr, cerr))...)
+		log.Error("raw stream: fsync failed; file stays .partial", append(attrs, "err", errors.Join(serr, cerr))...)
 	default:
 		final := strings.TrimSuffix(path, partialExt)
 		if err := os.Rename(path, final); err != nil {
@@ -152,6 +163,14 @@ func (s *Server) rawWrite(cc *conn, f *os.File, b []byte, path string, log *slog
 		case <-time.After(s.RetryInterval):
 		}
 	}
+}
+
+// fsync is f.Sync, or the Server's syncFile (tests: a disk that fails).
+func (s *Server) fsync(f *os.File) error {
+	if s.syncFile != nil {
+		return s.syncFile(f)
+	}
+	return f.Sync()
 }
 
 func mustPeek(br *bufio.Reader) []byte {

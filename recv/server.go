@@ -116,6 +116,8 @@ type Server struct {
 	// nil means bufpool.Payloads, shared by every Server. Tests set
 	// their own to see what the connections hold.
 	payloads *bufpool.Pool
+	// syncFile, if set, replaces a raw stream's fsync (see Server.fsync).
+	syncFile func(*os.File) error
 }
 
 // conn is one accepted connection, raw or framed, for status and shutdown.
