@@ -23,8 +23,9 @@ import (
 // cdc_ncm makes the laptop's interface, which the guest's driver
 // (testdata/gadgetinit) moves into a network namespace of its own. There
 // a real DHCP client leases the receiver address from camwire's DHCP
-// server on usb0, and camwire-recv's server records the test picture
-// over the link. Every frame captured is in a file that decodes.
+// server on the gadget's bridge camwire0 (RNDIS's usb0 and NCM's usb1
+// its ports), and camwire-recv's server records the test picture over
+// the link: NCM through the bridge. Every frame captured is in a file that decodes.
 //
 // Not covered: rndis_host (the Windows 7–10 function is built and bound
 // but no host driver talks to it here), and replug (dummy_hcd does not
@@ -41,6 +42,8 @@ func TestVirtGadget(t *testing.T) {
 	var cur qemu.Cursor
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`gadgetinit: usb gadget rndis\+ncm\+acm on dummy_udc\.0`),
+		regexp.MustCompile(`gadgetinit: usb gadget: bridge camwire0 `),
+		regexp.MustCompile(`gadgetinit: network on camwire0$`),
 		regexp.MustCompile(`gadgetinit: lease 192\.168\.77\.1/24 on \S+ from 192\.168\.77\.2$`),
 		camconsole.SummaryRE,
 	} {

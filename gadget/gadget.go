@@ -36,10 +36,19 @@
 // is covered by a unit test on a temporary tree only: under QEMU's
 // dummy_hcd a simulated replug (unbind and rebind the UDC) does not
 // re-enumerate on the host side (the host reports error -71, EPROTO), so
-// replug is not proven on a real kernel here. What is: e2e's
-// TestVirtGadget builds this gadget on the image's kernel under
-// dummy_hcd and records over NCM with the kernel's cdc_ncm; RNDIS with
-// rndis_host and the ACM console are not exercised there.
+// replug is not proven on a real kernel here.
+//
+// One address for both network functions: netcfg manages one link, so
+// JoinBridge makes RNDIS's and NCM's Pi-side interfaces the ports of
+// one bridge (BridgeName, with a MAC from the serial) and the camera's
+// address and DHCP server go on the bridge; whichever function the
+// laptop's driver picked reaches them.
+//
+// What is proven on a real kernel: e2e's TestVirtGadget builds this
+// gadget and its bridge on the image's kernel under dummy_hcd, leases
+// an address and records over NCM (the kernel's cdc_ncm) through the
+// bridge. RNDIS with rndis_host and the ACM console are not exercised
+// there.
 //
 // All paths hang off Gadget.ConfigFS and Gadget.UDCDir so the tests run
 // on a temporary directory with no kernel.
@@ -64,7 +73,7 @@ const (
 
 // Modules are the kernel modules a gadget needs. None of them has a
 // device to be probed for (no modalias), so PID 1 loads them by name.
-var Modules = []string{"libcomposite", "usb_f_rndis", "usb_f_ncm", "usb_f_acm"}
+var Modules = []string{"libcomposite", "usb_f_rndis", "usb_f_ncm", "usb_f_acm", "bridge"}
 
 // Functions is the set of USB functions the gadget carries.
 type Functions struct {

@@ -63,6 +63,7 @@ var Modules = []Module{
 	{Name: "usb_f_rndis", Why: "the gadget's RNDIS function, Windows 7-10"},
 	{Name: "usb_f_ncm", Why: "the gadget's NCM function, Linux, macOS, Windows 11"},
 	{Name: "usb_f_acm", Why: "the gadget's serial console"},
+	{Name: "bridge", Why: "the bridge joining the gadget's RNDIS and NCM into one link (gadget.BridgeName)"},
 	// The laptop's side of the gadget, in the same QEMU guest (tests);
 	// USB devices, so coldplug loads them when the gadget enumerates.
 	{Name: "dummy_hcd", Why: "tests: a USB device controller and its host in one QEMU virt kernel"},

@@ -7,6 +7,7 @@ import (
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/gadget"
 	"github.com/u-root/u-root/pkg/kmodule"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,8 +31,9 @@ func WantGadget(mode config.GadgetMode, b Board) bool {
 // setupGadget is step 8: with usb_gadget, wait for the coldplug's first
 // pass (the controller's driver), load the gadget's modules (by
 // name: they have no device to be probed for), mount configfs, build
-// the gadget (package gadget) and bind it to the first USB device
-// controller, then log to its serial console too. Any failure is logged
+// the gadget (package gadget), bind it to the first USB device
+// controller and bridge its network interfaces (camwire0, the Zero 2 W's
+// network), then log to its serial console too. Any failure is logged
 // and the camera carries on with the other links.
 func (in *Init) setupGadget() {
 	if !WantGadget(in.cfg.USBGadget, in.board) {
@@ -46,17 +48,16 @@ func (in *Init) setupGadget() {
 }
 
 func (in *Init) buildGadget() error {
-	g, err := SetupGadget(in.cfg, config.ReadSerial(config.SerialFile), in.logf)
+	g, link, err := SetupGadget(in.cfg, config.ReadSerial(config.SerialFile), in.logf)
 	if err != nil {
 		return err
 	}
-	if in.cfg.Interface == "" && in.board.Name == "zero2w" {
-		// No Ethernet: the network is NCM's interface (usb1 after
-		// RNDIS's usb0; interface=auto would take usb0).
-		if n, err := g.IfName("ncm"); err == nil {
-			in.cfg.Interface = n
-			in.logf("usb gadget: network on %s (NCM)", n)
-		}
+	if in.cfg.Interface == "" && in.board.Name == "zero2w" && link != "" {
+		// No Ethernet: the network is the gadget's bridge, so the
+		// address and the DHCP server serve RNDIS and NCM alike
+		// (interface=auto would take RNDIS's usb0 alone).
+		in.cfg.Interface = link
+		in.logf("usb gadget: network on %s", link)
 	}
 	if c, ok := in.out.(*Consoles); ok && g.Functions.ACM {
 		// The tty appears when the ACM function binds, which Build has
@@ -75,8 +76,11 @@ func (in *Init) buildGadget() error {
 
 // SetupGadget is the gadget part of step 8, for PID 1 and for the
 // real-kernel test's guest: load gadget.Modules by name, mount configfs,
-// build the gadget with the board's serial and bind it to the first UDC.
-func SetupGadget(cfg config.Config, serial string, logf func(string, ...any)) (*gadget.Gadget, error) {
+// build the gadget with the board's serial, bind it to the first UDC and
+// join its network interfaces in one bridge (gadget.JoinBridge). link is
+// the interface for the camera's address: the bridge, or NCM's own
+// interface if the bridge could not be made (logged), "" if neither.
+func SetupGadget(cfg config.Config, serial string, logf func(string, ...any)) (g *gadget.Gadget, link string, err error) {
 	for _, err := range LoadModules(gadget.Modules, kmodule.ProbeOpts{}) {
 		logf("%v", err)
 	}
@@ -85,17 +89,30 @@ func SetupGadget(cfg config.Config, serial string, logf func(string, ...any)) (*
 	cfs := Mount{Source: "configfs", Target: gadget.DefaultConfigFS, FSType: "configfs",
 		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}
 	if err := unix.Mount(cfs.Source, cfs.Target, cfs.FSType, cfs.Flags, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-		return nil, fmt.Errorf("%v: %v", cfs, err)
+		return nil, "", fmt.Errorf("%v: %v", cfs, err)
 	}
-	g := &gadget.Gadget{
+	g = &gadget.Gadget{
 		Serial:    serial,
 		Product:   "camwire " + cfg.Name,
 		Functions: gadget.AllFunctions,
 	}
 	udc, err := g.Build()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	logf("usb gadget %s on %s (product id %#04x)", g.Functions, udc, gadget.ProductID(g.Functions))
-	return g, nil
+	// A route-only handle: NewHandle with no family opens xfrm too,
+	// and xfrm_user is not in the initramfs (EPROTONOSUPPORT).
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err == nil {
+		defer h.Close()
+		link, err = g.JoinBridge(h)
+	}
+	if err != nil {
+		logf("usb gadget: bridge: %v", err)
+		link, _ = g.IfName("ncm")
+		return g, link, nil
+	}
+	logf("usb gadget: bridge %s (%s)", link, gadget.BridgeMAC(serial))
+	return g, link, nil
 }

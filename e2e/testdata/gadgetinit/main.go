@@ -4,7 +4,8 @@
 //
 // The camera side is camwire's own code as camwire-init runs it on a Pi:
 // pid1.SetupGadget (modules by name, configfs, the gadget bound to the
-// first UDC), pid1.Network (netcfg on usb0 with the DHCP server) and the
+// first UDC, its RNDIS and NCM interfaces joined in the bridge
+// camwire0), pid1.Network (netcfg on the bridge with the DHCP server) and the
 // recorder with the test picture. The laptop side is the host-side USB
 // driver (cdc_ncm) whose interface is moved into a network namespace of
 // its own, a real DHCP client (insomniacslk's nclient4) that leases the
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/gadget"
 	"github.com/camwire/camwire/pid1"
 	"github.com/camwire/camwire/recorder"
 	"github.com/camwire/camwire/recv"
@@ -77,16 +79,17 @@ func run() error {
 	}
 	// The camera: the same calls camwire-init's usb-gadget and network
 	// steps make.
-	g, err := pid1.SetupGadget(cfg, "gadgettest0001", logf)
+	_, link, err := pid1.SetupGadget(cfg, "gadgettest0001", logf)
 	if err != nil {
 		return err
 	}
 	// As the usb-gadget step does on the Zero 2 W: the network is on
-	// NCM's interface.
-	if cfg.Interface, err = g.IfName("ncm"); err != nil {
-		return err
+	// the gadget's bridge (RNDIS's and NCM's interfaces joined).
+	if link != gadget.BridgeName {
+		return fmt.Errorf("network link %q, want the bridge %s", link, gadget.BridgeName)
 	}
-	logf("network on %s (NCM)", cfg.Interface)
+	cfg.Interface = link
+	logf("network on %s", cfg.Interface)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() {
