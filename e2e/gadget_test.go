@@ -19,31 +19,43 @@ import (
 // TestVirtGadget: one cable, on the image's own kernel and modules. In
 // a QEMU virt guest, dummy_hcd is the USB cable: camwire's gadget code
 // (pid1.SetupGadget, as the usb-gadget boot step runs it) builds the
-// configfs gadget and binds it; the kernel's host side enumerates it and
-// cdc_ncm makes the laptop's interface, which the guest's driver
-// (testdata/gadgetinit) moves into a network namespace of its own. There
-// a real DHCP client leases the receiver address from camwire's DHCP
-// server on the gadget's bridge camwire0 (RNDIS's usb0 and NCM's usb1
-// its ports), and camwire-recv's server records the test picture over
-// the link: NCM through the bridge. Every frame captured is in a file that decodes.
+// configfs gadget, binds it and joins RNDIS's usb0 and NCM's usb1 in
+// the bridge camwire0, where netcfg puts the camera's address and DHCP
+// server. The kernel's host side enumerates the gadget and binds both
+// network functions, as a Linux laptop does (cdc_ncm and rndis_host);
+// the guest's driver (testdata/gadgetinit) uses one of them as the
+// laptop: a real DHCP client in a network namespace of its own leases
+// the receiver address from camwire's server, and camwire-recv's server
+// records the test picture over that function. Once through NCM, once
+// through RNDIS: every frame captured is in a file that decodes.
 //
-// Not covered: rndis_host (the Windows 7–10 function is built and bound
-// but no host driver talks to it here), and replug (dummy_hcd does not
+// Not covered: Windows' and macOS's own drivers (rndis_host is Linux's
+// RNDIS driver, not Windows'), and replug (dummy_hcd does not
 // re-enumerate a rebound gadget: error -71; see package gadget's tests).
 func TestVirtGadget(t *testing.T) {
 	imagetest.Require(t, lookPath("ffprobe"))
 	b := buildImage(t, imagetest.Init(t, "github.com/camwire/camwire/e2e/testdata/gadgetinit"), image.BootOptions{})
+	for _, via := range []string{"cdc_ncm", "rndis_host"} {
+		t.Run(via, func(t *testing.T) { gadgetRecord(t, b, via) })
+	}
+}
+
+// gadgetRecord boots the gadget guest with the laptop on the host
+// driver via and checks its lease and recording.
+func gadgetRecord(t *testing.T, b board, via string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	m := start(t, ctx, qemu.Config{Board: qemu.Virt, Kernel: b.Kernel, Initrd: b.Initrd,
 		Append: strings.Join([]string{"console=ttyAMA0 rdinit=/init panic=-1 quiet",
 			"camwire.name=gadget", "camwire.source=testsrc", "camwire.segment=2s",
-			"camwire.dhcp_server=on", "camwire.usb_gadget=on", "gadgetinit.files=3"}, " ")})
+			"camwire.dhcp_server=on", "camwire.usb_gadget=on", "gadgetinit.files=3",
+			"gadgetinit.via=" + via}, " ")})
 	var cur qemu.Cursor
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`gadgetinit: usb gadget rndis\+ncm\+acm on dummy_udc\.0`),
 		regexp.MustCompile(`gadgetinit: usb gadget: bridge camwire0 `),
 		regexp.MustCompile(`gadgetinit: network on camwire0$`),
+		regexp.MustCompile(`gadgetinit: laptop uses \S+ \(` + regexp.QuoteMeta(via) + `\)$`),
 		regexp.MustCompile(`gadgetinit: lease 192\.168\.77\.1/24 on \S+ from 192\.168\.77\.2$`),
 		camconsole.SummaryRE,
 	} {

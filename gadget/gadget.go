@@ -45,10 +45,11 @@
 // laptop's driver picked reaches them.
 //
 // What is proven on a real kernel: e2e's TestVirtGadget builds this
-// gadget and its bridge on the image's kernel under dummy_hcd, leases
-// an address and records over NCM (the kernel's cdc_ncm) through the
-// bridge. RNDIS with rndis_host and the ACM console are not exercised
-// there.
+// gadget and its bridge on the image's kernel under dummy_hcd, with the
+// host side binding both network functions as a Linux laptop does, and
+// leases an address and records through the bridge once over NCM
+// (cdc_ncm) and once over RNDIS (rndis_host). The ACM console is not
+// exercised there, nor are Windows' and macOS's drivers.
 //
 // All paths hang off Gadget.ConfigFS and Gadget.UDCDir so the tests run
 // on a temporary directory with no kernel.
