@@ -28,22 +28,38 @@ import (
 // run at the same time.
 
 // netns is one named network namespace, deleted when the test ends.
+//
+// Commands enter it with nsenter --net rather than `ip -n` or `ip netns
+// exec`: those also make a mount namespace and remount / as a slave,
+// which fails where / is not a mount point (a chroot, as in
+// ../shared/tools/fresh-machine: "mount --make-rslave /" failed: Invalid
+// argument), and a network namespace needs none of it.
 type netns string
 
 func newNetns(t *testing.T, prefix, role string) netns {
 	t.Helper()
 	n := netns(prefix + role)
-	ip(t, "netns", "add", string(n))
+	ip(t, "", "netns", "add", string(n))
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", string(n)).Run() })
-	ip(t, "-n", string(n), "link", "set", "lo", "up")
+	ip(t, n, "link", "set", "lo", "up")
 	return n
 }
 
-func ip(t *testing.T, args ...string) string {
+// enter is the command line that runs args inside ns ("": this one).
+func (ns netns) enter(args ...string) []string {
+	if ns == "" {
+		return args
+	}
+	return append([]string{"nsenter", "--net=/run/netns/" + string(ns), "--"}, args...)
+}
+
+// ip runs ip(8) with args inside ns.
+func ip(t *testing.T, ns netns, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", args...).CombinedOutput()
+	argv := ns.enter(append([]string{"ip"}, args...)...)
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		t.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, out)
 	}
 	return string(out)
 }
@@ -56,7 +72,8 @@ type proc struct {
 func startIn(t *testing.T, ns netns, name string, args ...string) *proc {
 	t.Helper()
 	bin := testkit.Build(t, testkit.Module+"/cmd/"+name)
-	cmd := exec.Command("ip", append([]string{"netns", "exec", string(ns), bin}, args...)...)
+	argv := ns.enter(append([]string{bin}, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := testkit.StartCmd(t, name+" in "+string(ns), cmd)
 	// Cleanups run last first: this kill comes before testkit's SIGTERM.
@@ -64,7 +81,7 @@ func startIn(t *testing.T, ns netns, name string, args ...string) *proc {
 	return &proc{p}
 }
 
-// stop ends p with SIGTERM (ip netns exec passes it on: it execs) and
+// stop ends p with SIGTERM (nsenter passes it on: it execs) and
 // returns its summary line.
 func (p *proc) stop(t *testing.T) camconsole.Summary {
 	t.Helper()
@@ -82,6 +99,7 @@ func (p *proc) stop(t *testing.T) camconsole.Summary {
 func TestCamerasFromOneImage(t *testing.T) {
 	needTool(t, "ffprobe")
 	needTool(t, "ip")
+	needTool(t, "nsenter")
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces (make test runs as root)")
 	}
@@ -89,9 +107,9 @@ func TestCamerasFromOneImage(t *testing.T) {
 	rand.Read(rnd[:])
 	prefix := "cw" + hex.EncodeToString(rnd[:]) + "-"
 	recvNS := newNetns(t, prefix, "recv")
-	ip(t, "-n", string(recvNS), "link", "add", "br0", "type", "bridge")
-	ip(t, "-n", string(recvNS), "addr", "add", "192.168.77.1/24", "dev", "br0")
-	ip(t, "-n", string(recvNS), "link", "set", "br0", "up")
+	ip(t, recvNS, "link", "add", "br0", "type", "bridge")
+	ip(t, recvNS, "addr", "add", "192.168.77.1/24", "dev", "br0")
+	ip(t, recvNS, "link", "set", "br0", "up")
 
 	type cam struct {
 		role, serial, addr string // addr: -address, "" to derive it
@@ -107,8 +125,8 @@ func TestCamerasFromOneImage(t *testing.T) {
 	for _, c := range cams {
 		c.ns = newNetns(t, prefix, c.role)
 		port := "v" + c.role
-		ip(t, "-n", string(recvNS), "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", string(c.ns))
-		ip(t, "-n", string(recvNS), "link", "set", port, "master", "br0", "up")
+		ip(t, recvNS, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", string(c.ns))
+		ip(t, recvNS, "link", "set", port, "master", "br0", "up")
 	}
 
 	dir := t.TempDir()
@@ -169,7 +187,7 @@ func TestCamerasFromOneImage(t *testing.T) {
 		if uint64(total) != sum.Captured {
 			t.Errorf("camera %s: folder %s holds %d frames in %d files, it captured %d", c.role, name, total, len(files), sum.Captured)
 		}
-		show := ip(t, "-n", string(c.ns), "-4", "-o", "addr", "show", "dev", "eth0")
+		show := ip(t, c.ns, "-4", "-o", "addr", "show", "dev", "eth0")
 		f := strings.Fields(show)
 		for i, w := range f {
 			if w == "inet" && i+1 < len(f) {
