@@ -65,8 +65,17 @@ type Server struct {
 	IdleTimeout      time.Duration // longest wait for one record or raw byte; 0 means 60s
 	SyncInterval     time.Duration // fsync+ack at least this often while data flows; 0 means 500ms
 	SyncBytes        int64         // ... or after this many bytes; 0 means 1 MiB
-	RetryInterval    time.Duration // retry after a write error (disk full); 0 means 2s
-	Limits           wire.Limits   // zero fields mean wire.DefaultLimits
+	// MaxUnsynced bounds the payload bytes all connections together
+	// hold before they are durable; 0 means DefaultMaxUnsynced. Past it,
+	// a connection syncs (fsync and acknowledge) as soon as it holds
+	// half its share (MaxUnsynced over the connected cameras) instead of
+	// waiting for SyncInterval or SyncBytes, so the receiver's memory
+	// does not grow with the camera count: 128 cameras connecting at
+	// once, in step, each reached SyncBytes plus a keyframe, 245 MB
+	// together (BenchmarkCameras), twice their steady 50-105 MB.
+	MaxUnsynced   int64
+	RetryInterval time.Duration // retry after a write error (disk full); 0 means 2s
+	Limits        wire.Limits   // zero fields mean wire.DefaultLimits
 
 	// OnFile, if set, is called after a file is finished: fsynced and
 	// renamed to its final name. Tests and the live view wait on it.
@@ -112,6 +121,9 @@ type Server struct {
 	log     *slog.Logger
 	stopped chan struct{}
 	epoch   time.Time // ping stamps count from here (clock.go)
+	// sessions counts the framed connections past the handshake, for
+	// the share of MaxUnsynced (session.crowded).
+	sessions atomic.Int64
 	// payloads holds the frames' payload buffers (see session.buffer);
 	// nil means bufpool.Payloads, shared by every Server. Tests set
 	// their own to see what the connections hold.
@@ -119,6 +131,13 @@ type Server struct {
 	// syncFile, if set, replaces a raw stream's fsync (see Server.fsync).
 	syncFile func(*os.File) error
 }
+
+// DefaultMaxUnsynced is Server.MaxUnsynced's default. 128 cameras of
+// 16 Mbit/s hold 50-105 MB in a steady state, but the shared pool keeps
+// about as much again idle for the next wave of frames (internal/bufpool),
+// so the receiver's peak RSS is some twice its peak of unsynced bytes:
+// with 128 MiB it was 263 MiB (BenchmarkCameras), with 64 MiB 214 MiB.
+const DefaultMaxUnsynced = 64 << 20
 
 // conn is one accepted connection, raw or framed, for status and shutdown.
 type conn struct {
@@ -189,6 +208,9 @@ func (s *Server) init() {
 		// reaches it about when SyncInterval fires anyway, and one
 		// catching up after an outage holds 1 MiB, not 4, at a time.
 		s.SyncBytes = 1 << 20
+	}
+	if s.MaxUnsynced <= 0 {
+		s.MaxUnsynced = DefaultMaxUnsynced
 	}
 	if s.RetryInterval <= 0 {
 		s.RetryInterval = 2 * time.Second

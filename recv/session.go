@@ -108,6 +108,8 @@ func (s *Server) serveSession(cc *conn, rd *wire.Reader, p peer) {
 		wall: ss.wall, frameTime: ss.frameTime,
 	}
 	defer close(ss.done)
+	s.sessions.Add(1)
+	defer s.sessions.Add(-1)
 	ss.st.mu.Lock()
 	old := ss.st.owner
 	ss.st.owner = ss
@@ -417,10 +419,32 @@ func (ss *session) handle(rec wire.Record) error {
 		ss.fail(err)
 		return nil
 	}
-	if ss.store.due() {
+	if ss.store.due() || ss.crowded() {
 		ss.sync()
 	}
 	return nil
+}
+
+// crowded reports whether the receiver's connections together hold more
+// than MaxUnsynced bytes not yet durable while this one holds at least
+// half its share of it: then it syncs now. Half, so that once every
+// connection has synced early the total is back well under the cap and
+// they do not all sync at every frame; a connection under half its share
+// holds less than the others, and syncing it would free little.
+//
+// The connections' payload buffers (bufpool's in-use bytes, which the
+// check reads) thus stay under 1.5×MaxUnsynced plus two frames a
+// connection (the one being read, the one just stored): once past the
+// cap, one that holds more than half its share syncs at its next frame,
+// and while it waits for that frame the others grow to half their
+// shares at most.
+func (ss *session) crowded() bool {
+	srv := ss.srv
+	if ss.store.unsynced == 0 || srv.payloads.InUse() <= srv.MaxUnsynced {
+		return false
+	}
+	share := srv.MaxUnsynced / max(1, srv.sessions.Load())
+	return ss.store.unsynced >= share/2
 }
 
 // sync makes everything applied durable, journals it and acknowledges.

@@ -24,6 +24,7 @@ package bufpool
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,12 +72,20 @@ type Pool struct {
 	free     [classes][][]byte
 	low      [classes]int // fewest idle buffers of the class this period
 	idle     int64        // bytes in free
-	inUse    int64        // bytes handed out by Get and not yet Put
+	peak     int64        // most bytes in use at once
 	lastTrim time.Time
+	// inUse is the bytes handed out by Get and not yet Put, changed
+	// under mu but read without it: the receiver checks it for every
+	// frame (recv's MaxUnsynced).
+	inUse atomic.Int64
 }
 
-// DefaultTrimEvery is how often a Pool lets go of buffers nobody used.
-const DefaultTrimEvery = 10 * time.Second
+// DefaultTrimEvery is how often a Pool lets go of buffers nobody used:
+// four of the receiver's 500 ms sync intervals, so a period sees every
+// buffer of the steady working set come back and be taken again, and
+// the buffers of a burst (128 cameras connecting in step) go within
+// 4 s, not within the 20 s of a 10 s period.
+const DefaultTrimEvery = 2 * time.Second
 
 // Payloads is the receiver's pool of frame payloads.
 var Payloads Pool
@@ -100,11 +109,11 @@ func (p *Pool) Get(n int) []byte {
 			p.free[i] = p.free[i][:k-1]
 			p.low[i] = min(p.low[i], k-1)
 			p.idle -= int64(cap(b))
-			p.inUse += int64(cap(b))
+			p.peak = max(p.peak, p.inUse.Add(int64(cap(b))))
 			return b[:n]
 		}
 	}
-	p.inUse += int64(size(c))
+	p.peak = max(p.peak, p.inUse.Add(int64(size(c))))
 	return make([]byte, n, size(c))
 }
 
@@ -124,7 +133,7 @@ func (p *Pool) Put(b []byte) {
 	defer p.mu.Unlock()
 	p.free[c] = append(p.free[c], b[:0])
 	p.idle += int64(n)
-	p.inUse -= int64(n)
+	p.inUse.Add(-int64(n))
 	p.maybeTrim()
 }
 
@@ -136,11 +145,14 @@ func (p *Pool) Idle() int64 {
 }
 
 // InUse is the bytes of pooled buffers handed out by Get and not yet
-// given back.
-func (p *Pool) InUse() int64 {
+// given back. It takes no lock.
+func (p *Pool) InUse() int64 { return p.inUse.Load() }
+
+// Peak is the most bytes of pooled buffers that were handed out at once.
+func (p *Pool) Peak() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.inUse
+	return p.peak
 }
 
 // maybeTrim drops, once a period, each class's buffers that stayed idle

@@ -123,3 +123,26 @@ func TestReuseAllocates(t *testing.T) {
 		t.Errorf("Get+Put of a pooled size: %.1f allocations, want 0", allocs)
 	}
 }
+
+// Peak is the high-water mark of InUse, buffers reused from the pool
+// included: the receiver's tests check MaxUnsynced with it.
+func TestPeak(t *testing.T) {
+	var p Pool
+	a, b := p.Get(8192), p.Get(8192)
+	p.Put(a)
+	p.Put(b)
+	c := p.Get(8192) // reused
+	if got, want := p.Peak(), int64(2*8192); got != want {
+		t.Errorf("after two Gets, two Puts and a Get: Peak() = %d, want %d", got, want)
+	}
+	d, e := p.Get(8192), p.Get(8192) // one reused, one new
+	if got, want := p.Peak(), int64(3*8192); got != want {
+		t.Errorf("with three handed out: Peak() = %d, want %d", got, want)
+	}
+	p.Put(c)
+	p.Put(d)
+	p.Put(e)
+	if got := p.InUse(); got != 0 {
+		t.Errorf("InUse() = %d after every Put, want 0", got)
+	}
+}
