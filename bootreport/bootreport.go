@@ -52,6 +52,9 @@ type Init struct {
 	// Conflict is set when the configured or derived address was in use
 	// by another host and PID 1 took another one.
 	Conflict string `json:"conflict,omitempty"`
+	// Faults are PID 1's own troubles, in words: a wait for the drivers
+	// that ran out (naming the boot step), a panic in the coldplug.
+	Faults []string `json:"faults,omitempty"`
 }
 
 // InitFile is where PID 1 leaves Init for the recorder (tmpfs /run).

@@ -27,6 +27,9 @@ func (r Report) Issues() []string {
 			out = append(out, "address conflict: "+c)
 		}
 	}
+	if r.Init != nil {
+		out = append(out, r.Init.Faults...)
+	}
 	if !r.BootOK {
 		why := "boot partition " + r.Boot
 		if r.Init != nil && r.Init.Boot != "" {

@@ -36,6 +36,13 @@ type Plugger struct {
 	// devices match (the network card, the SD card, the camera: what the
 	// first frame waits for); '-' and '_' are the same.
 	First []string
+	// FirstDone, if set, is called once, when the first walk of sysfs
+	// has tried the First modules its devices match, before the others:
+	// a boot step that waits for one of those devices (the SD card)
+	// starts counting its time then.
+	FirstDone func()
+
+	firstDone sync.Once
 
 	mu    sync.Mutex
 	tried map[string]*Load
@@ -133,6 +140,9 @@ func (p *Plugger) walk() (int, error) {
 	for _, first := range []bool{true, false} {
 		for _, d := range devs {
 			n += p.device(d.Path, d.Modalias, first)
+		}
+		if first && p.FirstDone != nil {
+			p.firstDone.Do(p.FirstDone)
 		}
 	}
 	return n, err

@@ -190,8 +190,10 @@ func TestColdplugFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var loaded []string
+	var loaded, atFirstDone []string
+	firstDone := 0
 	p := &Plugger{Sys: sys, Aliases: aliases, First: []string{"vchiq", "sdhci-iproc"},
+		FirstDone: func() { firstDone++; atFirstDone = append(atFirstDone, loaded...) },
 		Load: func(m string) error {
 			loaded = append(loaded, m)
 			if m == "vchiq" {
@@ -205,6 +207,10 @@ func TestColdplugFirst(t *testing.T) {
 	want := []string{"sdhci_iproc", "vchiq", "gpio_regulator", "bcm2711_thermal", "bcm2835_wdt"}
 	if diff := cmp.Diff(want, loaded); diff != "" {
 		t.Errorf("loaded (-want +got):\n%s", diff)
+	}
+	// Once, when the First modules were tried and nothing else yet.
+	if diff := cmp.Diff(want[:2], atFirstDone); firstDone != 1 || diff != "" {
+		t.Errorf("FirstDone called %d times; loaded when called (-want +got):\n%s", firstDone, diff)
 	}
 	for _, l := range p.Result().Loaded {
 		if l.Module == "vchiq" && l.Took < 2*time.Millisecond {

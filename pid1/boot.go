@@ -58,7 +58,7 @@ func (in *Init) loadModules() {
 // in the boot report (no longer Loading); then the ACT LED, whose driver
 // (leds-gpio) is one of those drivers.
 func (in *Init) awaitDrivers() {
-	in.waitDrivers()
+	in.waitDrivers("drivers")
 	in.facts.update(func(*bootreport.Init) {})
 	in.findLED()
 }
@@ -83,9 +83,15 @@ func (in *Init) findLED() {
 
 // mountBoot is step 5: the boot partition at /boot, read-only. On a Pi
 // the SD card's driver comes with the coldplug, which is still running:
-// the wait is for the partition, not for the coldplug.
+// the wait is for the partition, not for the whole coldplug, but its
+// time counts only from when the coldplug has tried the recorder's path
+// (Board.BootAfterFirst; bounded by DriversWait).
 func (in *Init) mountBoot() {
-	dev, err := WaitBlock("/sys/class/block", in.board.BootDev, in.bootWait(in.board))
+	var from <-chan struct{}
+	if in.board.BootAfterFirst {
+		from = in.firstDrivers()
+	}
+	dev, err := WaitBlock("/sys/class/block", in.board.BootDev, in.bootWait(in.board), from)
 	if err != nil {
 		in.logf("boot partition: %v; settings from the kernel command line only", err)
 		in.facts.boot(false, err.Error())
@@ -236,18 +242,36 @@ func (in *Init) bootWait(b Board) time.Duration {
 // card driver is a module probed a moment earlier and the card takes a
 // while to enumerate; with no udev, polling sysfs every 50 ms is the
 // simplest event source, and the wait ends as soon as the device appears.
-func WaitBlock(sysBlock string, names []string, timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
+// It looks from the start, but timeout counts only from when from is
+// closed (nil: at once): from when the driver has been loaded.
+func WaitBlock(sysBlock string, names []string, timeout time.Duration, from <-chan struct{}) (string, error) {
+	var deadline time.Time
+	if from == nil {
+		deadline = time.Now().Add(timeout)
+	}
 	for {
 		for _, n := range names {
 			if _, err := os.Stat(filepath.Join(sysBlock, n)); err == nil {
 				return n, nil
 			}
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
+		if deadline.IsZero() {
+			select {
+			case <-from:
+				deadline = time.Now().Add(timeout)
+				continue // one more look before the clock runs
+			default:
+			}
+		} else if !time.Now().Before(deadline) {
+			if from != nil {
+				return "", fmt.Errorf("none of %s appeared within %v of the coldplug's loading its driver", strings.Join(names, ", "), timeout)
+			}
 			return "", fmt.Errorf("none of %s appeared within %v", strings.Join(names, ", "), timeout)
 		}
-		time.Sleep(min(left, 50*time.Millisecond))
+		wait := 50 * time.Millisecond
+		if !deadline.IsZero() {
+			wait = min(wait, time.Until(deadline))
+		}
+		time.Sleep(max(wait, 0))
 	}
 }

@@ -39,6 +39,13 @@ type Board struct {
 	// load, which virt's Modules has done by the boot-partition step),
 	// so virt only looks once and a machine with no disk boots at once.
 	BootWait time.Duration
+	// BootAfterFirst says the boot device's driver comes with the
+	// coldplug (a Pi's SD host: sdhci-iproc or bcm2835's, and
+	// mmc_block, all in recorderPath), so BootWait counts from when the
+	// coldplug's first walk has tried the recorder's path, not from the
+	// step's start: before, the file systems, the walk of sysfs and
+	// those loads at nice 10 under load could eat most of the 20 s.
+	BootAfterFirst bool
 	// GadgetPort says the board's USB port can be a device port (see
 	// GadgetPort), which usb_gadget=auto builds the gadget on.
 	GadgetPort bool
@@ -77,7 +84,7 @@ func BoardFor(model, compatible string) Board {
 		return false
 	}
 	pi := func(name string, extra ...string) Board {
-		return Board{Name: name, Modules: extra, BootDev: []string{"mmcblk0p1", "mmcblk1p1"}}
+		return Board{Name: name, Modules: extra, BootDev: []string{"mmcblk0p1", "mmcblk1p1"}, BootAfterFirst: true}
 	}
 	pi3Plus := strings.Contains(model, "Raspberry Pi 3") && strings.Contains(model, "Plus")
 	switch {
@@ -168,6 +175,12 @@ func loadNamedWith(p *kmodule.Prober, err error, names []string) []coldplug.Load
 	var wg sync.WaitGroup
 	for i := range out {
 		wg.Go(func() {
+			// Its own goroutine: a panic here would end PID 1.
+			defer func() {
+				if r := recover(); r != nil {
+					out[i].Err = fmt.Errorf("panic: %v", r)
+				}
+			}()
 			t := time.Now()
 			out[i].Err = p.Probe(out[i].Module, "")
 			out[i].Took = time.Since(t)
@@ -236,37 +249,59 @@ func (in *Init) loadDrivers(board Board) {
 	if err == nil {
 		plug, err = newPlugger("/", rel, string(cmdline), coldplug.KmodLoad(pr), in.logf)
 	}
-	fsReady, done := make(chan struct{}), make(chan struct{})
+	fsReady, first, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	in.mu.Lock()
-	in.plug, in.fsReady, in.drivers = plug, fsReady, done
+	in.plug, in.fsReady, in.driversFirst, in.drivers = plug, fsReady, first, done
+	in.driversBy = start.Add(in.driversWait())
 	in.mu.Unlock()
 
 	in.loadNamed(pr, prErr, board.Modules, start)
-	go func() {
-		in.loadNamed(pr, prErr, commonModules, start)
-		close(fsReady)
-		if err != nil {
-			in.logf("coldplug: %v (only the named modules are loaded)", err)
-			close(done)
-			in.facts.update(func(*bootreport.Init) {})
-			return
+	go in.background(pr, prErr, plug, err, start, fsReady, first, done)
+}
+
+// background is loadDrivers' goroutine: the file systems, then the
+// coldplug; it closes fsReady, first (the coldplug's First modules
+// tried) and done (its first pass ended) as each is reached. A panic in
+// it (a module loader's, the coldplug's) is caught here: Run's recover
+// does not see other goroutines, and an uncaught one ends PID 1. It is
+// logged and goes in the boot report; whatever was not reached counts as
+// ended, so no step waits for it, and the devices that appear later get
+// no drivers.
+func (in *Init) background(pr *kmodule.Prober, prErr error, plug *coldplug.Plugger, err error,
+	start time.Time, fsReady, first, done chan struct{}) {
+	closeFS, closeFirst, closeDone := sync.OnceFunc(func() { close(fsReady) }),
+		sync.OnceFunc(func() { close(first) }), sync.OnceFunc(func() { close(done) })
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprintf("coldplug: panic: %v (no more drivers are loaded; the boot carries on)", r)
+			in.logf("%s", msg)
+			in.facts.update(func(b *bootreport.Init) { b.Faults = append(b.Faults, msg) })
 		}
-		plug.First = recorderPath
-		backgroundThread(in.logf)
-		plug.Start(context.Background())
-		r := plug.Result()
-		stuck := 0
-		for _, u := range r.Unbound {
-			if len(u.Modules) > 0 {
-				stuck++
-			}
-		}
-		in.logf("coldplug: %d modules loaded, %d failed, %d skipped, %dms after the modules step began (sysfs walk %dms); %d devices without a driver (%d whose module did not bind)",
-			len(r.Loaded), len(r.Failed), len(r.Skipped), time.Since(start).Milliseconds(),
-			r.ScanTook.Milliseconds(), len(r.Unbound), stuck)
-		close(done)
+		closeFS()
+		closeFirst()
+		closeDone()
 		in.facts.update(func(*bootreport.Init) {}) // no longer Loading
 	}()
+	in.loadNamed(pr, prErr, commonModules, start)
+	closeFS()
+	if err != nil {
+		in.logf("coldplug: %v (only the named modules are loaded)", err)
+		return
+	}
+	plug.First = recorderPath
+	plug.FirstDone = closeFirst
+	backgroundThread(in.logf)
+	plug.Start(context.Background())
+	r := plug.Result()
+	stuck := 0
+	for _, u := range r.Unbound {
+		if len(u.Modules) > 0 {
+			stuck++
+		}
+	}
+	in.logf("coldplug: %d modules loaded, %d failed, %d skipped, %dms after the modules step began (sysfs walk %dms); %d devices without a driver (%d whose module did not bind)",
+		len(r.Loaded), len(r.Failed), len(r.Skipped), time.Since(start).Milliseconds(),
+		r.ScanTook.Milliseconds(), len(r.Unbound), stuck)
 }
 
 // backgroundThread gives the calling goroutine a thread of its own at
@@ -315,9 +350,56 @@ func (in *Init) waitFS() {
 	}
 }
 
-// waitDrivers waits until the coldplug's first pass has ended: every
-// device there was at boot has been offered its modules.
-func (in *Init) waitDrivers() { <-in.driversDone() }
+// waitDrivers waits until the coldplug's first pass has ended (every
+// device there was at boot has been offered its modules), at most until
+// DriversWait after the modules step began: a driver whose probe hangs
+// in the kernel must not hold the boot, the network or the shutdown
+// signals forever. It reports whether the pass ended. A wait that ran
+// out is logged, named in the boot report (bootreport.Init.Faults) with
+// step, the step that waited, and turns on the LED's warning.
+func (in *Init) waitDrivers(step string) bool {
+	select {
+	case <-in.driversDone():
+		return true
+	case <-in.driversDeadline():
+	}
+	select {
+	case <-in.driversDone(): // both at once: it did end
+		return true
+	default:
+	}
+	msg := fmt.Sprintf("%s: gave up waiting for the coldplug's first pass after %v (it goes on in the background; the boot carries on)",
+		step, in.driversWait())
+	in.logf("%s", msg)
+	in.facts.update(func(b *bootreport.Init) { b.Faults = append(b.Faults, msg) })
+	if in.led != nil {
+		in.led.SetWarning(true)
+	}
+	return false
+}
+
+// driversWait is DriversWait or its default.
+func (in *Init) driversWait() time.Duration {
+	if in.DriversWait > 0 {
+		return in.DriversWait
+	}
+	return 60 * time.Second
+}
+
+// driversDeadline is closed when the bound on the drivers waits has
+// passed (from the modules step's start; from the first call for an
+// Init whose modules step did not run).
+func (in *Init) driversDeadline() <-chan struct{} {
+	in.mu.Lock()
+	if in.driversBy.IsZero() {
+		in.driversBy = time.Now().Add(in.driversWait())
+	}
+	by := in.driversBy
+	in.mu.Unlock()
+	c := make(chan struct{})
+	time.AfterFunc(time.Until(by), func() { close(c) })
+	return c
+}
 
 // driversDone is closed once the coldplug's first pass has ended (at
 // once for an Init whose modules step did not run).
@@ -325,12 +407,36 @@ func (in *Init) driversDone() <-chan struct{} {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.drivers == nil {
-		c := make(chan struct{})
-		close(c)
-		return c
+		return closed
 	}
 	return in.drivers
 }
+
+// firstDrivers is closed once the coldplug's first walk has tried the
+// recorder's path (the SD card's host driver among them), its first
+// pass has ended, or the drivers' bound has passed, whichever comes
+// first (at once for an Init whose modules step did not run).
+func (in *Init) firstDrivers() <-chan struct{} {
+	in.mu.Lock()
+	first := in.driversFirst
+	in.mu.Unlock()
+	if first == nil {
+		return closed
+	}
+	c := make(chan struct{})
+	go func() {
+		defer close(c)
+		select {
+		case <-first:
+		case <-in.driversDone():
+		case <-in.driversDeadline():
+		}
+	}()
+	return c
+}
+
+// closed is a closed channel.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // ModuleReport returns what the modules step did so far (the coldplug
 // goes on loading drivers for devices that appear later).

@@ -20,9 +20,9 @@
 //     later (package coldplug). Nothing the first frame needs waits for
 //     the coldplug's walk of sysfs: each later step waits for its own
 //     device (the boot partition, the network link, the camera).
-//  5. mountBoot: wait up to Board.BootWait (20 s on a Pi) for the boot FAT
-//     partition to appear (the SD driver is a module that just loaded)
-//     and mount it read-only at /boot.
+//  5. mountBoot: wait up to Board.BootWait (20 s on a Pi, counted from
+//     when the coldplug has tried the SD card's driver) for the boot FAT
+//     partition to appear and mount it read-only at /boot.
 //  6. loadSettings: defaults < /boot/camwire.txt < /proc/cmdline.
 //  7. setHostname: the camera name; then load the modules= of the
 //     settings.
@@ -46,12 +46,19 @@
 //  12. openWatchdog: open the hardware watchdog (/dev/watchdog, its
 //     driver from the coldplug); the main loop pets it (watchdog.go).
 //  13. mainLoop: pet the watchdog, recover from panics, until SIGTERM,
-//     SIGINT (ctrl-alt-del), SIGPWR or SIGUSR2.
+//     SIGINT (ctrl-alt-del), SIGPWR or SIGUSR2. These are caught from
+//     the start of Run, so one that arrives during the boot (kill 1 from
+//     a debug shell) waits for the main loop instead of ending PID 1.
 //  14. shutdown (shutdown.go): stop the debug shells and the recorder (it
 //     drains its sender to the receiver within its deadline and prints
 //     its summary line), stop the network, ask every process left to end
 //     and reap them all, sync, unmount /boot, disarm the watchdog, power
 //     off.
+//
+// The waits for the coldplug's first pass (steps 5, 8 and 11) are bounded
+// by Init.DriversWait: a driver whose probe hangs must not hold the boot
+// forever. One that runs out is logged, named in the boot report
+// (bootreport.Init.Timeouts) and turns on the LED's warning.
 //
 // A failure of step 1, or a panic outside the main loop, is fatal: the LED
 // shows the error pattern and the board reboots after FatalDelay. Every
@@ -106,6 +113,10 @@ type Init struct {
 	// StopTimeout bounds the recorder's drain at shutdown before it is
 	// killed; default 20 s.
 	StopTimeout time.Duration
+	// DriversWait bounds each wait for the coldplug's first pass (steps
+	// usb-gadget and drivers, and when the boot partition's wait starts
+	// counting); default 60 s.
+	DriversWait time.Duration
 
 	start time.Time
 	// out is every console once step 2 opened them; before, lines wait
@@ -113,6 +124,7 @@ type Init struct {
 	// screens, and /dev itself is mounted in step 1).
 	out   io.Writer
 	early []string
+	sigs  chan os.Signal // the shutdown signals, caught from Run's start
 
 	// What the steps found, for the later ones.
 	board   Board
@@ -129,14 +141,17 @@ type Init struct {
 	stopNet     context.CancelFunc
 	netDone     chan struct{}
 
-	mu    sync.Mutex // guards wd, named, plug, fsReady and drivers
+	mu    sync.Mutex // guards wd, named, plug and the drivers' channels and bound
 	wd    *watchdog.Watchdog
 	named []coldplug.Load   // the modules step's, see ModuleReport
 	plug  *coldplug.Plugger // nil until the modules step ran
 	// fsReady is closed when the file system modules are loaded,
-	// drivers when the coldplug's first pass has ended (both nil until
-	// the modules step ran; see waitFS, waitDrivers).
-	fsReady, drivers chan struct{}
+	// driversFirst when the coldplug's first walk has tried the
+	// recorder's path, drivers when its first pass has ended (all nil
+	// until the modules step ran; see waitFS, firstDrivers,
+	// waitDrivers); driversBy is the bound on the waits for drivers.
+	fsReady, driversFirst, drivers chan struct{}
+	driversBy                      time.Time
 }
 
 // bootStep is one named step of the checklist.
@@ -176,19 +191,46 @@ func BootSteps() []string {
 // Run boots and supervises; it never returns. See the package doc for the
 // steps.
 func (in *Init) Run() {
-	in.start = time.Now()
-	in.facts = &bootFacts{path: bootreport.InitFile, logf: in.logf}
 	defer func() {
 		// Outside the main loop nothing can carry on: show it and reboot.
 		if r := recover(); r != nil {
 			in.fatal(fmt.Errorf("panic: %v", r))
 		}
 	}()
-	for _, s := range in.bootSteps() {
+	in.shutdown(in.run(in.bootSteps()))
+}
+
+// run catches the shutdown signals, runs steps and then the main loop,
+// and returns the signal that ended it.
+func (in *Init) run(steps []bootStep) os.Signal {
+	// First of all: the recorder and the debug shells start during the
+	// boot, and a SIGTERM or SIGINT (kill 1 from a shell, ctrl-alt-del
+	// once step 3 turned it into SIGINT) not yet caught would get Go's
+	// default action, exit, which for PID 1 is a kernel panic. Caught
+	// now, they wait in in.sigs until the main loop acts on them.
+	in.catchSignals()
+	in.start = time.Now()
+	if in.facts == nil {
+		in.facts = &bootFacts{path: bootreport.InitFile, logf: in.logf}
+	}
+	for _, s := range steps {
 		in.step(s)
 	}
 	in.println(camconsole.BootDoneLine(time.Since(in.start), in.board.Name))
-	in.shutdown(in.mainLoop())
+	return in.mainLoop()
+}
+
+// shutdownSignals end the main loop: SIGTERM and SIGINT (ctrl-alt-del),
+// SIGPWR and SIGUSR2 (what busybox's and systemd's poweroff send PID 1).
+var shutdownSignals = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGUSR2}
+
+// catchSignals starts queueing the shutdown signals in in.sigs (room
+// for each once: the first one received decides).
+func (in *Init) catchSignals() {
+	if in.sigs == nil {
+		in.sigs = make(chan os.Signal, len(shutdownSignals))
+		signal.Notify(in.sigs, shutdownSignals...)
+	}
 }
 
 // step runs one boot step and prints how long it took.
@@ -226,8 +268,8 @@ func (in *Init) attach(w io.Writer) {
 // mainLoop pets the watchdog until a shutdown signal arrives. A panic in
 // it is logged and the loop carries on: PID 1 must not exit.
 func (in *Init) mainLoop() os.Signal {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGUSR2)
+	in.catchSignals()
+	sigs := in.sigs
 	for {
 		var sig os.Signal
 		func() {

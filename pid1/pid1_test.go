@@ -21,12 +21,12 @@ func TestWaitBlock(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		os.Mkdir(filepath.Join(sys, "mmcblk0p1"), 0o755)
 	}()
-	got, err := WaitBlock(sys, []string{"vda1", "mmcblk0p1"}, 10*time.Second)
+	got, err := WaitBlock(sys, []string{"vda1", "mmcblk0p1"}, 10*time.Second, nil)
 	if err != nil || got != "mmcblk0p1" {
 		t.Errorf("WaitBlock = %q, %v, want mmcblk0p1", got, err)
 	}
 
-	_, err = WaitBlock(t.TempDir(), []string{"mmcblk0p1"}, 120*time.Millisecond)
+	_, err = WaitBlock(t.TempDir(), []string{"mmcblk0p1"}, 120*time.Millisecond, nil)
 	if err == nil || !strings.Contains(err.Error(), "mmcblk0p1") {
 		t.Errorf("WaitBlock(empty) = %v, want an error naming mmcblk0p1", err)
 	}
@@ -82,10 +82,10 @@ func TestBootWait(t *testing.T) {
 func TestWaitBlockOneLook(t *testing.T) {
 	sys := t.TempDir()
 	os.Mkdir(filepath.Join(sys, "vda1"), 0o755)
-	if got, err := WaitBlock(sys, []string{"vda1"}, time.Millisecond); err != nil || got != "vda1" {
+	if got, err := WaitBlock(sys, []string{"vda1"}, time.Millisecond, nil); err != nil || got != "vda1" {
 		t.Errorf("WaitBlock(present, 1ms) = %q, %v, want vda1", got, err)
 	}
-	if _, err := WaitBlock(t.TempDir(), []string{"vda1"}, time.Millisecond); err == nil {
+	if _, err := WaitBlock(t.TempDir(), []string{"vda1"}, time.Millisecond, nil); err == nil {
 		t.Errorf("WaitBlock(absent, 1ms) = nil error, want one naming vda1")
 	}
 }

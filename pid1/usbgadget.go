@@ -41,7 +41,7 @@ func (in *Init) setupGadget() {
 	}
 	// The USB device controller's driver (dwc2) comes with the
 	// coldplug; the gadget binds to the first UDC there is.
-	in.waitDrivers()
+	in.waitDrivers("usb-gadget") // bounded; a UDC that came meanwhile still works
 	if err := in.buildGadget(); err != nil {
 		in.logf("usb gadget: %v", err)
 	}
