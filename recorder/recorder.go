@@ -241,12 +241,13 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return capErr
 }
 
-// watch prints the first-frame markers and the state lines. It polls the
-// sender's counters, and looks once more when stopped, so a recording
-// shorter than one poll still reports what happened.
+// watch prints the first-frame markers and the state lines. It looks at
+// the sender's counters whenever the sender says they changed (the first
+// frame's lines time the boot, so they come at once), every 500 ms for the
+// stalled-acknowledgement rule, and once more when stopped. A fixed 20 ms
+// poll here used to cost as much CPU as sending the video.
 func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
-	const every = 20 * time.Millisecond
-	t := time.NewTicker(every)
+	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	var state camconsole.State
 	var sentSeen, ackedSeen bool
@@ -266,11 +267,13 @@ func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 		}
 	}
 	for {
+		changed := s.Changed()
 		look()
 		select {
 		case <-ctx.Done():
 			look()
 			return
+		case <-changed:
 		case <-t.C:
 		}
 	}

@@ -242,6 +242,7 @@ func (s *Sender) freeTo(seq uint64) {
 	s.progress = s.c.LastAck
 	close(s.ackCh)
 	s.ackCh = make(chan struct{})
+	s.changedLocked()
 }
 
 // resume applies Welcome{Acked: acked}: records up to acked are stored,
@@ -268,6 +269,7 @@ func (s *Sender) resume(acked uint64) error {
 	s.reply = nil // a ping of the last connection
 	s.c.Connected = true
 	s.c.Connects++
+	s.changedLocked()
 	s.progress = time.Now()
 	return nil
 }

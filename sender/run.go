@@ -152,6 +152,7 @@ func (s *Sender) session(ctx context.Context) (welcomed bool, err error) {
 func (s *Sender) disconnected() {
 	s.mu.Lock()
 	s.c.Connected = false
+	s.changedLocked()
 	s.mu.Unlock()
 }
 

@@ -157,6 +157,7 @@ type Sender struct {
 	c         Counters
 	progress  time.Time     // last ack progress, or when data became outstanding
 	ackCh     chan struct{} // closed and replaced when acked advances
+	changed   chan struct{} // closed and replaced when Counters change in a way watchers show (Changed)
 	peerMinor uint8         // the current connection's receiver minor version (Challenge.Minor)
 	conn      net.Conn      // the current connection, nil between sessions (AddrGone)
 
@@ -220,6 +221,7 @@ func New(cfg Config) (*Sender, error) {
 		redial:           make(chan struct{}, 1),
 		nextSeq:          1,
 		ackCh:            make(chan struct{}),
+		changed:          make(chan struct{}),
 		rep:              report{ready: make(chan struct{}), stored: make(chan struct{})},
 	}
 	s.c.BufferSize = cfg.BufferBytes
@@ -360,6 +362,22 @@ func (s *Sender) Counters() Counters {
 	c := s.c
 	c.BufferUsed = s.used
 	return c
+}
+
+// Changed returns a channel that is closed at the next change a watcher
+// of Counters shows: a connection made or lost, the first frame handed
+// to a connection, an acknowledgement. Take it before reading Counters,
+// so no change falls between the two.
+func (s *Sender) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// changedLocked wakes the Changed watchers; s.mu is held.
+func (s *Sender) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // poke tells the writer there is something new, without blocking.

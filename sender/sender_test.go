@@ -526,3 +526,38 @@ func TestAddrGoneReconnects(t *testing.T) {
 		}
 	}
 }
+
+// TestChangedWakesWatchers: Changed's channel closes when a connection is
+// made, when the first frame goes out and when it is acknowledged, so a
+// watcher (the recorder's state lines) needs no poll to see them.
+func TestChangedWakesWatchers(t *testing.T) {
+	rcv := newTestRecv(t, "127.0.0.1:0").start()
+	s, err := New(Config{Addr: rcv.Addr(), Hello: testHello(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// wait returns once cond holds, woken only by Changed.
+	wait := func(what string, cond func(Counters) bool) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			ch := s.Changed()
+			if cond(s.Counters()) {
+				return
+			}
+			select {
+			case <-ch:
+			case <-deadline:
+				t.Fatalf("no Changed wake-up for %s: %+v", what, s.Counters())
+			}
+		}
+	}
+	wait("the connection", func(c Counters) bool { return c.Connected })
+	s.Frame(0, 0, true, []byte{0, 0, 0, 1, 0x65, 1})
+	wait("the first frame sent", func(c Counters) bool { return c.Sent == 1 })
+	wait("its ack", func(c Counters) bool { return c.Acked == 1 })
+}

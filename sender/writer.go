@@ -171,6 +171,9 @@ func (s *Sender) gather(b *batch) {
 	}
 	// Counted here, not after the write: a frame that reaches the
 	// receiver before a cut is acked, and Sent must cover every acked one.
+	if s.c.Sent == 0 && b.frames > 0 {
+		defer s.changedLocked() // the first frame is out
+	}
 	s.c.Sent += b.frames
 }
 
