@@ -191,20 +191,9 @@ var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // is the host's, so loopback is shared.
 func startWine(t *testing.T, root, listen, dir string) *wineProc {
 	t.Helper()
-	// The namespace's mounts must not reach the host's: make them private.
-	// Where / is no mount point (a chroot, such as fresh-machine's root)
-	// that fails ("Invalid argument"), and unshare --propagation private
-	// with it; then the mount that holds the root is checked instead, and
-	// only a shared one (whose new mounts would show on the host) stops
-	// the test.
-	script := `if ! mount --make-rprivate / 2>/dev/null; then
-		case $(findmnt -no PROPAGATION --target "$0" 2>/dev/null) in
-		*shared*) echo "/ is no mount point here and the Wine root $0 is on a shared mount: its /proc would show on the host" >&2; exit 1;;
-		esac
-	fi
-	mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" /usr/bin/env -i ` +
+	script := `mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" /usr/bin/env -i ` +
 		`HOME=/root PATH=/usr/bin:/bin WINEDEBUG=-all WINEDLLOVERRIDES=mscoree,mshtml= wine "$@"`
-	cmd := exec.Command("unshare", "--mount", "--propagation", "unchanged", "sh", "-c", script, root,
+	cmd := testkit.UnshareMounts(script, root,
 		dir+`\ctrlc.exe`, dir+`\camwire-recv.exe`, "-listen", listen, "-dir", dir+`\rec`)
 	ctl, err := cmd.StdinPipe()
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camwire/camwire/internal/testkit"
 )
 
 // TestArgsRaspi3b: the Pi 3 B gets the Pi's device tree, QEMU's usb-net
@@ -157,7 +159,7 @@ func TestVirtStartsWithoutIPXE(t *testing.T) {
 	}
 	run := func(args []string) (string, error) {
 		script := `e=$1; shift; for d in $HIDE; do mount --bind "$e" "$d" || exit 1; done; exec "$@"`
-		cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", empty, Binary}, args...)...)
+		cmd := testkit.UnshareMounts(script, append([]string{"sh", empty, Binary}, args...)...)
 		cmd.Env = append(os.Environ(), "HIDE="+strings.Join(hide, " "))
 		// Stopped CPUs, no console; "quit" ends QEMU once its devices
 		// are up.
