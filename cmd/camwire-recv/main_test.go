@@ -20,7 +20,12 @@ import (
 	"github.com/camwire/camwire/wire"
 )
 
-func TestMain(m *testing.M) { testkit.Main(m) }
+// TestMain: the test binary doubles as BenchmarkCameras' copy receiver
+// (copybench_test.go) when re-executed with its environment.
+func TestMain(m *testing.M) {
+	copyMain()
+	testkit.Main(m)
+}
 
 // startRecv execs camwire-recv (built once) on a free loopback port and
 // waits until it logs that it listens.

@@ -4,26 +4,18 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	amp4 "github.com/abema/go-mp4"
-
 	"github.com/camwire/camwire/internal/benchclip"
-	"github.com/camwire/camwire/internal/ffprobe"
 	"github.com/camwire/camwire/internal/testkit"
-	"github.com/camwire/camwire/recv/recvtest"
 	"github.com/camwire/camwire/segment"
-	"github.com/camwire/camwire/wire"
 )
 
 // Benchmarks of camwire-recv on real H.264 (libx264 clips from
@@ -142,178 +134,4 @@ func realAUs(b *testing.B, k benchclip.Kind) []segment.AU {
 		b.Fatal(err)
 	}
 	return append(aus, sp.Flush()...)
-}
-
-// BenchmarkCameras runs 128 and 256 cameras, each sending the real
-// 16 Mbit/s clip paced at 30 fps in 2 s segments, into one camwire-recv
-// recording MP4, and reports the receiver's CPU seconds per second of
-// video (the share of one core it needs to keep up), its
-// peak RSS, frames lost (sent minus the frames in the files, see
-// checkFiles) and how far behind real time the whole run finished
-// (x-realtime > 1: the cameras, or the receiver's acknowledgements,
-// could not keep 30 fps). Goal at 128: < 0.5 core, < 256 MiB, 0 lost.
-func BenchmarkCameras(b *testing.B) {
-	for _, n := range []int{128, 256} {
-		b.Run(strconv.Itoa(n), func(b *testing.B) { benchCameras(b, n) })
-	}
-}
-
-func benchCameras(b *testing.B, cams int) {
-	const (
-		// Long enough for the heap to reach its GC target (a 4 s run
-		// ended before the first steady-state collection and showed a
-		// peak RSS the receiver would outgrow) and for connecting to be
-		// a small part of the CPU.
-		seconds   = 10
-		segFrames = 2 * benchclip.FPS
-	)
-	aus := realAUs(b, benchclip.BFrames)
-	dir := benchDir(b)
-	for range b.N {
-		p := startRecv(b, "-dir", dir, "-max-conns", strconv.Itoa(cams+10))
-		var wg sync.WaitGroup
-		errs := make(chan error, cams)
-		start := time.Now()
-		for c := range cams {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- paceCamera(p.Addr, fmt.Sprintf("cam%03d", c), aus, seconds*benchclip.FPS, segFrames)
-			}()
-		}
-		wg.Wait()
-		wall := time.Since(start)
-		p.Stop(b, syscall.SIGTERM)
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		decoded, bad := checkFiles(dir)
-		if len(bad) > 0 {
-			b.Errorf("%d files do not decode: %v", len(bad), bad)
-		}
-		// CPU per second of video, not per second of wall clock: when the
-		// run falls behind real time (x-realtime > 1) the receiver did the
-		// same work in a longer time, and dividing by that would flatter it.
-		b.ReportMetric(cpu(p.Cmd.ProcessState).Seconds()/seconds, "cpu-cores")
-		if ru, ok := p.Cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MiB")
-		}
-		b.ReportMetric(float64(cams*seconds*benchclip.FPS-decoded), "frames-lost")
-		b.ReportMetric(wall.Seconds()/seconds, "x-realtime")
-		os.RemoveAll(dir)
-		os.MkdirAll(dir, 0o755)
-	}
-}
-
-// paceCamera sends frames frames of aus (looped) at 30 fps as camera
-// name, ending a segment every segment frames, and closes once the
-// receiver acknowledged the last.
-func paceCamera(addr, name string, aus []segment.AU, frames, segFrames int) error {
-	hello := wire.Hello{Name: name, Codec: "h264", Width: 1920, Height: 1080, FPSNum: benchclip.FPS, FPSDen: 1}
-	copy(hello.StreamID[:], name)
-	cam, err := recvtest.Dial(addr, hello, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	defer cam.Close()
-	acked := make(chan uint64, 1)
-	go func() {
-		for {
-			r, err := cam.Next(time.Minute)
-			if err != nil {
-				close(acked)
-				return
-			}
-			if a, ok := r.(wire.Ack); ok {
-				select {
-				case <-acked:
-				default:
-				}
-				acked <- a.Seq
-			}
-		}
-	}()
-	tick := time.NewTicker(time.Second / benchclip.FPS)
-	defer tick.Stop()
-	var seq uint64
-	var hdr []byte
-	for i := range frames {
-		au := aus[i%segFrames%len(aus)] // each segment starts at the clip's keyframe
-		seq++
-		f := wire.Frame{Seq: seq, TimeUS: int64(i) * 1e6 / benchclip.FPS, Key: au.Key, Payload: au.Data}
-		hdr = wire.AppendFrameHeader(hdr[:0], f)
-		bufs := net.Buffers{hdr, f.Payload}
-		if _, err := bufs.WriteTo(cam.Conn); err != nil {
-			return fmt.Errorf("%s: frame %d: %w", name, i, err)
-		}
-		if (i+1)%segFrames == 0 {
-			seq++
-			if err := cam.Send(wire.SegmentEnd{Seq: seq, Frames: uint32(segFrames)}); err != nil {
-				return err
-			}
-		}
-		<-tick.C
-	}
-	for a := range acked {
-		if a >= seq {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: connection ended before the last acknowledgement", name)
-}
-
-// checkFiles counts the frames of every recording under dir from its
-// trun boxes (go-mp4's reader walks every box of the file), and has
-// ffprobe decode camera cam000's files in full (-count_frames), which
-// must give the same count: ffprobe over every file of 128 cameras
-// takes this shared machine minutes per round. It returns the frames
-// counted and the files that failed either check.
-func checkFiles(dir string) (int, []string) {
-	total, bad := 0, []string(nil)
-	filepath.WalkDir(dir, func(f string, d os.DirEntry, err error) error {
-		if err != nil || !strings.HasSuffix(f, ".mp4") {
-			return nil
-		}
-		n, err := countSamples(f)
-		if err == nil && filepath.Base(filepath.Dir(f)) == "cam000" {
-			var dec int
-			if dec, err = ffprobe.Frames(f); err == nil && dec != n {
-				err = fmt.Errorf("ffprobe decoded %d frames, the trun boxes hold %d", dec, n)
-			}
-		}
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", f, err))
-			return nil
-		}
-		total += n
-		return nil
-	})
-	return total, bad
-}
-
-// countSamples adds up the sample counts of the trun boxes in path.
-func countSamples(path string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n := 0
-	_, err = amp4.ReadBoxStructure(f, func(h *amp4.ReadHandle) (any, error) {
-		switch h.BoxInfo.Type {
-		case amp4.BoxTypeMoof(), amp4.BoxTypeTraf():
-			return h.Expand()
-		case amp4.BoxTypeTrun():
-			box, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			n += int(box.(*amp4.Trun).SampleCount)
-		}
-		return nil, nil
-	})
-	return n, err
 }

@@ -33,6 +33,10 @@ type Row struct {
 	// Info: no goal; the row is shown beside a goal's row for
 	// comparison (e.g. the path a goal does not cover), and never fails.
 	Info bool
+	// Fixed, with a Base: the goal is Limit on the figure itself (an
+	// absolute goal such as 0.5 cores), and the ratio to the baseline
+	// measured in the same round is shown beside it, not judged.
+	Fixed bool
 }
 
 // Rounds maps a benchmark name to its metrics, one map per round.
@@ -115,7 +119,7 @@ func Compute(rows []Row, rs Rounds) []Cell {
 		switch {
 		case r.Info:
 			c.Met = true
-		case r.Base == "":
+		case r.Base == "" || r.Fixed:
 			c.Met = (c.Fig <= r.Limit) != r.AtLeast || c.Fig == r.Limit
 		default:
 			c.Met = (c.Med <= r.Limit) != r.AtLeast || c.Med == r.Limit
@@ -188,7 +192,7 @@ func goal(r Row) string {
 	if r.AtLeast {
 		op = "≥"
 	}
-	if r.Base == "" {
+	if r.Base == "" || r.Fixed {
 		return fmt.Sprintf("%s %s %s", op, num(r.Limit), r.Metric)
 	}
 	return fmt.Sprintf("%s %s×", op, num(r.Limit))
