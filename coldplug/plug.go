@@ -3,6 +3,7 @@ package coldplug
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -217,7 +218,7 @@ func (p *Plugger) try(module, dev string) bool {
 		return true
 	}
 	t := time.Now()
-	err := p.Load(module)
+	err := p.load(module)
 	took := time.Since(t).Round(time.Millisecond)
 	p.mu.Lock()
 	l.Err, l.Took = err, took
@@ -294,6 +295,21 @@ func (p *Plugger) rescan() time.Duration {
 	return 2 * time.Second
 }
 
+// load is Load with a panic turned into the module's error: the module
+// shows in Result.Failed instead of as loaded, and the watch goes on.
+func (p *Plugger) load(module string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic while loading: %v", r)
+		}
+	}()
+	return p.Load(module)
+}
+
+// watch runs in its own goroutine, where no caller's recover reaches: a
+// panic there would end the process, PID 1. Each walk and each event is
+// handled under guard, so a panic is logged and the watch goes on with
+// the next one.
 func (p *Plugger) watch(ctx context.Context, sock *ueventSocket) {
 	if sock != nil {
 		defer sock.close()
@@ -303,7 +319,7 @@ func (p *Plugger) watch(ctx context.Context, sock *ueventSocket) {
 			select {
 			case <-ctx.Done():
 			case <-time.After(p.rescan()):
-				p.Coldplug()
+				p.guard("walking sysfs", func() { p.Coldplug() })
 			}
 			continue
 		}
@@ -312,15 +328,25 @@ func (p *Plugger) watch(ctx context.Context, sock *ueventSocket) {
 		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, errIgnored):
 		case errors.Is(err, errOverrun):
 			p.logf("coldplug: %v; walking sysfs again", err)
-			p.Coldplug()
+			p.guard("walking sysfs", func() { p.Coldplug() })
 		case err != nil:
 			p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
 			sock.close()
 			sock = nil
 		default:
-			p.event(ev)
+			p.guard(fmt.Sprintf("%s uevent for %s", ev.Action, ev.Env["DEVPATH"]), func() { p.event(ev) })
 		}
 	}
+}
+
+// guard runs f and logs a panic in it, naming what f was doing.
+func (p *Plugger) guard(what string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logf("coldplug: panic while %s: %v (watching on)", what, r)
+		}
+	}()
+	f()
 }
 
 // Result is what was loaded so far, and the devices without a driver as

@@ -1,7 +1,9 @@
 package coldplug
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -286,5 +288,62 @@ func TestColdplugEvents(t *testing.T) {
 	bind(t, sys, cam, "bcm2835-camera")
 	if u := p.Result().Unbound; len(u) != 0 {
 		t.Errorf("Result.Unbound = %v after the camera bound, want none", u)
+	}
+}
+
+// TestWatchSurvivesPanics: the watch runs in a goroutine of its own, so
+// a panic there (a module loader's, a hook's) would end PID 1. A load
+// that panics is that module's error; a panic elsewhere in a walk is
+// logged; either way the watch goes on and loads the next device's
+// module.
+func TestWatchSurvivesPanics(t *testing.T) {
+	sys := fakeSys(t, map[string]string{
+		"devices/platform/soc/fe00b840.mailbox": "of:NmailboxT(null)Cbrcm,bcm2835-vchiq",
+	}, nil)
+	aliases, err := ParseAliases(strings.NewReader(testAliases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := make(chan string, 4)
+	var mu sync.Mutex
+	var logs []string
+	p := &Plugger{Sys: sys, Aliases: aliases, Rescan: time.Millisecond,
+		Load: func(m string) error {
+			if m == "vchiq" {
+				panic("vchiq loader broke")
+			}
+			loaded <- m
+			return nil
+		},
+		FirstDone: func() { panic("hook broke") },
+		Logf: func(f string, a ...any) {
+			mu.Lock()
+			logs = append(logs, fmt.Sprintf(f, a...))
+			mu.Unlock()
+		},
+	}
+	// The hook panics in the first walk, before the second pass would
+	// load the watchdog's module; vchiq's load panics in the next.
+	addDevice(t, sys, "devices/platform/soc/fe100000.watchdog", "platform:bcm2835-wdt", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.watch(ctx, nil); close(done) }()
+	if m := <-loaded; m != "bcm2835_wdt" {
+		t.Errorf("loaded %s, want bcm2835_wdt", m)
+	}
+	cancel()
+	<-done
+	r := p.Result()
+	if len(r.Failed) != 1 || r.Failed[0].Module != "vchiq" || !strings.Contains(fmt.Sprint(r.Failed[0].Err), "vchiq loader broke") {
+		t.Errorf("Failed = %v, want vchiq with its panic", r.Failed)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	found := false
+	for _, l := range logs {
+		found = found || strings.Contains(l, "panic while walking sysfs: hook broke")
+	}
+	if !found {
+		t.Errorf("no log line for the hook's panic in %q", logs)
 	}
 }
