@@ -43,7 +43,9 @@ func (g *Gadget) JoinBridge(h *netlink.Handle) (string, error) {
 }
 
 // Bridge makes the links named members up ports of the bridge name with
-// address mac, making the bridge if it is not there (BridgePlan).
+// address mac, making the bridge if it is not there (BridgePlan). When
+// a step fails, what was done is undone (unbridge): no member is left a
+// port of the bridge, and a bridge this call made is deleted.
 func Bridge(h *netlink.Handle, name string, mac net.HardwareAddr, members []string) error {
 	state := func(l netlink.Link) LinkState {
 		a := l.Attrs()
@@ -75,12 +77,49 @@ func Bridge(h *netlink.Handle, name string, mac net.HardwareAddr, members []stri
 	if err != nil {
 		return err
 	}
+	made := false
 	for _, a := range acts {
 		if err := doBridge(h, name, mac, a); err != nil {
-			return fmt.Errorf("gadget: bridge %s: %w", name, err)
+			err = fmt.Errorf("gadget: bridge %s: %w", name, err)
+			if uerr := unbridge(h, name, members, made); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+			return err
 		}
+		made = made || a.Kind == BridgeAdd
 	}
 	return nil
+}
+
+// unbridge undoes a Bridge that failed part-way: the members that are
+// ports of the bridge now are released and, when this run made it, the
+// bridge is deleted. The caller falls back to one member's own link
+// (NCM's), which gets no frames while it is a port of a bridge.
+func unbridge(h *netlink.Handle, name string, members []string, made bool) error {
+	br, err := h.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("gadget: undo bridge %s: LinkByName: %w", name, err)
+	}
+	var errs []error
+	for _, m := range members {
+		l, err := h.LinkByName(m)
+		if err != nil || l.Attrs().MasterIndex != br.Attrs().Index {
+			continue
+		}
+		if err := h.LinkSetNoMaster(l); err != nil {
+			errs = append(errs, fmt.Errorf("gadget: undo bridge %s: LinkSetNoMaster %s: %w", name, m, err))
+		}
+	}
+	if made {
+		if err := h.LinkDel(br); err != nil {
+			errs = append(errs, fmt.Errorf("gadget: undo bridge %s: LinkDel: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func doBridge(h *netlink.Handle, name string, mac net.HardwareAddr, a BridgeAction) error {

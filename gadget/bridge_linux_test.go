@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -88,4 +89,37 @@ func testNetns(t *testing.T) netns.NsHandle {
 	runtime.UnlockOSThread()
 	t.Cleanup(func() { ns.Close() })
 	return ns
+}
+
+// TestBridgeUndo: a member that cannot be a port (the loopback: the
+// kernel refuses it) fails Bridge after the first member joined; the
+// partial bridge is undone, so the first member, the fallback link, is
+// a port of nothing and the bridge this run made is gone.
+func TestBridgeUndo(t *testing.T) {
+	ns := testNetns(t)
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}}); err != nil {
+		t.Skipf("this kernel makes no bridges: %v", err)
+	}
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "usb1"}, PeerName: "peer1"}); err != nil {
+		t.Fatalf("LinkAdd veth: %v", err)
+	}
+	err = Bridge(h, BridgeName, BridgeMAC("00000000deadbeef"), []string{"usb1", "lo"})
+	if err == nil || !strings.Contains(err.Error(), "LinkSetMaster lo") {
+		t.Fatalf("Bridge with lo = %v, want the LinkSetMaster lo error", err)
+	}
+	l, err := h.LinkByName("usb1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := l.Attrs().MasterIndex; m != 0 {
+		t.Errorf("usb1 is still a port of link %d after the failed Bridge", m)
+	}
+	if _, err := h.LinkByName(BridgeName); err == nil {
+		t.Errorf("%s is still there after the failed Bridge", BridgeName)
+	}
 }
