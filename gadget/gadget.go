@@ -148,6 +148,13 @@ type Gadget struct {
 	Serial    string // the board serial: USB serial number and MACs
 	Product   string // product string the laptop shows, "camwire camera" when empty
 	Functions Functions
+	// Dropped is set by Build: one error per function of Functions
+	// whose configfs directory could not be made (its module, usb_f_*,
+	// missing from the kernel), naming it. Build leaves those out of
+	// Functions and builds the rest.
+	Dropped []error
+
+	mkdir func(string) error // os.Mkdir when nil; tests make it fail
 }
 
 func (g *Gadget) dir() string {
@@ -200,6 +207,9 @@ func (g *Gadget) Build() (string, error) {
 	if err := g.Teardown(); err != nil {
 		return "", err
 	}
+	if err := g.dropMissing(); err != nil {
+		return "", err
+	}
 	for _, s := range g.steps() {
 		if err := s.do(); err != nil {
 			return "", fmt.Errorf("gadget: %v", err)
@@ -209,6 +219,40 @@ func (g *Gadget) Build() (string, error) {
 		return "", fmt.Errorf("gadget: bind to %s: %v", udc, err)
 	}
 	return udc, nil
+}
+
+// dropMissing makes each function's directory and takes the functions
+// whose directory cannot be made out of g.Functions, with an error each
+// in g.Dropped: configfs refuses the directory (ENOENT) when the
+// function's module is not in the kernel, and a gadget without RNDIS is
+// still a network card for Linux and macOS, where none at all is
+// nothing. Only when no function is left is it an error.
+func (g *Gadget) dropMissing() error {
+	g.Dropped = nil
+	if err := os.MkdirAll(filepath.Join(g.dir(), "functions"), 0o755); err != nil {
+		return fmt.Errorf("gadget: %v", err)
+	}
+	mkdir := g.mkdir
+	if mkdir == nil {
+		mkdir = func(p string) error { return os.Mkdir(p, 0o755) }
+	}
+	f := &g.Functions
+	for _, fn := range []struct {
+		name string
+		on   *bool
+	}{{"rndis", &f.RNDIS}, {"ncm", &f.NCM}, {"acm", &f.ACM}} {
+		if !*fn.on {
+			continue
+		}
+		if err := mkdir(filepath.Join(g.dir(), "functions", fn.name+".usb0")); err != nil && !os.IsExist(err) {
+			*fn.on = false
+			g.Dropped = append(g.Dropped, fmt.Errorf("gadget: function %s left out: %v", fn.name, err))
+		}
+	}
+	if *f == (Functions{}) {
+		return fmt.Errorf("gadget: no function could be made: %w", errors.Join(g.Dropped...))
+	}
+	return nil
 }
 
 // Teardown unbinds and removes the gadget, in the reverse order configfs

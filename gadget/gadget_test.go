@@ -256,3 +256,44 @@ func TestStepOrder(t *testing.T) {
 		t.Errorf("steps order (-want +got):\n%s", d)
 	}
 }
+
+// TestBuildDropsMissing: on a kernel without a function's module
+// configfs refuses its directory; that function is left out (named in
+// Dropped) and the gadget is built with the others, with their product
+// id. With none left Build fails, naming each.
+func TestBuildDropsMissing(t *testing.T) {
+	cfs, udc := fakeSys(t, "dummy_udc.0")
+	missing := map[string]bool{"rndis.usb0": true}
+	g := &Gadget{ConfigFS: cfs, UDCDir: udc, Serial: "abc", Functions: AllFunctions,
+		mkdir: func(p string) error {
+			if missing[filepath.Base(p)] {
+				return &fs.PathError{Op: "mkdir", Path: p, Err: fs.ErrNotExist}
+			}
+			return os.Mkdir(p, 0o755)
+		}}
+	if _, err := g.Build(); err != nil {
+		t.Fatalf("Build without usb_f_rndis: %v", err)
+	}
+	if want := (Functions{NCM: true, ACM: true}); g.Functions != want {
+		t.Errorf("Functions = %s, want %s", g.Functions, want)
+	}
+	if len(g.Dropped) != 1 || !strings.Contains(g.Dropped[0].Error(), "function rndis left out") {
+		t.Errorf("Dropped = %v, want rndis named", g.Dropped)
+	}
+	for _, l := range tree(t, cfs) {
+		if strings.Contains(l, "rndis") {
+			t.Errorf("built without RNDIS, yet %q is there", l)
+		}
+	}
+	pid, _ := os.ReadFile(filepath.Join(cfs, "usb_gadget/camwire/idProduct"))
+	if got, want := strings.TrimSpace(string(pid)), "0x0146"; got != want {
+		t.Errorf("idProduct = %s, want %s", got, want)
+	}
+
+	missing = map[string]bool{"rndis.usb0": true, "ncm.usb0": true, "acm.usb0": true}
+	g.Functions = AllFunctions
+	_, err := g.Build()
+	if err == nil || !strings.Contains(err.Error(), "acm left out") || !strings.Contains(err.Error(), "ncm left out") {
+		t.Errorf("Build with no function's module = %v, want an error naming each", err)
+	}
+}
