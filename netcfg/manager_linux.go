@@ -20,6 +20,9 @@ type Manager struct {
 	// Interface is the link to configure; "" means the first wired
 	// link (see Wired), waiting for one to appear.
 	Interface string
+	// Fallback is the link interface=auto takes when there is no wired
+	// one (see ChooseWired): PID 1 names the USB gadget's bridge.
+	Fallback string
 	// Address is the Pi's address; Gateway the default route's next hop
 	// (zero: no default route).
 	Address netip.Prefix
@@ -100,6 +103,7 @@ type run struct {
 	h       *netlink.Handle
 	chosen  string // the link in use
 	waiting bool   // "waiting for" was logged
+	refused string // the bridge port last refused (PortError), logged once
 	carrier bool
 
 	addr    netip.Prefix // the address to keep: Address, or an alternative after conflicts
@@ -377,7 +381,7 @@ func (m *Manager) findLink(r *run) netlink.Link {
 			infos = append(infos, LinkInfo{Index: a.Index, Name: a.Name, Type: l.Type(),
 				EncapType: a.EncapType, Enslaved: a.MasterIndex != 0})
 		}
-		c, ok := ChooseWired(infos)
+		c, ok := ChooseWired(infos, m.Fallback)
 		if !ok {
 			if !r.waiting {
 				m.logf("netcfg: waiting for a wired interface")
@@ -386,7 +390,11 @@ func (m *Manager) findLink(r *run) netlink.Link {
 			return nil
 		}
 		name = c.Name
-		m.logf("netcfg: using %s, the first wired interface", name)
+		if Wired(c) {
+			m.logf("netcfg: using %s, the first wired interface", name)
+		} else {
+			m.logf("netcfg: using %s: no wired interface", name)
+		}
 	}
 	link, err := r.h.LinkByName(name)
 	if err != nil {
@@ -408,7 +416,19 @@ func (m *Manager) findLink(r *run) netlink.Link {
 		}
 		return nil
 	}
-	r.chosen, r.waiting = name, false
+	if mi := link.Attrs().MasterIndex; mi != 0 {
+		master := fmt.Sprintf("link %d", mi)
+		if ml, err := r.h.LinkByIndex(mi); err == nil {
+			master = ml.Attrs().Name
+		}
+		if r.refused != name {
+			m.logf("netcfg: %v", PortError(name, master))
+			r.refused = name
+		}
+		r.chosen, r.carrier = "", false
+		return nil
+	}
+	r.chosen, r.waiting, r.refused = name, false, ""
 	return link
 }
 

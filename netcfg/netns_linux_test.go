@@ -2,6 +2,7 @@ package netcfg
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -289,4 +290,70 @@ func TestManagerLateInterface(t *testing.T) {
 		t.Fatalf("LinkDel usb0: %v", err)
 	}
 	waitFor(t, camera, "usb1 configured", func() (bool, string) { return configured(h, "usb1", netip.Addr{}) })
+}
+
+// TestManagerBridgePort: interface= naming a port of a bridge (the USB
+// gadget's usb0 in camwire0) is refused with a log line naming both,
+// and the port gets no address; released from the bridge, it is
+// configured. With no wired link, Fallback takes the bridge.
+func TestManagerBridgePort(t *testing.T) {
+	camera, laptop := newNS(t), newNS(t)
+	h := handleAt(t, camera)
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "camwire0"}}
+	if err := h.LinkAdd(br); err != nil {
+		t.Skipf("this kernel makes no bridges: %v", err)
+	}
+	cable(t, camera, laptop, "usb0", "lap0")
+	usb0, err := h.LinkByName("usb0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetMaster(usb0, br); err != nil {
+		t.Fatalf("LinkSetMaster: %v", err)
+	}
+	logs := make(chan string, 100)
+	logf := func(f string, a ...any) {
+		t.Logf(f, a...)
+		select {
+		case logs <- fmt.Sprintf(f, a...):
+		default:
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- (&Manager{Interface: "usb0", Address: camAddr, DHCP: DHCPOff, Netns: &camera, Logf: logf}).Run(ctx)
+	}()
+	deadline := time.NewTimer(eventTimeout)
+	defer deadline.Stop()
+	for refused := false; !refused; {
+		select {
+		case l := <-logs:
+			refused = strings.Contains(l, "usb0 is a port of camwire0")
+		case <-deadline.C:
+			t.Fatal("the Manager never refused the bridge port usb0")
+		}
+	}
+	if addrs, _ := h.AddrList(usb0, netlink.FAMILY_V4); len(addrs) != 0 {
+		t.Errorf("the bridge port usb0 got addresses %v", addrs)
+	}
+	if err := h.LinkSetNoMaster(usb0); err != nil {
+		t.Fatalf("LinkSetNoMaster: %v", err)
+	}
+	waitFor(t, camera, "usb0 configured once released", func() (bool, string) { return configured(h, "usb0", netip.Addr{}) })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	// interface=auto with the port back in the bridge: nothing is wired,
+	// so Fallback takes the bridge.
+	if err := h.AddrDel(usb0, &netlink.Addr{IPNet: ipNet(camAddr)}); err != nil {
+		t.Fatalf("AddrDel: %v", err)
+	}
+	if err := h.LinkSetMaster(usb0, br); err != nil {
+		t.Fatalf("LinkSetMaster: %v", err)
+	}
+	startManager(t, &Manager{Fallback: "camwire0", Address: camAddr, DHCP: DHCPOff, Netns: &camera})
+	waitFor(t, camera, "camwire0 configured", func() (bool, string) { return configured(h, "camwire0", netip.Addr{}) })
 }

@@ -57,8 +57,12 @@ func Wired(l LinkInfo) bool {
 
 // ChooseWired returns the first wired link: the one with the lowest
 // index, i.e. the one the kernel registered first. A USB NIC that
-// enumerates late still wins when it is the only one.
-func ChooseWired(links []LinkInfo) (LinkInfo, bool) {
+// enumerates late still wins when it is the only one. With no wired
+// link, the link named fallback ("" for none) is taken if it is there
+// and is no port itself: the USB gadget's bridge, which Wired skips as a
+// bridge while its ports are skipped as ports, so a board with the
+// gadget and no Ethernet would otherwise have no network.
+func ChooseWired(links []LinkInfo, fallback string) (LinkInfo, bool) {
 	var c []LinkInfo
 	for _, l := range links {
 		if Wired(l) {
@@ -66,10 +70,28 @@ func ChooseWired(links []LinkInfo) (LinkInfo, bool) {
 		}
 	}
 	if len(c) == 0 {
+		for _, l := range links {
+			if fallback != "" && l.Name == fallback && !l.Enslaved {
+				return l, true
+			}
+		}
 		return LinkInfo{}, false
 	}
 	sort.Slice(c, func(i, j int) bool { return c[i].Index < c[j].Index })
 	return c[0], true
+}
+
+// PortError is why netcfg does not configure the link name, a port of
+// the link master ("" when it is none, and then nil): the kernel hands
+// a port's frames to its master, so an address and a DHCP server on the
+// port would never see the laptop's packets. It names both, so the
+// setting can be fixed.
+func PortError(name, master string) error {
+	if master == "" {
+		return nil
+	}
+	return fmt.Errorf("%s is a port of %s: frames on it go to %s, so an address or DHCP server on %s gets none; not configuring it (set interface=%s)",
+		name, master, master, name, master)
 }
 
 // Want is the state netcfg keeps on its link.

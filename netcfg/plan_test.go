@@ -10,6 +10,16 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
+func TestPortError(t *testing.T) {
+	if err := PortError("usb0", ""); err != nil {
+		t.Errorf("PortError of a link that is no port = %v, want nil", err)
+	}
+	err := PortError("usb0", "camwire0")
+	if err == nil || !strings.Contains(err.Error(), "usb0 is a port of camwire0") || !strings.Contains(err.Error(), "interface=camwire0") {
+		t.Errorf("PortError(usb0, camwire0) = %v, want one naming the port, its bridge and the setting", err)
+	}
+}
+
 func TestChooseWired(t *testing.T) {
 	lo := LinkInfo{Index: 1, Name: "lo", Type: "device", EncapType: "loopback"}
 	eth0 := LinkInfo{Index: 2, Name: "eth0", Type: "device", EncapType: "ether"}
@@ -22,23 +32,32 @@ func TestChooseWired(t *testing.T) {
 	dummy := LinkInfo{Index: 9, Name: "dummy0", Type: "dummy", EncapType: "ether"}
 	wg := LinkInfo{Index: 10, Name: "wg0", Type: "wireguard", EncapType: "none"}
 
+	gadgetBr := LinkInfo{Index: 11, Name: "camwire0", Type: "bridge", EncapType: "ether"}
+	gadgetPort := LinkInfo{Index: 12, Name: "usb0", Type: "device", EncapType: "ether", Enslaved: true}
+
 	tests := []struct {
-		name  string
-		links []LinkInfo
-		want  string // "" = none
+		name     string
+		links    []LinkInfo
+		fallback string
+		want     string // "" = none
 	}{
-		{"nothing yet", []LinkInfo{lo}, ""},
-		{"pi 3b", []LinkInfo{lo, eth0, wlan0}, "eth0"},
-		{"wireless only", []LinkInfo{lo, wlan0}, ""},
-		{"usb nic late", []LinkInfo{lo, wlan0, usb0}, "usb0"},
-		{"lowest index wins", []LinkInfo{enx, usb0, lo}, "usb0"},
-		{"predictable name", []LinkInfo{lo, enx}, "enx001122334455"},
-		{"bridge and its port skipped", []LinkInfo{lo, br, port, veth}, "veth0"},
-		{"virtual kinds skipped", []LinkInfo{lo, dummy, wg}, ""},
+		{"nothing yet", []LinkInfo{lo}, "", ""},
+		{"pi 3b", []LinkInfo{lo, eth0, wlan0}, "", "eth0"},
+		{"wireless only", []LinkInfo{lo, wlan0}, "", ""},
+		{"usb nic late", []LinkInfo{lo, wlan0, usb0}, "", "usb0"},
+		{"lowest index wins", []LinkInfo{enx, usb0, lo}, "", "usb0"},
+		{"predictable name", []LinkInfo{lo, enx}, "", "enx001122334455"},
+		{"bridge and its port skipped", []LinkInfo{lo, br, port, veth}, "", "veth0"},
+		{"gadget bridge without a fallback", []LinkInfo{lo, gadgetBr, gadgetPort}, "", ""},
+		{"gadget bridge as the fallback", []LinkInfo{lo, wlan0, gadgetBr, gadgetPort}, "camwire0", "camwire0"},
+		{"a wired link beats the fallback", []LinkInfo{lo, gadgetBr, eth0}, "camwire0", "eth0"},
+		{"a fallback that is a port is not taken", []LinkInfo{lo, gadgetPort}, "usb0", ""},
+		{"fallback not there yet", []LinkInfo{lo}, "camwire0", ""},
+		{"virtual kinds skipped", []LinkInfo{lo, dummy, wg}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := ChooseWired(tt.links)
+			got, ok := ChooseWired(tt.links, tt.fallback)
 			if !ok {
 				got.Name = ""
 			}
