@@ -8,6 +8,7 @@ import (
 	"github.com/camwire/camwire/camconsole"
 
 	"github.com/camwire/camwire/config"
+	"github.com/camwire/camwire/gadget"
 	"github.com/camwire/camwire/netcfg"
 	"github.com/vishvananda/netlink"
 )
@@ -64,10 +65,13 @@ func network(ctx context.Context, c config.Config, logf func(string, ...any), ho
 func managerFor(c config.Config) (m *netcfg.Manager, note string) {
 	m = &netcfg.Manager{
 		Interface: c.Interface,
-		Address:   c.Address,
-		Gateway:   c.Gateway,
-		DHCP:      netcfg.DHCPMode(c.DHCPServer),
-		Probe:     &netcfg.DefaultProbe, // RFC 5227, run while the address is already in use
+		// With the gadget built and no Ethernet (a board camwire does
+		// not know, usb_gadget=on) auto takes the gadget's bridge.
+		Fallback: gadget.BridgeName,
+		Address:  c.Address,
+		Gateway:  c.Gateway,
+		DHCP:     netcfg.DHCPMode(c.DHCPServer),
+		Probe:    &netcfg.DefaultProbe, // RFC 5227, run while the address is already in use
 	}
 	if a, ok := c.ReceiverAddr(); ok {
 		m.Offer = a

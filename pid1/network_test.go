@@ -27,12 +27,12 @@ func TestManagerFor(t *testing.T) {
 		wantNote string
 	}{
 		{"all set", set("interface=usb0\naddress=10.9.0.2/16\ngateway=10.9.0.1\nreceiver=10.9.0.7:5000\ndhcp_server=on\n"),
-			&netcfg.Manager{Interface: "usb0", Address: netip.MustParsePrefix("10.9.0.2/16"), Gateway: netip.MustParseAddr("10.9.0.1"),
+			&netcfg.Manager{Fallback: "camwire0", Interface: "usb0", Address: netip.MustParsePrefix("10.9.0.2/16"), Gateway: netip.MustParseAddr("10.9.0.1"),
 				DHCP: netcfg.DHCPOn, Offer: netip.MustParseAddr("10.9.0.7"), Probe: &netcfg.DefaultProbe}, ""},
 		{"defaults: auto DHCP offering 192.168.77.1 on the first wired link", config.Default(),
-			&netcfg.Manager{Address: netip.MustParsePrefix("192.168.77.2/24"), DHCP: netcfg.DHCPAuto, Offer: netip.MustParseAddr("192.168.77.1"), Probe: &netcfg.DefaultProbe}, ""},
+			&netcfg.Manager{Fallback: "camwire0", Address: netip.MustParsePrefix("192.168.77.2/24"), DHCP: netcfg.DHCPAuto, Offer: netip.MustParseAddr("192.168.77.1"), Probe: &netcfg.DefaultProbe}, ""},
 		{"receiver by name", set("receiver=laptop.local:10401\n"),
-			&netcfg.Manager{Address: netip.MustParsePrefix("192.168.77.2/24"), DHCP: netcfg.DHCPOff, Probe: &netcfg.DefaultProbe},
+			&netcfg.Manager{Fallback: "camwire0", Address: netip.MustParsePrefix("192.168.77.2/24"), DHCP: netcfg.DHCPOff, Probe: &netcfg.DefaultProbe},
 			`receiver "laptop.local:10401" is a name, not an address: no DHCP server`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

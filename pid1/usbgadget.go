@@ -3,7 +3,9 @@ package pid1
 import (
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/config"
 	"github.com/camwire/camwire/gadget"
 	"github.com/u-root/u-root/pkg/kmodule"
@@ -52,12 +54,13 @@ func (in *Init) buildGadget() error {
 	if err != nil {
 		return err
 	}
-	if in.cfg.Interface == "" && in.board.Name == "zero2w" && link != "" {
-		// No Ethernet: the network is the gadget's bridge, so the
-		// address and the DHCP server serve RNDIS and NCM alike
-		// (interface=auto would take RNDIS's usb0 alone).
-		in.cfg.Interface = link
-		in.logf("usb gadget: network on %s", link)
+	for _, d := range g.Dropped {
+		msg := fmt.Sprintf("usb-gadget: %v", d)
+		in.facts.update(func(b *bootreport.Init) { b.Faults = append(b.Faults, msg) })
+	}
+	if iface, note := GadgetInterface(in.cfg.Interface, in.board.Name, link, gadgetPorts(g)); note != "" {
+		in.cfg.Interface = iface
+		in.logf("usb gadget: %s", note)
 	}
 	if c, ok := in.out.(*Consoles); ok && g.Functions.ACM {
 		// The tty appears when the ACM function binds, which Build has
@@ -72,6 +75,42 @@ func (in *Init) buildGadget() error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// GadgetInterface is the interface setting once the gadget is up on
+// link (the bridge, NCM's own link, "" for none) with the network ports
+// ports; note says what changed and why, "" when nothing did.
+//
+//   - On the Zero 2 W with interface=auto: link. It has no Ethernet, so
+//     the network is the gadget's, and on the bridge the address and the
+//     DHCP server serve RNDIS and NCM alike. (Other boards with auto get
+//     the bridge from netcfg's Fallback when no wired link is there.)
+//   - interface= naming a port of the bridge (usb0, usb1, as the
+//     README's One cable section names them): the bridge. A port hands
+//     its frames to the bridge, so the camera's address there would get
+//     no packets and the laptop no lease.
+func GadgetInterface(iface, board, link string, ports []string) (string, string) {
+	switch {
+	case link == "":
+		return iface, ""
+	case iface == "" && board == "zero2w":
+		return link, "network on " + link
+	case iface != "" && link == gadget.BridgeName && slices.Contains(ports, iface):
+		return link, fmt.Sprintf("interface=%s is a port of the bridge %s, which carries both network functions: using %s", iface, link, link)
+	}
+	return iface, ""
+}
+
+// gadgetPorts are the names a bridge port of g can have: its network
+// functions' interfaces, and usb0 and usb1, as the README names them.
+func gadgetPorts(g *gadget.Gadget) []string {
+	ports := []string{"usb0", "usb1"}
+	for _, fn := range g.Functions.NetFunctions() {
+		if n, err := g.IfName(fn); err == nil && !slices.Contains(ports, n) {
+			ports = append(ports, n)
+		}
+	}
+	return ports
 }
 
 // SetupGadget is the gadget part of step 8, for PID 1 and for the
@@ -100,6 +139,9 @@ func SetupGadget(cfg config.Config, serial string, logf func(string, ...any)) (g
 	if err != nil {
 		return nil, "", err
 	}
+	for _, d := range g.Dropped {
+		logf("usb gadget: %v", d)
+	}
 	logf("usb gadget %s on %s (product id %#04x)", g.Functions, udc, gadget.ProductID(g.Functions))
 	// A route-only handle: NewHandle with no family opens xfrm too,
 	// and xfrm_user is not in the initramfs (EPROTONOSUPPORT).
@@ -110,7 +152,13 @@ func SetupGadget(cfg config.Config, serial string, logf func(string, ...any)) (g
 	}
 	if err != nil {
 		logf("usb gadget: bridge: %v", err)
-		link, _ = g.IfName("ncm")
+		// Bridge undid what it had done, so the function's own link
+		// is a port of nothing. NCM's when it is there (most hosts
+		// bind it), else RNDIS's.
+		link = ""
+		if fns := g.Functions.NetFunctions(); len(fns) > 0 {
+			link, _ = g.IfName(fns[len(fns)-1])
+		}
 		return g, link, nil
 	}
 	logf("usb gadget: bridge %s (%s)", link, gadget.BridgeMAC(serial))
