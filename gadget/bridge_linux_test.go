@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/camwire/camwire/internal/testkit"
 )
 
 // TestBridgeNetns runs Bridge with real netlink in a network namespace
@@ -63,33 +63,8 @@ func TestBridgeNetns(t *testing.T) {
 	}
 }
 
-// testNetns makes an empty network namespace that is closed (and so
-// destroyed) when the test ends; it skips without root.
-func testNetns(t *testing.T) netns.NsHandle {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New() // moves this thread into ns
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: Go retires it with the goroutine.
-		t.Fatalf("netns.Set back: %v", err)
-	}
-	runtime.UnlockOSThread()
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
+// testNetns makes an empty network namespace, destroyed when the test ends.
+func testNetns(t *testing.T) netns.NsHandle { return testkit.NewNetns(t) }
 
 // TestBridgeUndo: a member that cannot be a port (the loopback: the
 // kernel refuses it) fails Bridge after the first member joined; the

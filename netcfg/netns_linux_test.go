@@ -6,13 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/camwire/camwire/internal/testkit"
 )
 
 // These tests use real netlink and real DHCP packets, in network
@@ -37,31 +38,8 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// newNS makes an empty network namespace (only lo) and closes it when
-// the test ends, which destroys it and its links.
-func newNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	needRoot(t)
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("netns.Get: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.New() // moves this thread into ns
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: Go retires it with the goroutine.
-		t.Fatalf("netns.Set back: %v", err)
-	}
-	runtime.UnlockOSThread()
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
+// newNS makes an empty network namespace, destroyed when the test ends.
+func newNS(t *testing.T) netns.NsHandle { return testkit.NewNetns(t) }
 
 func handleAt(t *testing.T, ns netns.NsHandle) *netlink.Handle {
 	t.Helper()

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -110,7 +109,7 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	}
 	defer os.Remove(outPath)
 	defer out.Close()
-	lis, port := startNCListen(b, out)
+	lis, port := testkit.ListenNC(b, out)
 
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -153,41 +152,6 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	return pacedResult{sender: cpu(nc.ProcessState), recv: cpu(lis.ProcessState), pacer: cpu(pc.ProcessState), pacerSelf: self, pace: st}
 }
 
-// ncListeningRE finds the port in OpenBSD nc's -v line.
-var ncListeningRE = regexp.MustCompile(`^Listening on \S+ (\d+)$`)
-
-// startNCListen starts nc -d -l on a port it picks and names ("Listening
-// on localhost 45661"), so no port is chosen in advance for another test
-// to take; it writes what it receives to out.
-func startNCListen(b *testing.B, out *os.File) (*exec.Cmd, string) {
-	b.Helper()
-	cmd := exec.Command("nc", "-v", "-d", "-l", "127.0.0.1", "0")
-	cmd.Stdout = out
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var port string
-	for port == "" && sc.Scan() {
-		if m := ncListeningRE.FindStringSubmatch(sc.Text()); m != nil {
-			port = m[1]
-		}
-	}
-	if port == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		b.Fatalf("nc -l did not say which port it listens on: %v", sc.Err())
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	return cmd, port
-}
 
 // pacedCamwire runs the pacer as camwire-init's camera into a
 // camwire-recv recording format, and checks what it recorded.

@@ -3,12 +3,9 @@
 package main
 
 import (
-	"bufio"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -49,8 +46,6 @@ type result struct {
 
 func (r result) mbps() float64 { return benchBytes / r.wall.Seconds() / 1e6 }
 
-// ncListeningRE finds the port in OpenBSD nc's -v line.
-var ncListeningRE = regexp.MustCompile(`^Listening on \S+ (\d+)$`)
 
 // runNC measures `nc -l PORT > file` receiving benchBytes.
 func runNC(b *testing.B, dir string) result {
@@ -60,37 +55,10 @@ func runNC(b *testing.B, dir string) result {
 // runNCWith measures `nc -l PORT > file` receiving what send sends to its
 // address, until nc exits; it checks nc stored want bytes.
 func runNCWith(b *testing.B, dir string, want int64, send func(addr string)) result {
-	nc, err := exec.LookPath("nc")
-	if err != nil {
-		b.Skip("nc (netcat-openbsd) not installed")
-	}
 	out, _ := os.Create(filepath.Join(dir, "nc.out"))
 	defer os.Remove(out.Name())
 	defer out.Close()
-	// Port 0: nc takes a free port and names it, "Listening on localhost
-	// 45661", so no port is picked in advance for another test to take.
-	cmd := exec.Command(nc, "-v", "-d", "-l", "127.0.0.1", "0")
-	cmd.Stdout = out
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var port string
-	for port == "" && sc.Scan() {
-		if m := ncListeningRE.FindStringSubmatch(sc.Text()); m != nil {
-			port = m[1]
-		}
-	}
-	if port == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		b.Fatalf("nc did not say which port it listens on: %v", sc.Err())
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
+	cmd, port := testkit.ListenNC(b, out)
 	start := time.Now()
 	send("127.0.0.1:" + port)
 	if err := cmd.Wait(); err != nil {

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"regexp"
@@ -97,4 +98,25 @@ func port(tb testing.TB, addr string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// TestListenNC: the real nc names its port, receives what is sent there
+// and exits when the sender closes.
+func TestListenNC(t *testing.T) {
+	var got bytes.Buffer
+	cmd, port := ListenNC(t, &got)
+	c, err := net.Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("camwire")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("nc: %v", err)
+	}
+	if got.String() != "camwire" {
+		t.Errorf("nc received %q, want %q", got.String(), "camwire")
+	}
 }

@@ -1,0 +1,51 @@
+package testkit
+
+import (
+	"bufio"
+	"io"
+	"os/exec"
+	"regexp"
+	"testing"
+)
+
+// ncListeningRE finds the port in OpenBSD nc's -v line.
+var ncListeningRE = regexp.MustCompile(`^Listening on \S+ (\d+)$`)
+
+// ListenNC starts `nc -v -d -l 127.0.0.1 0`, the old-style receiver (and
+// the baseline of the benchmarks), writing what it receives to out. Port
+// 0: nc takes a free port and names it ("Listening on localhost 45661"),
+// so no port is picked in advance for another test to take. It returns
+// the running command and the port; it skips tb when nc is missing.
+func ListenNC(tb testing.TB, out io.Writer) (*exec.Cmd, string) {
+	tb.Helper()
+	nc, err := exec.LookPath("nc")
+	if err != nil {
+		tb.Skip("nc (netcat-openbsd) not installed (scripts/deps.sh installs it)")
+	}
+	cmd := exec.Command(nc, "-v", "-d", "-l", "127.0.0.1", "0")
+	cmd.Stdout = out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var port string
+	for port == "" && sc.Scan() {
+		if m := ncListeningRE.FindStringSubmatch(sc.Text()); m != nil {
+			port = m[1]
+		}
+	}
+	if port == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		tb.Fatalf("nc -l did not say which port it listens on: %v", sc.Err())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	return cmd, port
+}
