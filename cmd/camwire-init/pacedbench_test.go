@@ -152,7 +152,6 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	return pacedResult{sender: cpu(nc.ProcessState), recv: cpu(lis.ProcessState), pacer: cpu(pc.ProcessState), pacerSelf: self, pace: st}
 }
 
-
 // pacedCamwire runs the pacer as camwire-init's camera into a
 // camwire-recv recording format, and checks what it recorded.
 func pacedCamwire(b *testing.B, dir, pacer, path string, clip []byte, format string) pacedResult {

@@ -46,7 +46,6 @@ type result struct {
 
 func (r result) mbps() float64 { return benchBytes / r.wall.Seconds() / 1e6 }
 
-
 // runNC measures `nc -l PORT > file` receiving benchBytes.
 func runNC(b *testing.B, dir string) result {
 	return runNCWith(b, dir, benchBytes, func(addr string) { sendRaw(b, addr, benchBytes) })
