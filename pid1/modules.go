@@ -101,7 +101,11 @@ func BoardFor(model, compatible string) Board {
 		"raspberrypi,4-model-b", "raspberrypi,400", "raspberrypi,4-compute-module"):
 		return pi("pi4", "broadcom")
 	case is(nil, "linux,dummy-virt"):
-		return Board{Name: "qemu-virt", Modules: []string{"virtio_pci", "virtio_net", "virtio_blk"},
+		// virtio_input too: QEMU's keyboard carries the demo's Ctrl-C
+		// (sendkey ctrl-alt-delete, PID 1's SIGINT), which must shut the
+		// camera down cleanly from the first second, not only once the
+		// background coldplug reached the keyboard.
+		return Board{Name: "qemu-virt", Modules: []string{"virtio_pci", "virtio_net", "virtio_blk", "virtio_input"},
 			BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: time.Millisecond}
 	}
 	return pi("unknown", "smsc", "microchip", "broadcom")
