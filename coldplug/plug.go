@@ -44,6 +44,9 @@ type Plugger struct {
 	FirstDone func()
 
 	firstDone sync.Once
+	// openEvents opens the uevent source; nil means the kernel's socket.
+	// Tests give their own.
+	openEvents func() (events, error)
 
 	mu    sync.Mutex
 	tried map[string]*Load
@@ -171,6 +174,13 @@ func (p *Plugger) event(ev Uevent) {
 	}
 }
 
+// eventFirst tries an added device's First modules only (walkWatching).
+func (p *Plugger) eventFirst(ev Uevent) {
+	if alias := ev.Env["MODALIAS"]; ev.Action == "add" && alias != "" {
+		p.device(strings.TrimPrefix(ev.Env["DEVPATH"], "/"), alias, true)
+	}
+}
+
 // device tries the modules one device matches that are (first) or are
 // not in First; it returns how many were new.
 func (p *Plugger) device(path, modalias string, first bool) int {
@@ -244,13 +254,17 @@ func (p *Plugger) blacklisted(key string) bool {
 // handled in the background until ctx ends. The uevent socket is opened
 // before the one walk of sysfs, so a device that appears in between is
 // not missed; the devices that the loaded drivers registered meanwhile
-// (vchiq's camera, a USB root hub) are already queued on it as "add"
-// events, and are handled before Start returns. A sysfs walk is slow on
-// a slow machine (seconds under QEMU's emulation), so it is walked again
-// only when events were lost. Without uevents (no socket) sysfs is walked
-// until a pass loads nothing new, then every Rescan.
+// (vchiq's camera, a USB root hub) are read beside the walk
+// (walkWatching) and handled before Start returns. A sysfs walk is slow
+// on a slow machine (seconds under QEMU's emulation), so it is walked
+// again only when events were lost. Without uevents (no socket) sysfs is
+// walked until a pass loads nothing new, then every Rescan.
 func (p *Plugger) Start(ctx context.Context) {
-	sock, err := openUevents()
+	open := p.openEvents
+	if open == nil {
+		open = openKernelEvents
+	}
+	sock, err := open()
 	if err != nil {
 		p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
 		if _, err := p.Coldplug(); err != nil {
@@ -259,16 +273,95 @@ func (p *Plugger) Start(ctx context.Context) {
 		go p.watch(ctx, nil)
 		return
 	}
+	sock = p.walkWatching(sock)
+	if sock != nil {
+		sock = p.drain(sock)
+	}
+	go p.watch(ctx, sock)
+}
+
+// events is where uevents come from: the kernel's socket (ueventSocket),
+// or a test's.
+type events interface {
+	// read returns the next event, waiting at most timeout;
+	// os.ErrDeadlineExceeded when none came.
+	read(timeout time.Duration) (Uevent, error)
+	close() error
+}
+
+func openKernelEvents() (events, error) {
+	s, err := openUevents()
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return s, nil
+}
+
+// walkWatching is the first walk of sysfs with the uevents read beside
+// it. A device that a First driver registers while the walk goes on to
+// the other modules (the SD card once its host controller's driver has
+// probed, the Pi 3's USB Ethernet once dwc2 has) gets its First modules
+// (mmc_block, smsc95xx) at once instead of after the whole walk: loading
+// every other module a board's device tree matches takes tens of seconds
+// under QEMU's emulation on a busy host, longer than the boot partition's
+// wait, which counts from FirstDone. The walk runs on the caller's
+// thread (PID 1's is at nice 10); the reader on another, at the
+// process's priority. The events' other modules and their bookkeeping
+// come after the walk, in arrival order. It returns the socket, or nil
+// when reading failed (the caller rescans then).
+func (p *Plugger) walkWatching(sock events) events {
+	type early struct {
+		queued  []Uevent
+		overrun bool
+		sock    events
+	}
+	stop := make(chan struct{})
+	res := make(chan early, 1)
+	go func() {
+		e := early{sock: sock}
+		defer func() { res <- e }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// The timeout bounds how long the walk's end waits for
+			// this reader.
+			ev, err := sock.read(50 * time.Millisecond)
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, errIgnored):
+			case errors.Is(err, errOverrun):
+				e.overrun = true
+			case err != nil:
+				p.logf("coldplug: %v; walking sysfs every %v instead", err, p.rescan())
+				sock.close()
+				e.sock = nil
+				return
+			default:
+				p.guard(fmt.Sprintf("%s uevent for %s", ev.Action, ev.Env["DEVPATH"]), func() { p.eventFirst(ev) })
+				e.queued = append(e.queued, ev)
+			}
+		}
+	}()
 	if _, err := p.walk(); err != nil {
 		p.logf("coldplug: %v", err)
 	}
-	sock = p.drain(sock)
-	go p.watch(ctx, sock)
+	close(stop)
+	e := <-res
+	for _, ev := range e.queued {
+		p.guard(fmt.Sprintf("%s uevent for %s", ev.Action, ev.Env["DEVPATH"]), func() { p.event(ev) })
+	}
+	if e.overrun {
+		p.logf("coldplug: %v; walking sysfs again", errOverrun)
+		p.Coldplug()
+	}
+	return e.sock
 }
 
 // drain handles the uevents already queued, until none is left. It
 // returns the socket, or nil when it failed (the caller rescans then).
-func (p *Plugger) drain(sock *ueventSocket) *ueventSocket {
+func (p *Plugger) drain(sock events) events {
 	for {
 		ev, err := sock.read(0)
 		switch {
@@ -310,7 +403,7 @@ func (p *Plugger) load(module string) (err error) {
 // panic there would end the process, PID 1. Each walk and each event is
 // handled under guard, so a panic is logged and the watch goes on with
 // the next one.
-func (p *Plugger) watch(ctx context.Context, sock *ueventSocket) {
+func (p *Plugger) watch(ctx context.Context, sock events) {
 	if sock != nil {
 		defer sock.close()
 	}

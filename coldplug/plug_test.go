@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,7 @@ alias platform:bcm2835-camera bcm2835_v4l2
 alias platform:bcm2835-wdt bcm2835_wdt
 alias of:N*T*Cbrcm,bcm2711-thermal bcm2711_thermal
 alias cpu:type:*:feature:*0006* sha2_ce
+alias mmc:block mmc_block
 `
 
 // TestColdplug: every device's matching module is loaded once, a device
@@ -218,6 +220,86 @@ func TestColdplugFirst(t *testing.T) {
 		if l.Module == "vchiq" && l.Took < 2*time.Millisecond {
 			t.Errorf("vchiq's Took = %v, want at least the 2ms its load took", l.Took)
 		}
+	}
+}
+
+// fakeEvents is a uevent source fed by the test.
+type fakeEvents chan Uevent
+
+func (f fakeEvents) read(timeout time.Duration) (Uevent, error) {
+	select {
+	case ev := <-f:
+		return ev, nil
+	case <-time.After(timeout):
+		return Uevent{}, os.ErrDeadlineExceeded
+	}
+}
+
+func (f fakeEvents) close() error { return nil }
+
+// TestStartLoadsFirstDuringWalk: the SD card, which the host
+// controller's driver registers once it has probed, arrives as a uevent
+// while the first walk is still loading the other modules; its First
+// module (mmc_block) is loaded then, not after the walk. Here the other
+// module's load cannot end until mmc_block has loaded: handling events
+// only after the walk fails the test.
+func TestStartLoadsFirstDuringWalk(t *testing.T) {
+	sys := fakeSys(t, map[string]string{
+		"devices/platform/emmc2bus/fe340000.mmc": "of:NmmcT(null)Cbrcm,bcm2711-emmc2",
+		"devices/platform/soc/7d5d2000.thermal":  "of:NthermalT(null)Cbrcm,bcm2711-thermal",
+	}, nil)
+	aliases, err := ParseAliases(strings.NewReader(testAliases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := "devices/platform/emmc2bus/fe340000.mmc/mmc_host/mmc0/mmc0:aaaa"
+	evs := make(fakeEvents, 4)
+	mmcLoaded := make(chan struct{})
+	var mu sync.Mutex
+	var loaded []string
+	p := &Plugger{Sys: sys, Aliases: aliases, First: []string{"sdhci-iproc", "mmc_block"},
+		openEvents: func() (events, error) { return evs, nil },
+		// loaded is in the order the loads ended.
+		Load: func(m string) error {
+			done := func() {
+				mu.Lock()
+				loaded = append(loaded, m)
+				mu.Unlock()
+			}
+			switch m {
+			case "sdhci_iproc":
+				done()
+				addDevice(t, sys, card, "mmc:block", "")
+				evs <- Uevent{Action: "add", Env: map[string]string{"DEVPATH": "/" + card, "SUBSYSTEM": "mmc", "MODALIAS": "mmc:block"}}
+			case "mmc_block":
+				done()
+				close(mmcLoaded)
+			case "bcm2711_thermal":
+				select {
+				case <-mmcLoaded:
+				case <-time.After(10 * time.Second):
+					t.Error("mmc_block was not loaded while the walk loaded the other modules")
+				}
+				done()
+			}
+			return nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.Start(ctx)
+	mu.Lock()
+	got := append([]string(nil), loaded...)
+	mu.Unlock()
+	if diff := cmp.Diff([]string{"sdhci_iproc", "mmc_block", "bcm2711_thermal"}, got); diff != "" {
+		t.Errorf("loaded (-want +got):\n%s", diff)
+	}
+	// The card, seen during the walk, is one of the Plugger's devices.
+	var unbound []string
+	for _, u := range p.Result().Unbound {
+		unbound = append(unbound, u.Path)
+	}
+	if !slices.Contains(unbound, card) {
+		t.Errorf("Result.Unbound = %v, want the card %s among them", unbound, card)
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -76,6 +77,20 @@ func start(t *testing.T, ctx context.Context, c qemu.Config) *qemu.Machine {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
+	// A failed boot is diagnosed from the whole console, not the few
+	// lines an error quotes: keep it in the test's output (with -v the
+	// lines were logged as they came). Registered after Close, so it
+	// runs first, while the machine's lines are still there.
+	t.Cleanup(func() {
+		if !t.Failed() || testing.Verbose() {
+			return
+		}
+		var b strings.Builder
+		for _, l := range m.Lines() {
+			fmt.Fprintf(&b, "\n%8.3f %s", l.At.Sub(m.Started).Seconds(), l.Text)
+		}
+		t.Logf("the whole console (seconds after QEMU started):%s", b.String())
+	})
 	return m
 }
 
