@@ -79,7 +79,12 @@ func AppendFragment(dst []byte, seq uint32, baseTime uint64, samples []TimedSamp
 // their stamps, so errors never accumulate. lastTicks is the guess for the
 // final sample, whose successor has not arrived yet.
 func Lay(start int64, samples []Sample, lastTicks int64) ([]TimedSample, int64) {
-	out := make([]TimedSample, len(samples))
+	return appendLaid(make([]TimedSample, 0, len(samples)), start, samples, lastTicks)
+}
+
+// appendLaid is Lay appending to dst, which a writer reuses for every
+// fragment.
+func appendLaid(dst []TimedSample, start int64, samples []Sample, lastTicks int64) ([]TimedSample, int64) {
 	pos := start
 	for i, s := range samples {
 		var next int64
@@ -91,8 +96,8 @@ func Lay(start int64, samples []Sample, lastTicks int64) ([]TimedSample, int64) 
 		if next <= pos {
 			next = pos + 1 // bursty stamps: every sample lasts at least a tick
 		}
-		out[i] = TimedSample{Sample: s, Duration: uint32(next - pos)}
+		dst = append(dst, TimedSample{Sample: s, Duration: uint32(next - pos)})
 		pos = next
 	}
-	return out, pos
+	return dst, pos
 }

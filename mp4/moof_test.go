@@ -15,6 +15,12 @@ func TestFragmentAsMediacommon(t *testing.T) {
 	key := TimedSample{Sample: Sample{Key: true, AVCC: []byte{0, 0, 0, 2, 0x65, 0x88}}, Duration: 3000}
 	p := TimedSample{Sample: Sample{AVCC: []byte{0, 0, 0, 3, 0x41, 0x9a, 0x01}}, Duration: 3000}
 	bref := TimedSample{Sample: Sample{PTSOffset: 6000, AVCC: []byte{0, 0, 0, 1, 0x01}}, Duration: 2999}
+	// A second of a B-frame stream: a key in the middle, big samples.
+	var gop []TimedSample
+	for i := range 30 {
+		s := TimedSample{Sample: Sample{Key: i == 12, PTSOffset: int32(i%3) * 3000, AVCC: make([]byte, 100+997*i)}, Duration: 3000 + uint32(i%2)}
+		gop = append(gop, s)
+	}
 	for _, tc := range []struct {
 		name    string
 		samples []TimedSample
@@ -23,6 +29,7 @@ func TestFragmentAsMediacommon(t *testing.T) {
 		{"key and P", []TimedSample{key, p, p}},
 		{"B-frames", []TimedSample{key, bref, p, bref}},
 		{"only non-key", []TimedSample{p, bref}},
+		{"a second", gop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			track := &fmp4.PartTrack{ID: trackID, BaseTime: 123456789}
@@ -41,6 +48,29 @@ func TestFragmentAsMediacommon(t *testing.T) {
 			if !bytes.Equal(got, want.Bytes()) {
 				t.Errorf("Fragment =\n%x\nmediacommon =\n%x", got, want.Bytes())
 			}
+			// The writer's form: sizes given apart from the samples.
+			sizes := make([]uint32, len(tc.samples))
+			bare := make([]TimedSample, len(tc.samples))
+			for i, s := range tc.samples {
+				sizes[i] = uint32(len(s.AVCC))
+				bare[i] = s
+				bare[i].AVCC = nil
+			}
+			head, err := fragmentHeader([]byte("dst"), 7, 123456789, bare, sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantHead := append([]byte("dst"), got[:len(got)-sumLen(tc.samples)]...); !bytes.Equal(head, wantHead) {
+				t.Errorf("fragmentHeader with sizes =\n%x\nwant\n%x", head, wantHead)
+			}
 		})
 	}
+}
+
+func sumLen(samples []TimedSample) int {
+	n := 0
+	for _, s := range samples {
+		n += len(s.AVCC)
+	}
+	return n
 }

@@ -137,6 +137,7 @@ type writer struct {
 	st      writerState
 	size    int64 // bytes written to f
 	pending []Sample
+	laid    []TimedSample // pending laid on the timeline, reused
 	bytes   int
 	mdat    []byte // the pending samples' AVCC back to back, reused
 	head    []byte // moof+mdat header, reused
@@ -281,7 +282,8 @@ func (w *writer) flush() error {
 		return nil
 	}
 	start := w.st.Next // 0 for the first fragment: the first frame is the origin
-	samples, end := Lay(start, w.pending, w.tl.FrameTicks())
+	samples, end := appendLaid(w.laid[:0], start, w.pending, w.tl.FrameTicks())
+	w.laid = samples
 	var sizes []uint32
 	if w.stable {
 		sizes = w.sizes
@@ -321,6 +323,7 @@ func (w *writer) flush() error {
 	w.st.Seq++
 	w.st.Next = end
 	w.pending = w.pending[:0]
+	w.laid = w.laid[:0]
 	w.mdat = w.mdat[:0]
 	clear(w.nalus) // the payloads go back to the caller
 	w.nalus = w.nalus[:0]
