@@ -237,10 +237,11 @@ func (f fakeEvents) read(timeout time.Duration) (Uevent, error) {
 
 func (f fakeEvents) close() error { return nil }
 
-// TestStartLoadsFirstDuringWalk: the SD card, which the host
-// controller's driver registers once it has probed, arrives as a uevent
-// while the first walk is still loading the other modules; its First
-// module (mmc_block) is loaded then, not after the walk. Here the other
+// TestStartLoadsFirstDuringWalk: a device a First driver registers once
+// it has probed (here a card behind an SD host, as the Pi 3's USB
+// Ethernet is behind dwc2) arrives as a uevent while the first walk is
+// still loading the other modules; its First module is loaded then, not
+// after the walk. Here the other
 // module's load cannot end until mmc_block has loaded: handling events
 // only after the walk fails the test.
 func TestStartLoadsFirstDuringWalk(t *testing.T) {
