@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func (in *Init) mountBoot() {
 	if in.board.BootAfterFirst {
 		from = in.firstDrivers()
 	}
-	dev, err := WaitBlock("/sys/class/block", in.board.BootDev, in.bootWait(in.board), from)
+	dev, err := WaitBlock("/sys/class/block", "/dev", in.board.BootDev, in.bootWait(in.board), from)
 	if err != nil {
 		in.logf("boot partition: %v; settings from the kernel command line only", err)
 		in.facts.boot(false, err.Error())
@@ -99,7 +100,7 @@ func (in *Init) mountBoot() {
 	}
 	in.waitFS() // vfat and its code pages load in the background
 	m := BootMount("/dev/" + dev)
-	if err := SysMount("/")(m); err != nil {
+	if err := mountRetry(SysMount("/"), m, in.bootWait(in.board)); err != nil {
 		in.logf("%v: %v; settings from the kernel command line only", m, err)
 		in.facts.boot(false, fmt.Sprintf("%v: %v", m, err))
 		return
@@ -108,6 +109,25 @@ func (in *Init) mountBoot() {
 	in.logf("%v", m)
 	in.facts.boot(true, m.String())
 	in.cfgFile = "/boot/camwire.txt"
+}
+
+// mountRetry mounts m, and while the error is one a card still settling
+// gives (its node or medium not there yet, a read failing while the
+// host controller re-detects it), tries again every 50 ms for up to
+// wait: the settings on the card are what the camera is, so they are
+// worth a few seconds. Any other error (no vfat driver, not a FAT file
+// system) is returned at once.
+func mountRetry(mount MountFunc, m Mount, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := mount(m)
+		transient := errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENXIO) ||
+			errors.Is(err, unix.ENOMEDIUM) || errors.Is(err, unix.EIO)
+		if err == nil || !transient || !time.Now().Before(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // no event says a card has settled
+	}
 }
 
 // loadSettings is step 6.
@@ -238,22 +258,34 @@ func (in *Init) bootWait(b Board) time.Duration {
 }
 
 // WaitBlock waits until one of the block devices names (e.g. "mmcblk0p1")
-// exists under sysBlock (/sys/class/block) and returns its name. The SD
-// card driver is a module probed a moment earlier and the card takes a
-// while to enumerate; with no udev, polling sysfs every 50 ms is the
-// simplest event source, and the wait ends as soon as the device appears.
-// It looks from the start, but timeout counts only from when from is
-// closed (nil: at once): from when the driver has been loaded.
-func WaitBlock(sysBlock string, names []string, timeout time.Duration, from <-chan struct{}) (string, error) {
+// exists under sysBlock (/sys/class/block) and has its node in devDir
+// (/dev), and returns its name. The SD card driver is a module probed a
+// moment earlier and the card takes a while to enumerate; with no udev,
+// polling every 50 ms is the simplest event source, and the wait ends as
+// soon as the device is there. Both are looked at because the kernel
+// adds a device's class link in sysfs before devtmpfs has made its node
+// (device_add, then devtmpfs_create_node in the kdevtmpfs thread): a
+// mount in between fails with ENOENT, and under QEMU on a busy host that
+// window is wide enough to hit. It looks from the start, but timeout
+// counts only from when from is closed (nil: at once): from when the
+// driver has been loaded.
+func WaitBlock(sysBlock, devDir string, names []string, timeout time.Duration, from <-chan struct{}) (string, error) {
 	var deadline time.Time
 	if from == nil {
 		deadline = time.Now().Add(timeout)
 	}
+	var noNode []string // in sysfs, without a node yet
 	for {
+		noNode = noNode[:0]
 		for _, n := range names {
-			if _, err := os.Stat(filepath.Join(sysBlock, n)); err == nil {
-				return n, nil
+			if _, err := os.Stat(filepath.Join(sysBlock, n)); err != nil {
+				continue
 			}
+			if _, err := os.Stat(filepath.Join(devDir, n)); err != nil {
+				noNode = append(noNode, filepath.Join(devDir, n))
+				continue
+			}
+			return n, nil
 		}
 		if deadline.IsZero() {
 			select {
@@ -263,6 +295,9 @@ func WaitBlock(sysBlock string, names []string, timeout time.Duration, from <-ch
 			default:
 			}
 		} else if !time.Now().Before(deadline) {
+			if len(noNode) > 0 {
+				return "", fmt.Errorf("%s: in sysfs but no device node within %v", strings.Join(noNode, ", "), timeout)
+			}
 			if from != nil {
 				return "", fmt.Errorf("none of %s appeared within %v of the coldplug's loading its driver", strings.Join(names, ", "), timeout)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,6 +74,37 @@ func TestMountAll(t *testing.T) {
 			}
 			if tc.fail["/proc"] != nil && !errors.Is(err, unix.ENODEV) {
 				t.Errorf("MountAll error %v does not wrap ENODEV", err)
+			}
+		})
+	}
+}
+
+// TestMountRetry: a mount that fails while the card settles (ENOENT,
+// EIO) is tried again until it works; one that cannot work (ENODEV: no
+// vfat) fails at once; a lasting transient error ends with the wait.
+func TestMountRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		errs  []error // what each call returns; nil after the list
+		wait  time.Duration
+		calls int
+		ok    bool
+	}{
+		{"settles", []error{unix.ENOENT, unix.EIO}, time.Minute, 3, true},
+		{"no driver", []error{unix.ENODEV}, time.Minute, 1, false},
+		{"never", []error{unix.ENXIO, unix.ENXIO, unix.ENXIO, unix.ENXIO}, 0, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := mountRetry(func(Mount) error {
+				calls++
+				if calls <= len(tc.errs) {
+					return tc.errs[calls-1]
+				}
+				return nil
+			}, BootMount("/dev/mmcblk0p1"), tc.wait)
+			if (err == nil) != tc.ok || calls != tc.calls {
+				t.Errorf("mountRetry = %v after %d calls, want ok=%v after %d", err, calls, tc.ok, tc.calls)
 			}
 		})
 	}

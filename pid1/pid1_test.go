@@ -21,14 +21,32 @@ func TestWaitBlock(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		os.Mkdir(filepath.Join(sys, "mmcblk0p1"), 0o755)
 	}()
-	got, err := WaitBlock(sys, []string{"vda1", "mmcblk0p1"}, 10*time.Second, nil)
+	got, err := WaitBlock(sys, sys, []string{"vda1", "mmcblk0p1"}, 10*time.Second, nil)
 	if err != nil || got != "mmcblk0p1" {
 		t.Errorf("WaitBlock = %q, %v, want mmcblk0p1", got, err)
 	}
 
-	_, err = WaitBlock(t.TempDir(), []string{"mmcblk0p1"}, 120*time.Millisecond, nil)
+	_, err = WaitBlock(t.TempDir(), os.DevNull, []string{"mmcblk0p1"}, 120*time.Millisecond, nil)
 	if err == nil || !strings.Contains(err.Error(), "mmcblk0p1") {
 		t.Errorf("WaitBlock(empty) = %v, want an error naming mmcblk0p1", err)
+	}
+}
+
+// TestWaitBlockNode: a partition in sysfs is not there until devtmpfs has
+// made its node (the kernel adds the class link first): mounting in
+// between fails with ENOENT.
+func TestWaitBlockNode(t *testing.T) {
+	sys, dev := t.TempDir(), t.TempDir()
+	os.Mkdir(filepath.Join(sys, "mmcblk0p1"), 0o755)
+	_, err := WaitBlock(sys, dev, []string{"mmcblk0p1"}, time.Millisecond, nil)
+	if want := filepath.Join(dev, "mmcblk0p1") + ": in sysfs but no device node within 1ms"; err == nil || err.Error() != want {
+		t.Errorf("WaitBlock(no node) = %v, want %q", err, want)
+	}
+	if err := os.WriteFile(filepath.Join(dev, "mmcblk0p1"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := WaitBlock(sys, dev, []string{"mmcblk0p1"}, time.Millisecond, nil); err != nil || got != "mmcblk0p1" {
+		t.Errorf("WaitBlock(node made) = %q, %v, want mmcblk0p1", got, err)
 	}
 }
 
@@ -82,10 +100,10 @@ func TestBootWait(t *testing.T) {
 func TestWaitBlockOneLook(t *testing.T) {
 	sys := t.TempDir()
 	os.Mkdir(filepath.Join(sys, "vda1"), 0o755)
-	if got, err := WaitBlock(sys, []string{"vda1"}, time.Millisecond, nil); err != nil || got != "vda1" {
+	if got, err := WaitBlock(sys, sys, []string{"vda1"}, time.Millisecond, nil); err != nil || got != "vda1" {
 		t.Errorf("WaitBlock(present, 1ms) = %q, %v, want vda1", got, err)
 	}
-	if _, err := WaitBlock(t.TempDir(), []string{"vda1"}, time.Millisecond, nil); err == nil {
+	if _, err := WaitBlock(t.TempDir(), os.DevNull, []string{"vda1"}, time.Millisecond, nil); err == nil {
 		t.Errorf("WaitBlock(absent, 1ms) = nil error, want one naming vda1")
 	}
 }

@@ -145,7 +145,7 @@ func TestWaitBlockFrom(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		d, err := WaitBlock(sys, []string{"mmcblk0p1"}, time.Nanosecond, from)
+		d, err := WaitBlock(sys, sys, []string{"mmcblk0p1"}, time.Nanosecond, from)
 		res <- result{d, err}
 	}()
 	// The driver loads, the card appears, then the coldplug says so.
@@ -155,7 +155,7 @@ func TestWaitBlockFrom(t *testing.T) {
 		t.Errorf("WaitBlock = %q, %v, want mmcblk0p1", r.dev, r.err)
 	}
 
-	_, err := WaitBlock(t.TempDir(), []string{"mmcblk0p1"}, time.Millisecond, closed)
+	_, err := WaitBlock(t.TempDir(), os.DevNull, []string{"mmcblk0p1"}, time.Millisecond, closed)
 	if err == nil || !strings.Contains(err.Error(), "mmcblk0p1 appeared within 1ms of the coldplug's loading its driver") {
 		t.Errorf("WaitBlock(no card) = %v, want an error naming the card and when the time began", err)
 	}
