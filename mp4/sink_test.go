@@ -388,8 +388,8 @@ func TestFtypMatchesInitSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(init, ftypOnly) {
-		t.Errorf("init segment starts %q, want the ftyp %q", init[:len(ftypOnly)], ftypOnly)
+	if ftyp := ftypOnly(); !bytes.HasPrefix(init, ftyp) {
+		t.Errorf("init segment starts %q, want the ftyp %q", init[:len(ftyp)], ftyp)
 	}
 }
 
