@@ -462,3 +462,32 @@ func TestRemuxFile(t *testing.T) {
 		t.Error("second RemuxFile changed the existing MP4")
 	}
 }
+
+// TestInitCache: a Sink's cached init segments are InitSegment's bytes
+// for each SPS and PPS, even where two pairs join to the same bytes, and
+// a caller changing its copy (SetCreationTime) leaves the next one alone.
+func TestInitCache(t *testing.T) {
+	aus := mp4test.SplitAUs(t, mp4test.EncodeClip(t, "320x240", 1, "-bf", "0"))
+	tl := NewTimeline(hello(30, 1))
+	if _, _, err := tl.Push(aus[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	sps, pps := tl.Params()
+	baseline := []byte{0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x1e, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x48, 0x99, 0x20}
+	// sps+pps[:1] followed by pps[1:] is the same bytes as sps then pps.
+	pairs := [][2][]byte{{sps, pps}, {baseline, pps}, {sps, pps}, {append(append([]byte(nil), sps...), pps[0]), pps[1:]}}
+	var c initCache
+	for i, p := range pairs {
+		want, wantErr := InitSegment(p[0], p[1])
+		got, err := c.get(p[0], p[1])
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("pair %d: get error %v, InitSegment error %v", i, err, wantErr)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("pair %d: get =\n%x\nInitSegment =\n%x", i, got, want)
+		}
+		if got != nil {
+			SetCreationTime(got, time.Unix(1e9, 0))
+		}
+	}
+}
