@@ -145,7 +145,9 @@ func paceCamera(addr, name string, aus []segment.AU, frames, segFrames int) erro
 			}
 		}
 	}()
-	seq, _, err := paceRecords(cam.Conn, aus, frames, segFrames)
+	// Each frame with its NAL table, as a camwire camera sends it to a
+	// receiver that reads them (see wire.NALTable).
+	seq, _, err := paceRecords(cam.Conn, aus, frames, segFrames, cam.Challenge.Minor >= wire.MinorNALTable)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -159,17 +161,25 @@ func paceCamera(addr, name string, aus []segment.AU, frames, segFrames int) erro
 
 // paceRecords writes frames frames of aus (looped) to c at 30 fps, a
 // segment-end after every segFrames, each segment starting at the clip's
-// keyframe. It returns the last seq and the bytes written.
-func paceRecords(c net.Conn, aus []segment.AU, frames, segFrames int) (uint64, int64, error) {
+// keyframe, and each frame with its NAL table if tables. It returns the
+// last seq and the bytes written.
+func paceRecords(c net.Conn, aus []segment.AU, frames, segFrames int, tables bool) (uint64, int64, error) {
+	nals := make([]wire.NALTable, len(aus))
+	if tables {
+		for i, au := range aus {
+			nals[i] = wire.AppendNALTable(nil, au.NALs)
+		}
+	}
 	tick := time.NewTicker(time.Second / benchclip.FPS)
 	defer tick.Stop()
 	var seq uint64
 	var hdr []byte
 	var n int64
 	for i := range frames {
-		au := aus[i%segFrames%len(aus)]
+		j := i % segFrames % len(aus)
+		au := aus[j]
 		seq++
-		f := wire.Frame{Seq: seq, TimeUS: int64(i) * 1e6 / benchclip.FPS, Key: au.Key, Payload: au.Data}
+		f := wire.Frame{Seq: seq, TimeUS: int64(i) * 1e6 / benchclip.FPS, Key: au.Key, Payload: au.Data, NALs: nals[j]}
 		hdr = wire.AppendFrameHeader(hdr[:0], f)
 		bufs := net.Buffers{hdr, f.Payload}
 		k, err := bufs.WriteTo(c)
@@ -303,7 +313,7 @@ func runCopyCameras(b *testing.B, dir string, cams int, aus []segment.AU) copyRe
 			return err
 		}
 		defer c.Close()
-		_, n, err := paceRecords(c, aus, camSeconds*30, camSegFrames)
+		_, n, err := paceRecords(c, aus, camSeconds*30, camSegFrames, true) // the same bytes as to camwire-recv
 		sent.Store(name, n)
 		return err
 	})
