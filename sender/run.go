@@ -136,9 +136,14 @@ func (s *Sender) session(ctx context.Context) (welcomed bool, err error) {
 	s.log.Info("connected to receiver", "resume_after", acked)
 	defer s.disconnected()
 
+	o := &outlet{raw: newRawConn(conn)}
+	s.mu.Lock()
+	o.b.nals = s.peerMinor >= wire.MinorNALTable
+	s.out = o
+	s.mu.Unlock()
 	done := make(chan struct{})
 	errc := make(chan error, 3)
-	go func() { errc <- s.writeLoop(conn, done) }()
+	go func() { errc <- s.writeLoop(conn, o, done) }()
 	go func() { errc <- s.readLoop(rd) }()
 	go func() { errc <- s.ackStallCheck(done) }()
 	err = <-errc
@@ -151,6 +156,7 @@ func (s *Sender) session(ctx context.Context) (welcomed bool, err error) {
 
 func (s *Sender) disconnected() {
 	s.mu.Lock()
+	s.out = nil
 	s.c.Connected = false
 	s.changedLocked()
 	s.mu.Unlock()
@@ -174,8 +180,15 @@ func (s *Sender) readLoop(rd *wire.Reader) error {
 			if v.Ping != 0 { // only a 1.2 receiver pings
 				s.reply = &wire.Clock{Echo: v.Ping, PingInUS: s.clockUS()}
 			}
+			// The writer has something to do when a reply is due or
+			// records wait (the window may have opened); at camera
+			// pace neither, and waking it for nothing cost a thread
+			// wake-up per ack.
+			wake := s.reply != nil || s.wi < s.q.len()
 			s.mu.Unlock()
-			s.poke() // the window may have opened
+			if wake {
+				s.poke()
+			}
 		case wire.Notice:
 			s.log.Warn("receiver says: " + v.Message)
 		case wire.ReportStored:

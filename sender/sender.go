@@ -4,7 +4,9 @@
 // the buffer overflows drops the oldest whole GOPs and says so with a Gap.
 //
 // The capture goroutine calls Frame, EndSegment and Log; they never block
-// on the network. Run owns the connection. Records move through three
+// on the network. Run owns the connection; Frame and EndSegment write
+// what they queued to it themselves when nobody else is writing, with
+// one writev that never waits (write-through, see outlet in writer.go). Records move through three
 // stages, all in one queue ordered by sequence number:
 //
 //	acked ─┤ written (in flight, pinned) │ unwritten (droppable) ├─ newest
@@ -30,7 +32,9 @@
 // Counters); queue.go the record queue and what acks and a Welcome do to
 // it; drop.go the overflow rule; pool.go the recycled payload copies;
 // run.go the reconnect loop, the ack reader and the ack-stall check;
-// handshake.go Hello to Welcome; writer.go batches and one writev each.
+// handshake.go Hello to Welcome; writer.go batches and one writev each,
+// by the writer goroutine or write-through; writev_linux.go the
+// write-through's non-blocking writev.
 package sender
 
 import (
@@ -160,6 +164,7 @@ type Sender struct {
 	changed   chan struct{} // closed and replaced when Counters change in a way watchers show (Changed)
 	peerMinor uint8         // the current connection's receiver minor version (Challenge.Minor)
 	conn      net.Conn      // the current connection, nil between sessions (AddrGone)
+	out       *outlet       // the current connection's writing side once resumed; nil between sessions
 
 	rep report // boot report, report.go
 }
@@ -302,8 +307,7 @@ func (s *Sender) frame(seg uint32, timeUS int64, key bool, p []byte, nals []uint
 		s.queue(r)
 	}
 	s.enforce()
-	s.mu.Unlock()
-	s.poke()
+	s.send()
 }
 
 // EndSegment queues the end of segment after frames frames; the receiver
@@ -314,7 +318,19 @@ func (s *Sender) EndSegment(segment uint32, frames uint32) {
 	s.nextSeq++
 	s.queue(r)
 	s.enforce()
+	s.send()
+}
+
+// send unlocks s.mu and sends what was just queued: by write-through
+// when nobody is writing (see outlet), else through the writer
+// goroutine.
+func (s *Sender) send() {
+	o := s.claimThrough()
 	s.mu.Unlock()
+	if o != nil {
+		s.writeThrough(o)
+		return
+	}
 	s.poke()
 }
 

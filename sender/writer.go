@@ -88,9 +88,85 @@ func (b *batch) iovecs() net.Buffers {
 	return v
 }
 
+// outlet is the writing side of one connection, shared by the writer
+// goroutine and write-through; its fields are under s.mu. Whoever sets
+// busy writes to the connection, so records go out in order.
+//
+// Write-through: the goroutine that queues a frame (Frame, FrameAU,
+// EndSegment: the capture's) gathers and writes it itself when nobody
+// is writing, with one non-blocking writev (raw.writev). At camera pace
+// the socket always has room for a frame, so each frame costs one system
+// call and no wake-up of the writer goroutine: handing every frame to it
+// cost a goroutine switch and, with an idle processor, a thread woken
+// through a futex, per frame. When the socket takes only part of the
+// batch (or fails), the rest is handed to the writer goroutine, which
+// waits for the socket under the write deadline and reports the error:
+// Frame still never waits for the network.
+type outlet struct {
+	raw        *rawConn    // nil: the connection has no descriptor; no write-through
+	busy       bool        // a goroutine is writing to the connection
+	handed     bool        // rest is the write-through's remainder, for the writer goroutine
+	wantWriter bool        // the writer goroutine found busy set and waits for a poke
+	rest       net.Buffers // with handed
+	b          batch       // the write-through's batch
+}
+
+// claimThrough claims the connection for a write-through of what is
+// queued and gathers it; nil when the writer goroutine must do it (busy,
+// no descriptor, window full). s.mu is held.
+func (s *Sender) claimThrough() *outlet {
+	o := s.out
+	if o == nil || o.raw == nil || o.busy || s.wi >= s.q.len() || s.pinned >= s.window {
+		return nil
+	}
+	o.busy = true
+	o.b.reset()
+	s.gatherLocked(&o.b)
+	return o
+}
+
+// writeThrough writes o.b with one non-blocking writev and releases o,
+// or hands the remainder to the writer goroutine. s.mu is not held.
+func (s *Sender) writeThrough(o *outlet) {
+	v := o.b.iovecs()
+	n, err := o.raw.writev(v)
+	rest := consume(v, n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.out != o:
+		// The connection ended meanwhile; the next one resumes from the
+		// receiver's Welcome and sends these again.
+		clear(o.b.bufs)
+	case len(rest) == 0 && err == nil:
+		clear(o.b.bufs) // drop payload references; acked ones may be freed
+		o.busy = false
+		if o.wantWriter {
+			o.wantWriter = false
+			s.poke()
+		}
+	default:
+		o.rest, o.handed = rest, true // busy stays set: it passes to the writer goroutine
+		s.poke()
+	}
+}
+
+// consume drops the first n bytes of v and returns what is left.
+func consume(v net.Buffers, n int) net.Buffers {
+	for len(v) > 0 && n >= len(v[0]) {
+		n -= len(v[0])
+		v = v[1:]
+	}
+	if len(v) > 0 {
+		v[0] = v[0][n:]
+	}
+	return v
+}
+
 // writeLoop sends queued records in order, plus Logs and Stats, until the
-// connection fails or done closes.
-func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
+// connection fails or done closes. It shares the connection with
+// write-through (o).
+func (s *Sender) writeLoop(conn net.Conn, o *outlet, done <-chan struct{}) error {
 	tick := time.NewTicker(s.cfg.StatsEvery)
 	defer tick.Stop()
 	statsDue := true // one right away, so the receiver sees the state at once
@@ -99,7 +175,45 @@ func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
 	s.mu.Unlock()
 	b := &batch{nals: minor >= wire.MinorNALTable}
 	reportSent := false
+	release := func() {
+		s.mu.Lock()
+		o.busy = false
+		s.mu.Unlock()
+	}
+	wait := func() bool {
+		select {
+		case <-done:
+			return false
+		case <-s.wake:
+		case <-tick.C:
+			statsDue = true
+		}
+		return true
+	}
 	for {
+		s.mu.Lock()
+		if o.handed {
+			rest := o.rest
+			o.rest, o.handed = nil, false
+			s.mu.Unlock()
+			err := s.write(conn, b, rest)
+			clear(o.b.bufs)
+			release()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if o.busy {
+			o.wantWriter = true
+			s.mu.Unlock()
+			if !wait() {
+				return nil
+			}
+			continue
+		}
+		o.busy, o.wantWriter = true, false
+		s.mu.Unlock()
 		b.reset()
 		if statsDue {
 			b.control(s.stats())
@@ -110,23 +224,17 @@ func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
 		}
 		s.gather(b)
 		if len(b.parts) == 0 {
-			select {
-			case <-done:
+			release()
+			if !wait() {
 				return nil
-			case <-s.wake:
-			case <-tick.C:
-				statsDue = true
 			}
 			continue
 		}
-		if err := conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
-			return err
-		}
-		b.w = b.iovecs()
-		_, err := b.w.WriteTo(conn)
+		err := s.write(conn, b, b.iovecs())
 		clear(b.bufs) // drop payload references; acked ones may be freed
+		release()
 		if err != nil {
-			return fmt.Errorf("writing to receiver: %w", err)
+			return err
 		}
 		select {
 		case <-tick.C:
@@ -136,12 +244,32 @@ func (s *Sender) writeLoop(conn net.Conn, done <-chan struct{}) error {
 	}
 }
 
+// write writes v to conn, waiting for the socket at most the write
+// timeout; b.w (a field, so v does not escape per write) is its scratch.
+func (s *Sender) write(conn net.Conn, b *batch, v net.Buffers) error {
+	if err := conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
+		return err
+	}
+	b.w = v
+	_, err := b.w.WriteTo(conn)
+	b.w = nil
+	if err != nil {
+		return fmt.Errorf("writing to receiver: %w", err)
+	}
+	return nil
+}
+
 // gather moves queued Logs and the next unwritten records into b. Records
 // become pinned here, before the write: from now on the receiver may have
 // them, so they must never be dropped.
 func (s *Sender) gather(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gatherLocked(b)
+}
+
+// gatherLocked is gather with s.mu held.
+func (s *Sender) gatherLocked(b *batch) {
 	if s.reply != nil {
 		// First in the batch and stamped now, so the time the reply
 		// waits is the network's, not the writer's.
@@ -171,10 +299,11 @@ func (s *Sender) gather(b *batch) {
 	}
 	// Counted here, not after the write: a frame that reaches the
 	// receiver before a cut is acked, and Sent must cover every acked one.
-	if s.c.Sent == 0 && b.frames > 0 {
-		defer s.changedLocked() // the first frame is out
-	}
+	first := s.c.Sent == 0 && b.frames > 0
 	s.c.Sent += b.frames
+	if first {
+		s.changedLocked() // the first frame is out
+	}
 }
 
 // stats is a Stats record for now; it reads the temperature, which is why
