@@ -117,10 +117,11 @@ func (e *Exec) runOnce(ctx context.Context, log *slog.Logger, emit func(segment.
 	// and the AUs emitted are slices of them (see segment.Block): the
 	// bytes are not copied on their way to the sender.
 	sp := segment.Splitter{MaxAU: e.MaxAU}
+	in := pipeReader(out)
 	var frames int
 	var readErr error
 	for {
-		n, err := out.Read(sp.Buffer(readChunk))
+		n, err := in.Read(sp.Buffer(readChunk))
 		if n > 0 {
 			aus, serr := sp.Written(n, now())
 			for _, au := range aus {
