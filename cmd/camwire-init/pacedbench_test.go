@@ -35,7 +35,12 @@ import (
 //
 // It reports CPU per MB of camwire-init against the sending nc (goal ≤
 // 1.2×), and of camwire-recv against the listening nc (h264 ≤ 1.0×, mp4
-// ≤ 1.5×). A burst makes the sender hold all it has not had acknowledged
+// ≤ 1.5×), in the steady state: each process's own CPU (testkit.ProcessCPU,
+// children not included) from the first byte on the wire (the sender) or
+// from listening (the receiver) to the end of the stream, before it is
+// stopped, read the same way for camwire and nc. The start-up before that
+// is ms-startup*, the whole run (wait4, exec to exit) ms-cpu/MB*-whole.
+// A burst makes the sender hold all it has not had acknowledged
 // in fresh memory, a cost a camera-paced sender recycles away; this is the
 // figure a camera sees. The pacer's own CPU is in no figure: nc's side
 // runs it as a sibling, and camwire-init's wait4 time (which includes the
@@ -70,12 +75,24 @@ func benchPaced(b *testing.B, k benchclip.Kind) {
 		nc := pacedNC(b, dir, pacer, path, clip)
 		h := pacedCamwire(b, dir, pacer, path, clip, "h264")
 		m := pacedCamwire(b, dir, pacer, path, clip, "mp4")
-		b.ReportMetric(perMB(h.sender), "ms-cpu/MB")
-		b.ReportMetric(perMB(nc.sender), "ms-cpu/MB-nc")
-		b.ReportMetric(perMB(m.sender), "ms-cpu/MB-mp4run")
-		b.ReportMetric(perMB(h.recv), "ms-cpu/MB-recv-h264")
-		b.ReportMetric(perMB(m.recv), "ms-cpu/MB-recv-mp4")
-		b.ReportMetric(perMB(nc.recv), "ms-cpu/MB-ncl")
+		ms := func(d time.Duration) float64 { return d.Seconds() * 1e3 }
+		b.ReportMetric(perMB(h.senderSteady), "ms-cpu/MB")
+		b.ReportMetric(perMB(nc.senderSteady), "ms-cpu/MB-nc")
+		b.ReportMetric(perMB(m.senderSteady), "ms-cpu/MB-mp4run")
+		b.ReportMetric(perMB(h.recvSteady), "ms-cpu/MB-recv-h264")
+		b.ReportMetric(perMB(m.recvSteady), "ms-cpu/MB-recv-mp4")
+		b.ReportMetric(perMB(nc.recvSteady), "ms-cpu/MB-ncl")
+		b.ReportMetric(perMB(h.sender), "ms-cpu/MB-whole")
+		b.ReportMetric(perMB(nc.sender), "ms-cpu/MB-nc-whole")
+		b.ReportMetric(perMB(m.sender), "ms-cpu/MB-mp4run-whole")
+		b.ReportMetric(perMB(h.recv), "ms-cpu/MB-recv-h264-whole")
+		b.ReportMetric(perMB(m.recv), "ms-cpu/MB-recv-mp4-whole")
+		b.ReportMetric(perMB(nc.recv), "ms-cpu/MB-ncl-whole")
+		b.ReportMetric(ms(h.senderStartup), "ms-startup")
+		b.ReportMetric(ms(nc.senderStartup), "ms-startup-nc")
+		b.ReportMetric(ms(h.recvStartup), "ms-startup-recv-h264")
+		b.ReportMetric(ms(m.recvStartup), "ms-startup-recv-mp4")
+		b.ReportMetric(ms(nc.recvStartup), "ms-startup-ncl")
 		b.ReportMetric(perMB(h.pacer), "ms-cpu/MB-pacer")
 		b.ReportMetric(perMB(nc.pacer), "ms-cpu/MB-pacer-nc")
 		// The pacer's own getrusage against its wait4 time in the same
@@ -91,15 +108,23 @@ func benchPaced(b *testing.B, k benchclip.Kind) {
 }
 
 // pacedResult is one paced run's CPU times: the sending side (nc, or
-// camwire-init less the pacer), the receiving side, and the pacer.
+// camwire-init less the pacer), the receiving side, and the pacer, each
+// whole (wait4); and the sender's and receiver's own CPU split into
+// start-up and steady state.
 type pacedResult struct {
-	sender, recv, pacer time.Duration
-	pacerSelf           time.Duration // the pacer's own getrusage, for nc's run
-	pace                paceStats
+	sender, recv, pacer         time.Duration
+	senderStartup, senderSteady time.Duration
+	recvStartup, recvSteady     time.Duration
+	pacerSelf                   time.Duration // the pacer's own getrusage, for nc's run
+	pace                        paceStats
 }
 
-// pacedNC runs pace | nc -N into nc -d -l > file and checks the file is
-// the clip.
+// pacedNC runs pace | nc into nc -d -l > file and checks the file is
+// the clip. The sending nc's CPU is read when the first byte has reached
+// the file and when the whole clip has, nc -l's when it listens and at
+// that end; the sending nc runs without -N, so the connection stays open
+// and both stay alive (nc -l exits at EOF) until then, and is stopped
+// after.
 func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	b.Helper()
 	outPath := filepath.Join(dir, "nc.out")
@@ -110,6 +135,7 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	defer os.Remove(outPath)
 	defer out.Close()
 	lis, port := testkit.ListenNC(b, out)
+	lisStart := testkit.CPUOf(b, lis.Process.Pid)
 
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -122,7 +148,7 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	var paceErr, ncErr bytes.Buffer
 	pc := exec.Command(pacer, "-cpu", cpuFile, path)
 	pc.Stdout, pc.Stderr = w, &paceErr
-	nc := exec.Command("nc", "-N", "127.0.0.1", port)
+	nc := exec.Command("nc", "127.0.0.1", port)
 	nc.Stdin, nc.Stderr = r, &ncErr
 	if err := pc.Start(); err != nil {
 		b.Fatal(err)
@@ -132,12 +158,15 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	}
 	r.Close()
 	w.Close()
+	testkit.WaitSize(b, outPath, 1, time.Minute)
+	ncStart := testkit.CPUOf(b, nc.Process.Pid)
+	testkit.WaitSize(b, outPath, int64(len(clip)), 5*time.Minute)
+	ncEnd, lisEnd := testkit.CPUOf(b, nc.Process.Pid), testkit.CPUOf(b, lis.Process.Pid)
 	if err := pc.Wait(); err != nil {
 		b.Fatalf("pace: %v\n%s", err, paceErr.Bytes())
 	}
-	if err := nc.Wait(); err != nil {
-		b.Fatalf("nc -N: %v\n%s", err, ncErr.Bytes())
-	}
+	nc.Process.Signal(syscall.SIGTERM)
+	nc.Wait() // ended by SIGTERM
 	if err := lis.Wait(); err != nil {
 		b.Fatalf("nc -l: %v", err)
 	}
@@ -149,26 +178,39 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 		b.Fatalf("nc -l stored %d bytes that are not the clip's %d", len(got), len(clip))
 	}
 	self, st := readPaceCPU(b, cpuFile)
-	return pacedResult{sender: cpu(nc.ProcessState), recv: cpu(lis.ProcessState), pacer: cpu(pc.ProcessState), pacerSelf: self, pace: st}
+	return pacedResult{
+		sender: cpu(nc.ProcessState), recv: cpu(lis.ProcessState), pacer: cpu(pc.ProcessState), pacerSelf: self, pace: st,
+		senderStartup: ncStart, senderSteady: ncEnd - ncStart,
+		recvStartup: lisStart, recvSteady: lisEnd - lisStart,
+	}
 }
 
 // pacedCamwire runs the pacer as camwire-init's camera into a
 // camwire-recv recording format, and checks what it recorded.
+// camwire-init's CPU is read when camwire-recv logs its connection (the
+// hello, its first bytes) and once the pacer's restart idles (every
+// frame handed to the sender), before SIGTERM; camwire-recv's when it
+// listens and when the session has ended ("camera disconnected"), before
+// SIGTERM.
 func pacedCamwire(b *testing.B, dir, pacer, path string, clip []byte, format string) pacedResult {
 	b.Helper()
 	rec := filepath.Join(dir, "rec-"+format)
 	defer os.RemoveAll(rec)
 	recv := testkit.StartRecv(b, "", "-dir", rec, "-format", format, "-diagnose-after", "0")
+	recvStart := testkit.CPUOf(b, recv.Cmd.Process.Pid)
 	tmp := b.TempDir()
 	cpuFile := filepath.Join(tmp, "pace.cpu")
 	camera := fmt.Sprintf("%s -once %s -cpu %s %s", pacer, filepath.Join(tmp, "paced"), cpuFile, path)
 	cmd := exec.Command(initBin(b), "-source", "exec", "-exec", camera, "-receiver", recv.Addr, "-segment", "3s")
 	p := testkit.StartCmd(b, "camwire-init", cmd)
+	recv.WaitCount(b, "camera connected", 1, time.Minute)
+	initStart := testkit.CPUOf(b, cmd.Process.Pid)
 	// Once the restarted pacer idles, every pacer run has reported its
 	// CPU and the last access unit has been flushed to the sender.
 	p.WaitFor(b, "the pacer's restart idling", 5*time.Minute, func(log string) bool {
 		return strings.Contains(log, "idle until SIGTERM")
 	})
+	initEnd := testkit.CPUOf(b, cmd.Process.Pid)
 	p.Stop(b, syscall.SIGTERM)
 	pacerCPU, st := readPaceCPU(b, cpuFile)
 	sum, err := camconsole.FindSummary(p.Logs())
@@ -178,6 +220,8 @@ func pacedCamwire(b *testing.B, dir, pacer, path string, clip []byte, format str
 	if sum.Dropped != 0 || sum.Acked != sum.Captured || sum.Captured != uint64(st.frames) {
 		b.Fatalf("camwire-init: %s, the pacer wrote %d frames", sum.Format(), st.frames)
 	}
+	recv.WaitCount(b, "camera disconnected", 1, time.Minute)
+	recvEnd := testkit.CPUOf(b, recv.Cmd.Process.Pid)
 	recv.Stop(b, syscall.SIGTERM)
 	files := recordings(b, rec)
 	slices.Sort(files) // one camera folder; names start with the segment's start time
@@ -220,6 +264,9 @@ func pacedCamwire(b *testing.B, dir, pacer, path string, clip []byte, format str
 		recv:   cpu(recv.Cmd.ProcessState),
 		pacer:  pacerCPU,
 		pace:   st,
+
+		senderStartup: initStart, senderSteady: initEnd - initStart,
+		recvStartup: recvStart, recvSteady: recvEnd - recvStart,
 	}
 }
 

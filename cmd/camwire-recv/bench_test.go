@@ -39,9 +39,12 @@ func sendRaw(b *testing.B, addr string, n int) {
 	c.Close()
 }
 
+// result is one run: wall time, the whole process's CPU (wait4) and,
+// where the run reads it, the CPU split into start-up and steady state.
 type result struct {
-	wall time.Duration
-	cpu  time.Duration
+	wall            time.Duration
+	cpu             time.Duration
+	startup, steady time.Duration
 }
 
 func (r result) mbps() float64 { return benchBytes / r.wall.Seconds() / 1e6 }

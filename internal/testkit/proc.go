@@ -183,3 +183,25 @@ func (p *Proc) Halt(sig os.Signal, grace time.Duration) {
 		<-p.exit
 	}
 }
+
+// WaitSize waits until the file at path holds at least want bytes, and
+// fails tb after timeout. Nothing signals a file's growth, so it looks
+// every millisecond; that costs the test's CPU, not the writer's.
+func WaitSize(tb testing.TB, path string, want int64, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		fi, err := os.Stat(path)
+		if err == nil && fi.Size() >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			var got int64
+			if fi != nil {
+				got = fi.Size()
+			}
+			tb.Fatalf("%s: %d bytes, want %d within %v (%v)", path, got, want, timeout, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
