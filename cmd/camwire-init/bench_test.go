@@ -109,11 +109,12 @@ func firstCPU(b *testing.B) (func(), chan<- int, <-chan time.Duration) {
 	}, pidc, cpuc
 }
 
-// rawBytes is what the receiver stored from raw streams so far.
-func rawBytes(srv *recv.Server) uint64 {
+// storedBytes is what the receiver stored so far from connections in
+// mode ("raw" for nc's streams, "framed" for camwire cameras).
+func storedBytes(srv *recv.Server, mode string) uint64 {
 	var n uint64
 	for _, s := range srv.Status() {
-		if s.Mode == "raw" {
+		if s.Mode == mode {
 			n += s.Bytes
 		}
 	}
@@ -135,17 +136,6 @@ func cpuSeconds(ps *os.ProcessState) float64 {
 	// wait4's rusage includes the children the process waited for (cat,
 	// sh, nc), so both sides count the same helpers.
 	return (ps.UserTime() + ps.SystemTime()).Seconds()
-}
-
-// framedBytes is what the receiver stored from framed connections so far.
-func framedBytes(srv *recv.Server) uint64 {
-	var n uint64
-	for _, s := range srv.Status() {
-		if s.Mode == "framed" {
-			n += s.Bytes
-		}
-	}
-	return n
 }
 
 // BenchmarkSenderCPU: CPU per MB of camwire-init sending each real clip
@@ -197,7 +187,7 @@ func benchSenderCPU(b *testing.B, k benchclip.Kind) {
 			b.Fatal(err)
 		}
 		pidc <- cmd.Process.Pid
-		got := waitStored(func() uint64 { return framedBytes(srv) }, want)
+		got := waitStored(func() uint64 { return storedBytes(srv, "framed") }, want)
 		end := testkit.CPUOf(b, cmd.Process.Pid)
 		cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
@@ -241,7 +231,7 @@ func benchSenderCPU(b *testing.B, k benchclip.Kind) {
 		r.Close()
 		w.Close()
 		pidc <- ncCmd.Process.Pid
-		got = waitStored(func() uint64 { return rawBytes(srv) }, uint64(size))
+		got = waitStored(func() uint64 { return storedBytes(srv, "raw") }, uint64(size))
 		end = testkit.CPUOf(b, ncCmd.Process.Pid)
 		ncCmd.Process.Signal(syscall.SIGTERM)
 		ncCmd.Wait() // ended by SIGTERM

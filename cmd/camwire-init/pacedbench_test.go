@@ -128,13 +128,8 @@ type pacedResult struct {
 func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	b.Helper()
 	outPath := filepath.Join(dir, "nc.out")
-	out, err := os.Create(outPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.Remove(outPath)
-	defer out.Close()
-	lis, port := testkit.ListenNC(b, out)
+	lis, port, _, done := testkit.ListenNCFile(b, outPath)
+	defer done()
 	lisStart := testkit.CPUOf(b, lis.Process.Pid)
 
 	r, w, err := os.Pipe()

@@ -100,13 +100,8 @@ func runRecvReal(b *testing.B, dir, format, path string, size int64) result {
 // second reading; then the sender is stopped. cpu is wait4's.
 func runNCFile(b *testing.B, dir, path string, size int64) result {
 	outPath := filepath.Join(dir, "nc.out")
-	out, err := os.Create(outPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.Remove(outPath)
-	defer out.Close()
-	lis, port := testkit.ListenNC(b, out)
+	lis, port, out, done := testkit.ListenNCFile(b, outPath)
+	defer done()
 	startup := testkit.CPUOf(b, lis.Process.Pid)
 	start := time.Now()
 	cat, snd := catInto(b, path, "127.0.0.1", port)

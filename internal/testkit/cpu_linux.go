@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"fmt"
-	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,15 +27,4 @@ func ProcessCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("CPU clock of process %d: %w", pid, err)
 	}
 	return time.Duration(ts.Nano()), nil
-}
-
-// CPUOf is ProcessCPU that fails tb when the clock cannot be read (the
-// process was reaped already).
-func CPUOf(tb testing.TB, pid int) time.Duration {
-	tb.Helper()
-	d, err := ProcessCPU(pid)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return d
 }

@@ -3,6 +3,7 @@ package testkit
 import (
 	"bufio"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"testing"
@@ -48,4 +49,20 @@ func ListenNC(tb testing.TB, out io.Writer) (*exec.Cmd, string) {
 		}
 	}()
 	return cmd, port
+}
+
+// ListenNCFile is ListenNC writing to a new file at path, the baseline
+// `nc -l > file`. done closes and removes the file: a benchmark's runs
+// each receive a whole clip, which should not pile up in tmpfs.
+func ListenNCFile(tb testing.TB, path string) (lis *exec.Cmd, port string, out *os.File, done func()) {
+	tb.Helper()
+	out, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lis, port = ListenNC(tb, out)
+	return lis, port, out, func() {
+		out.Close()
+		os.Remove(path)
+	}
 }
