@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/camwire/camwire/internal/backoff"
+	"github.com/camwire/camwire/internal/rawio"
 	"github.com/camwire/camwire/segment"
 )
 
@@ -117,7 +118,9 @@ func (e *Exec) runOnce(ctx context.Context, log *slog.Logger, emit func(segment.
 	// and the AUs emitted are slices of them (see segment.Block): the
 	// bytes are not copied on their way to the sender.
 	sp := segment.Splitter{MaxAU: e.MaxAU}
-	in := pipeReader(out)
+	// rawio: a frame arriving at an idle recorder must not wake the
+	// runtime's sysmon (see the package).
+	in := rawio.Reader(out)
 	var frames int
 	var readErr error
 	for {

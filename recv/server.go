@@ -39,6 +39,7 @@ import (
 
 	"github.com/camwire/camwire/internal/backoff"
 	"github.com/camwire/camwire/internal/bufpool"
+	"github.com/camwire/camwire/internal/rawio"
 	"github.com/camwire/camwire/sink"
 	"github.com/camwire/camwire/wire"
 )
@@ -299,6 +300,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		retry.Reset()
 		s.ever.Store(true)
+		// Reads that do not wake the runtime's sysmon: at camera pace
+		// every frame finds the receiver idle (see internal/rawio).
+		c = rawio.Conn(c)
 		cc := &conn{c: c, stop: make(chan struct{})}
 		cc.st.Peer = c.RemoteAddr().String()
 		cc.st.Since = time.Now()
