@@ -321,6 +321,16 @@ func (p *Plugger) walkWatching(sock events) events {
 	go func() {
 		e := early{sock: sock}
 		defer func() { res <- e }()
+		// A goroutine of its own, where no caller's recover reaches: a
+		// panic here (a malformed event's parse, a hook's) would end
+		// PID 1. It ends the reading instead; the watch then rescans.
+		defer func() {
+			if r := recover(); r != nil {
+				p.logf("coldplug: panic while reading uevents: %v; walking sysfs every %v instead", r, p.rescan())
+				sock.close()
+				e.sock = nil
+			}
+		}()
 		for {
 			select {
 			case <-stop:
@@ -345,9 +355,23 @@ func (p *Plugger) walkWatching(sock events) events {
 			}
 		}
 	}()
+	walked := false
+	defer func() {
+		if !walked {
+			// The walk panicked: the panic goes on to Start's caller
+			// (PID 1 reports it), but first the reader stops and its
+			// socket is closed, else it would read, load and queue
+			// events for as long as PID 1 runs.
+			close(stop)
+			if e := <-res; e.sock != nil {
+				e.sock.close()
+			}
+		}
+	}()
 	if _, err := p.walk(); err != nil {
 		p.logf("coldplug: %v", err)
 	}
+	walked = true
 	close(stop)
 	e := <-res
 	for _, ev := range e.queued {
@@ -361,8 +385,15 @@ func (p *Plugger) walkWatching(sock events) events {
 }
 
 // drain handles the uevents already queued, until none is left. It
-// returns the socket, or nil when it failed (the caller rescans then).
-func (p *Plugger) drain(sock events) events {
+// returns the socket, or nil when it failed or panicked (the caller
+// rescans then).
+func (p *Plugger) drain(sock events) (_ events) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logf("coldplug: panic while reading uevents: %v; walking sysfs every %v instead", r, p.rescan())
+			sock.close() // nil is returned
+		}
+	}()
 	for {
 		ev, err := sock.read(0)
 		switch {

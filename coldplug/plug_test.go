@@ -304,6 +304,107 @@ func TestStartLoadsFirstDuringWalk(t *testing.T) {
 	}
 }
 
+// panicEvents is a uevent source whose read panics.
+type panicEvents struct{ closed chan struct{} }
+
+func (panicEvents) read(time.Duration) (Uevent, error) { panic("uevent reader broke") }
+func (p panicEvents) close() error                     { close(p.closed); return nil }
+
+// idleEvents is a uevent source with no events that says when it is
+// closed.
+type idleEvents struct{ closed chan struct{} }
+
+func (idleEvents) read(d time.Duration) (Uevent, error) {
+	time.Sleep(d) // a poll(2) that times out
+	return Uevent{}, os.ErrDeadlineExceeded
+}
+func (e idleEvents) close() error { close(e.closed); return nil }
+
+// TestStartSurvivesPanics: Start runs the first walk beside a uevent
+// reader in a goroutine of its own, where a panic would end PID 1. A
+// reader that panics is logged and its socket closed, and the walk goes
+// on to load what the devices match. A walk that panics (here a
+// FirstDone hook) stops the reader and closes its socket before the
+// panic goes on to Start's caller (PID 1 recovers and reports it).
+func TestStartSurvivesPanics(t *testing.T) {
+	sys := fakeSys(t, map[string]string{
+		"devices/platform/soc/fe00b840.mailbox": "of:NmailboxT(null)Cbrcm,bcm2835-vchiq",
+	}, nil)
+	aliases, err := ParseAliases(strings.NewReader(testAliases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPlugger := func(ev events, logs *syncLog) *Plugger {
+		return &Plugger{Sys: sys, Aliases: aliases, Rescan: time.Hour,
+			openEvents: func() (events, error) { return ev, nil },
+			Load:       func(string) error { return nil },
+			Logf:       logs.add}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	t.Run("reader", func(t *testing.T) {
+		var logs syncLog
+		ev := panicEvents{closed: make(chan struct{})}
+		p := newPlugger(ev, &logs)
+		p.Start(ctx)
+		select {
+		case <-ev.closed:
+		default:
+			t.Error("the panicking reader's socket was not closed")
+		}
+		if got := p.Result().Loaded; len(got) != 1 || got[0].Module != "vchiq" {
+			t.Errorf("Loaded = %v, want the walk's vchiq", got)
+		}
+		if want := "coldplug: panic while reading uevents: uevent reader broke"; !logs.has(want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	})
+	t.Run("walk", func(t *testing.T) {
+		var logs syncLog
+		ev := idleEvents{closed: make(chan struct{})}
+		p := newPlugger(ev, &logs)
+		p.FirstDone = func() { panic("hook broke") }
+		func() {
+			defer func() {
+				if r := recover(); r != "hook broke" {
+					t.Errorf("Start's panic = %v, want the walk's", r)
+				}
+			}()
+			p.Start(ctx)
+		}()
+		select {
+		case <-ev.closed:
+		default:
+			t.Error("after the walk's panic the reader's socket is still open")
+		}
+	})
+}
+
+// syncLog collects log lines from several goroutines.
+type syncLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *syncLog) add(f string, a ...any) {
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprintf(f, a...))
+	l.mu.Unlock()
+}
+
+func (l *syncLog) has(prefix string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.lines, func(s string) bool { return strings.HasPrefix(s, prefix) })
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
 func TestParseUevent(t *testing.T) {
 	msg := "add@/devices/platform/soc/3f980000.usb/usb1/1-1/1-1.1/1-1.1:1.0\x00ACTION=add\x00" +
 		"DEVPATH=/devices/platform/soc/3f980000.usb/usb1/1-1/1-1.1/1-1.1:1.0\x00SUBSYSTEM=usb\x00" +
