@@ -33,6 +33,16 @@ func fakeSys(t *testing.T, devs map[string]string, bound map[string]string) stri
 	return sys
 }
 
+// mustAliases parses testAliases.
+func mustAliases(t *testing.T) *Aliases {
+	t.Helper()
+	a, err := ParseAliases(strings.NewReader(testAliases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func addDevice(t *testing.T, sys, p, alias, driver string) {
 	t.Helper()
 	dir := filepath.Join(sys, p)
@@ -97,10 +107,7 @@ func TestColdplug(t *testing.T) {
 		"devices/platform/soc":                         "of:NsocT(null)Csimple-bus",
 		"devices/system/cpu/cpu0":                      "cpu:type:aarch64:feature:,0000,0006",
 	}, map[string]string{"devices/platform/soc/fe215000.aux": "bcm2835-aux-clk"})
-	aliases, err := ParseAliases(strings.NewReader(testAliases))
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliases := mustAliases(t)
 	var mu sync.Mutex
 	var loaded []string
 	p := &Plugger{
@@ -190,10 +197,7 @@ func TestColdplugFirst(t *testing.T) {
 		"devices/platform/soc/fe100000.watchdog": "platform:bcm2835-wdt",
 		"devices/platform/sd_io_1v8_reg":         "of:Nsd_io_1v8_regT(null)Cregulator-gpio",
 	}, nil)
-	aliases, err := ParseAliases(strings.NewReader(testAliases))
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliases := mustAliases(t)
 	var loaded, atFirstDone []string
 	firstDone := 0
 	p := &Plugger{Sys: sys, Aliases: aliases, First: []string{"vchiq", "sdhci-iproc"},
@@ -249,10 +253,7 @@ func TestStartLoadsFirstDuringWalk(t *testing.T) {
 		"devices/platform/emmc2bus/fe340000.mmc": "of:NmmcT(null)Cbrcm,bcm2711-emmc2",
 		"devices/platform/soc/7d5d2000.thermal":  "of:NthermalT(null)Cbrcm,bcm2711-thermal",
 	}, nil)
-	aliases, err := ParseAliases(strings.NewReader(testAliases))
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliases := mustAliases(t)
 	card := "devices/platform/emmc2bus/fe340000.mmc/mmc_host/mmc0/mmc0:aaaa"
 	evs := make(fakeEvents, 4)
 	mmcLoaded := make(chan struct{})
@@ -330,10 +331,7 @@ func TestStartSurvivesPanics(t *testing.T) {
 	sys := fakeSys(t, map[string]string{
 		"devices/platform/soc/fe00b840.mailbox": "of:NmailboxT(null)Cbrcm,bcm2835-vchiq",
 	}, nil)
-	aliases, err := ParseAliases(strings.NewReader(testAliases))
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliases := mustAliases(t)
 	newPlugger := func(ev events, logs *syncLog) *Plugger {
 		return &Plugger{Sys: sys, Aliases: aliases, Rescan: time.Hour,
 			openEvents: func() (events, error) { return ev, nil },
@@ -441,10 +439,7 @@ func TestColdplugEvents(t *testing.T) {
 		"devices/platform/soc/fe00b840.mailbox":  "of:NmailboxT(null)Cbrcm,bcm2835-vchiq",
 		"devices/platform/soc/fe100000.watchdog": "platform:bcm2835-wdt",
 	}, nil)
-	aliases, err := ParseAliases(strings.NewReader(testAliases))
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliases := mustAliases(t)
 	var loaded []string
 	p := &Plugger{Sys: sys, Aliases: aliases, Load: func(m string) error {
 		loaded = append(loaded, m)
@@ -484,10 +479,7 @@ func TestWatchSurvivesPanics(t *testing.T) {
 	sys := fakeSys(t, map[string]string{
 		"devices/platform/soc/fe00b840.mailbox": "of:NmailboxT(null)Cbrcm,bcm2835-vchiq",
 	}, nil)
-	aliases, err := ParseAliases(strings.NewReader(testAliases))
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliases := mustAliases(t)
 	loaded := make(chan string, 4)
 	var mu sync.Mutex
 	var logs []string

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/camwire/camwire/internal/rawio"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,19 +32,8 @@ type rawConn struct {
 // newRawConn returns conn's raw writer, or nil when conn has no
 // non-blocking descriptor (then the writer goroutine does every write).
 func newRawConn(conn net.Conn) *rawConn {
-	sc, ok := conn.(syscall.Conn)
+	rc, ok := rawio.NonBlocking(conn)
 	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	nonblock := false
-	if err := rc.Control(func(fd uintptr) {
-		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		nonblock = err == nil && fl&unix.O_NONBLOCK != 0
-	}); err != nil || !nonblock {
 		return nil
 	}
 	w := &rawConn{rc: rc}

@@ -20,22 +20,35 @@ type reader struct {
 	readFn func(fd uintptr) bool
 }
 
-// newReader returns r's raw reader, or nil when r has no non-blocking
-// descriptor: a raw read of a blocking one would hold the processor.
-func newReader(r any) *reader {
-	sc, ok := r.(syscall.Conn)
+// NonBlocking returns v's raw connection when v has a descriptor in
+// non-blocking mode (every *net.TCPConn's, the pipes os/exec makes), else
+// false: only on such a descriptor can a raw system call never block,
+// which would hold the processor. The sender's raw writev checks with it
+// too.
+func NonBlocking(v any) (syscall.RawConn, bool) {
+	sc, ok := v.(syscall.Conn)
 	if !ok {
-		return nil
+		return nil, false
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	nonblock := false
 	if err := rc.Control(func(fd uintptr) {
 		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
 		nonblock = err == nil && fl&unix.O_NONBLOCK != 0
 	}); err != nil || !nonblock {
+		return nil, false
+	}
+	return rc, true
+}
+
+// newReader returns r's raw reader, or nil when r has no non-blocking
+// descriptor.
+func newReader(r any) *reader {
+	rc, ok := NonBlocking(r)
+	if !ok {
 		return nil
 	}
 	rr := &reader{rc: rc}
