@@ -50,6 +50,11 @@ type Plugger struct {
 
 	mu    sync.Mutex
 	tried map[string]*Load
+	// ended has a channel per module tried, closed when its load has
+	// ended: a second try (the walk and the uevent reader both try a
+	// First module) waits on it, so FirstDone cannot come while the
+	// load is still going on in the other goroutine.
+	ended map[string]chan struct{}
 	order []string
 	// devs is every device with a modalias seen so far, by path: the
 	// walk's and those uevents added since. Result looks only at these
@@ -215,13 +220,23 @@ func (p *Plugger) try(module, dev string) bool {
 		if !slices.Contains(l.Devices, dev) {
 			l.Devices = append(l.Devices, dev)
 		}
+		ended := p.ended[key]
 		p.mu.Unlock()
+		<-ended
 		return false
 	}
 	l := &Load{Module: module, Devices: []string{dev}}
+	ended := make(chan struct{})
 	p.tried[key] = l
+	if p.ended == nil {
+		p.ended = map[string]chan struct{}{}
+	}
+	p.ended[key] = ended
 	p.order = append(p.order, key)
 	p.mu.Unlock()
+	// Closed however the load ends, a panic in it included: PID 1
+	// recovers that, and a waiting try must not hang on it.
+	defer close(ended)
 
 	if p.blacklisted(key) {
 		p.logf("coldplug: %s skipped (blacklisted on the kernel command line) for %s", module, dev)

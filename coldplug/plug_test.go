@@ -305,6 +305,59 @@ func TestStartLoadsFirstDuringWalk(t *testing.T) {
 	}
 }
 
+// TestFirstDoneWaitsForLoad: the uevent reader and the walk both try a
+// First module (here the card was added between the socket's opening and
+// the walk, so it is both an event and in sysfs). When the reader has
+// begun loading mmc_block, the walk's try of it must wait for that load
+// to end before FirstDone: the boot step that waits for the SD card
+// counts its time from FirstDone. mmc_block's load here ends only when
+// FirstDone comes or after a while; FirstDone during the load fails the
+// test. (The wait is the only way to see a call that must not come yet.)
+func TestFirstDoneWaitsForLoad(t *testing.T) {
+	card := "devices/platform/emmc2bus/fe340000.mmc/mmc_host/mmc0/mmc0:aaaa"
+	sys := fakeSys(t, map[string]string{
+		"devices/platform/emmc2bus/fe340000.mmc": "of:NmmcT(null)Cbrcm,bcm2711-emmc2",
+		card:                                     "mmc:block",
+	}, nil)
+	evs := make(fakeEvents, 1)
+	evs <- Uevent{Action: "add", Env: map[string]string{"DEVPATH": "/" + card, "SUBSYSTEM": "mmc", "MODALIAS": "mmc:block"}}
+	mmcStarted, firstDone := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var loaded, atFirstDone []string
+	p := &Plugger{Sys: sys, Aliases: mustAliases(t), First: []string{"sdhci-iproc", "mmc_block"},
+		openEvents: func() (events, error) { return evs, nil },
+		FirstDone: func() {
+			mu.Lock()
+			atFirstDone = append([]string(nil), loaded...)
+			mu.Unlock()
+			close(firstDone)
+		},
+		Load: func(m string) error {
+			switch m {
+			case "sdhci_iproc": // the walk's: it goes on once the reader loads mmc_block
+				<-mmcStarted
+			case "mmc_block":
+				close(mmcStarted)
+				select {
+				case <-firstDone:
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+			mu.Lock()
+			loaded = append(loaded, m)
+			mu.Unlock()
+			return nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.Start(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(atFirstDone, "mmc_block") {
+		t.Errorf("FirstDone came while mmc_block was loading; loaded then: %v", atFirstDone)
+	}
+}
+
 // panicEvents is a uevent source whose read panics.
 type panicEvents struct{ closed chan struct{} }
 
