@@ -388,7 +388,11 @@ func (ss *session) handle(rec wire.Record) error {
 		return nil
 	case wire.Frame:
 		first = r.Seq
-		rec = ss.checkNALs(r)
+		// rec is boxed again only when the table was dropped: a Frame
+		// in an interface is an allocation, one per frame otherwise.
+		if f := ss.checkNALs(r); f.NALs == nil && r.NALs != nil {
+			rec = f
+		}
 	case wire.SegmentEnd:
 		first = r.Seq
 	case wire.Gap:

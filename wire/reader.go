@@ -45,6 +45,13 @@ type Reader struct {
 	// ReadPayloadsInto); r then reads through src.
 	get func(n int) []byte
 	src *drainReader
+	// hdr and head hold a record's header and a frame's fields before
+	// its payload. They are fields, not Next's locals: io.ReadFull's
+	// reader is an interface, so a local escaped and cost an allocation
+	// per record, garbage a camera-paced receiver made 30 times a
+	// second for nothing.
+	hdr  [recordHeaderLen]byte
+	head [frameHeaderLen + 2]byte
 }
 
 // NewReader decodes from r under limits; zero fields take DefaultLimits.
@@ -127,8 +134,8 @@ func (rd *Reader) ReadPreamble() (Version, error) {
 // the following Next overwrites. io.EOF means the peer closed cleanly
 // between records; io.ErrUnexpectedEOF means inside one.
 func (rd *Reader) Next() (Record, error) {
-	var hdr [recordHeaderLen]byte
-	if _, err := io.ReadFull(rd.r, hdr[:]); err != nil {
+	hdr := rd.hdr[:]
+	if _, err := io.ReadFull(rd.r, hdr); err != nil {
 		return nil, err
 	}
 	t := Type(hdr[0])
@@ -163,7 +170,7 @@ func (rd *Reader) Next() (Record, error) {
 // from get: what the small buffer holds is copied, the rest read from the
 // connection straight into place.
 func (rd *Reader) frameInto(n int) (Record, error) {
-	var head [frameHeaderLen + 2]byte
+	head := rd.head[:]
 	if _, err := io.ReadFull(rd.r, head[:frameHeaderLen]); err != nil {
 		return nil, unexpected(err)
 	}
