@@ -291,3 +291,23 @@ func TestGatherWaitsForPID1Modules(t *testing.T) {
 		t.Errorf("report with Loading left set:\n%s\nwant it to say the module list is incomplete", text)
 	}
 }
+
+func TestLinkState(t *testing.T) {
+	for _, tt := range []struct {
+		name, operstate, carrier, want string
+	}{
+		{"up", "up", "1", "up"},
+		{"operstate still down just after set up (linkwatch lag)", "down", "1", "up"},
+		{"no link state (cdc_ether, usb-net)", "unknown", "1", "up"},
+		{"cable out", "down", "0", "down"},
+		{"interface down: carrier reads EINVAL", "down", "", "down"},
+		{"unknown without carrier", "unknown", "0", "unknown"},
+		{"dormant stays dormant", "dormant", "1", "dormant"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, linkState(tt.operstate, tt.carrier)); diff != "" {
+				t.Errorf("linkState(%q, %q) (-want +got):\n%s", tt.operstate, tt.carrier, diff)
+			}
+		})
+	}
+}

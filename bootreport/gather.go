@@ -225,14 +225,8 @@ func (g Gatherer) links() []Link {
 			continue
 		}
 		dir := g.sys("class", "net", e.Name())
-		l := Link{Name: e.Name(), State: readString(filepath.Join(dir, "operstate")),
+		l := Link{Name: e.Name(), State: linkState(readString(filepath.Join(dir, "operstate")), readString(filepath.Join(dir, "carrier"))),
 			MAC: readString(filepath.Join(dir, "address")), Duplex: readString(filepath.Join(dir, "duplex"))}
-		if l.State == "unknown" && readString(filepath.Join(dir, "carrier")) == "1" {
-			// Drivers without link state (USB network adapters such as
-			// cdc_ether, QEMU's usb-net) leave operstate "unknown"; the
-			// carrier says the link is there.
-			l.State = "up"
-		}
 		// speed reads as an error (EINVAL) while the link is down, and
 		// as -1 or nothing on links that do not know it.
 		switch s := readString(filepath.Join(dir, "speed")); {
@@ -247,6 +241,23 @@ func (g Gatherer) links() []Link {
 		out = append(out, l)
 	}
 	return out
+}
+
+// linkState is a link's state from its sysfs operstate and carrier.
+//
+// The carrier file reads 1 only while the interface is up and has a
+// carrier, and packets flow from that moment. operstate follows later:
+// the kernel's linkwatch work sets it, rate-limited to once a second,
+// so just after the link is set up it can still read "down" while the
+// receiver is already reached over it (QEMU virt's virtio_net at
+// 2.6 s uptime did). Drivers without link state (USB network adapters
+// such as cdc_ether, QEMU's usb-net) leave operstate "unknown" for
+// good. In both cases the carrier says the link is there.
+func linkState(operstate, carrier string) string {
+	if carrier == "1" && (operstate == "down" || operstate == "unknown") {
+		return "up"
+	}
+	return operstate
 }
 
 // temperature reads the first thermal zone.
