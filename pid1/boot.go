@@ -49,6 +49,14 @@ func (in *Init) loadModules() {
 	// The LED's state is kept from now on, for the drivers step that
 	// finds the LED (see findLED).
 	in.led = &LED{}
+	// Its exec and runtime start go beside the loading; it waits for
+	// the settings (step 10 hands them over).
+	in.prestartRecorder()
+	// The loopback too, beside the loading, and before the NIC's driver
+	// registers eth0: bringing lo up holds the kernel's rtnl lock for
+	// 70–120 ms under QEMU's emulation, which the network step's netlink
+	// requests on the wired link would otherwise wait out.
+	go loopbackUp(in.logf)
 	in.facts.setModules(in.ModuleReport)
 	in.loadDrivers(board)
 	in.facts.update(func(*bootreport.Init) {}) // the named modules' outcome
@@ -179,21 +187,59 @@ func (in *Init) startNetwork() {
 }
 
 // startRecorder is step 10: the recorder under a Supervisor, which
-// reaps every child from now on, and the debug shells.
+// reaps every child from now on, and the debug shells. The recorder's
+// process was started in step 4 (prestartRecorder) and waits for its
+// arguments, which this step hands it now that the settings are known.
 func (in *Init) startRecorder() {
+	if in.sup == nil {
+		in.prestartRecorder()
+	}
 	args := []string{"-kernel-cmdline", "/proc/cmdline"}
 	if in.cfgFile != "" {
 		args = append([]string{"-config", in.cfgFile}, args...)
 	}
+	// Nothing is sent before the board's Later modules are there (on
+	// virt the keyboard that carries Ctrl-Alt-Del): they loaded beside
+	// the steps since the modules step.
+	in.waitLater()
+	// Set before settled is closed: the Supervisor reads them after.
+	in.sup.Args = append(args, in.RecorderArgs...)
+	close(in.settled)
 	shells := in.debugShells(in.cfg)
-	sup := &Supervisor{
-		Path:   "/proc/self/exe",
-		Args:   append(args, in.RecorderArgs...),
-		Env:    append(os.Environ(), "CAMWIRE_SUPERVISED=1"),
-		Output: in.out,
-		OnLine: in.recorderLine,
-		OnExit: in.recorderExit,
+	in.mu.Lock()
+	in.shells = shells
+	in.mu.Unlock()
+	shellCtx, stopShells := context.WithCancel(context.Background())
+	in.stopShells = stopShells
+	for _, sh := range shells {
+		go func() {
+			<-in.sup.Ready // the reaper runs: the shell is collected when it ends
+			sh.Run(shellCtx)
+		}()
+	}
+}
+
+// prestartRecorder starts the Supervisor, which reaps every child from
+// now on, and the recorder's process, which waits for its arguments
+// until startRecorder hands them over (Supervisor.Settled): under QEMU's
+// emulation the exec and the Go runtime's start take a third of a
+// second, which now overlaps the module loading and the steps before
+// the recorder's instead of delaying the first frame. Nothing in the
+// recorder runs before it has the settings (camwire.txt from the boot
+// partition, read in step 6).
+func (in *Init) prestartRecorder() {
+	in.settled = make(chan struct{})
+	in.sup = &Supervisor{
+		Path:    "/proc/self/exe",
+		Env:     append(os.Environ(), "CAMWIRE_SUPERVISED=1"),
+		Settled: in.settled,
+		Output:  in.out,
+		OnLine:  in.recorderLine,
+		OnExit:  in.recorderExit,
 		OnReap: func(pid int, _ unix.WaitStatus) {
+			in.mu.Lock()
+			shells := in.shells
+			in.mu.Unlock()
 			for _, sh := range shells {
 				if sh.Reaped(pid) {
 					return
@@ -206,21 +252,14 @@ func (in *Init) startRecorder() {
 	}
 	recCtx, stopRec := context.WithCancel(context.Background())
 	in.stopRec, in.recFinished = stopRec, make(chan struct{})
+	sup := in.sup
 	go func() {
 		// Run reaps until recCtx ends, even when the recorder cannot
 		// start (it then logs that and calls OnExit, which shows the
-		// error on the LED): the shells below rely on it.
+		// error on the LED): the shells rely on it.
 		sup.Run(recCtx)
 		close(in.recFinished)
 	}()
-	shellCtx, stopShells := context.WithCancel(context.Background())
-	in.stopShells = stopShells
-	for _, sh := range shells {
-		go func() {
-			<-sup.Ready // the reaper runs: the shell is collected when it ends
-			sh.Run(shellCtx)
-		}()
-	}
 }
 
 // debugShells are the shells PID 1 keeps on its consoles when the

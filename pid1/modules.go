@@ -31,6 +31,13 @@ type Board struct {
 	// the NIC and disk drivers, whose devices the QEMU command line
 	// fixes, so that they need not wait for the coldplug's walk.
 	Modules []string
+	// Later are loaded by name as soon as Modules are, beside the steps
+	// that follow; the recorder step waits for them, so they are there
+	// before the first frame. A driver whose device is already there
+	// when it loads probes during its own load, not during the load of
+	// its bus's driver: on virt, virtio_input's keyboard (QEMU's 50 ms
+	// probe of it ran inside virtio_pci's, which the network waited for).
+	Later   []string
 	BootDev []string // block devices (names under /dev) that may hold the FAT boot partition
 	// BootWait bounds the wait for BootDev; zero means Init's default
 	// (20 s: an SD card enumerates well after its driver loads). A
@@ -101,11 +108,13 @@ func BoardFor(model, compatible string) Board {
 		"raspberrypi,4-model-b", "raspberrypi,400", "raspberrypi,4-compute-module"):
 		return pi("pi4", "broadcom")
 	case is(nil, "linux,dummy-virt"):
-		// virtio_input too: QEMU's keyboard carries the demo's Ctrl-C
+		// virtio_input too, Later (after virtio_pci has probed the NIC
+		// and the disk): QEMU's keyboard carries the demo's Ctrl-C
 		// (sendkey ctrl-alt-delete, PID 1's SIGINT), which must shut the
-		// camera down cleanly from the first second, not only once the
+		// camera down cleanly from its first frame, not only once the
 		// background coldplug reached the keyboard.
-		return Board{Name: "qemu-virt", Modules: []string{"virtio_pci", "virtio_net", "virtio_blk", "virtio_input"},
+		return Board{Name: "qemu-virt", Modules: []string{"virtio_pci", "virtio_net", "virtio_blk"},
+			Later:   []string{"virtio_input"},
 			BootDev: []string{"vda1", "mmcblk0p1"}, BootWait: time.Millisecond}
 	}
 	return pi("unknown", "smsc", "microchip", "broadcom")
@@ -159,14 +168,16 @@ func LoadModules(names []string, opts kmodule.ProbeOpts) []error {
 // loadNamed is LoadModules with each module's outcome.
 func loadNamed(names []string, opts kmodule.ProbeOpts) []coldplug.Load {
 	p, err := kmodule.NewProber(opts)
-	return loadNamedWith(p, err, names)
+	return loadNamedWith(p, err, names, false)
 }
 
 // loadNamedWith loads names with p, all at once (a module's
 // dependencies still load before it, and a shared one once: u-root's
 // Prober does both); err is NewProber's, each module's error when set.
-// The result is in the order of names.
-func loadNamedWith(p *kmodule.Prober, err error, names []string) []coldplug.Load {
+// The result is in the order of names. With background each load runs
+// on a thread of its own at nice 10 (backgroundThread), which ends with
+// it.
+func loadNamedWith(p *kmodule.Prober, err error, names []string, background bool) []coldplug.Load {
 	var out []coldplug.Load
 	for _, n := range names {
 		if n = strings.TrimSpace(n); n != "" {
@@ -185,6 +196,9 @@ func loadNamedWith(p *kmodule.Prober, err error, names []string) []coldplug.Load
 					out[i].Err = fmt.Errorf("panic: %v", r)
 				}
 			}()
+			if background {
+				backgroundThread(func(string, ...any) {})
+			}
 			t := time.Now()
 			out[i].Err = p.Probe(out[i].Module, "")
 			out[i].Took = time.Since(t)
@@ -225,9 +239,10 @@ var recorderPath = []string{
 //     probes), all at once (u-root's Prober is safe for concurrent use
 //     and loads a shared dependency once). The step waits only for
 //     these.
-//  2. in the background, the boot partition's file system
-//     (commonModules); the boot-partition step waits for them before it
-//     mounts (in.fsReady).
+//  2. in the background, each at nice 10, the boot partition's file
+//     system (commonModules; none on a board without a boot device,
+//     see background); the boot-partition step waits for them before it
+//     mounts (in.fsReady). Beside them the board's Later modules.
 //  3. then the coldplug: every device the kernel registered gets the
 //     modules its modalias matches (the recorder's path first), and the
 //     Plugger keeps loading drivers for devices that appear later, such
@@ -244,35 +259,86 @@ func (in *Init) loadDrivers(board Board) {
 	// QEMU's emulation).
 	rel, relErr := kernelRelease()
 	pr, prErr := kmodule.NewProber(kmodule.ProbeOpts{KVer: rel})
-	cmdline, _ := os.ReadFile("/proc/cmdline")
 	err := relErr
 	if err == nil {
 		err = prErr
 	}
-	var plug *coldplug.Plugger
-	if err == nil {
-		plug, err = newPlugger("/", rel, string(cmdline), coldplug.KmodLoad(pr), in.logf)
-	}
 	fsReady, first, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	in.mu.Lock()
-	in.plug, in.fsReady, in.driversFirst, in.drivers = plug, fsReady, first, done
+	in.fsReady, in.driversFirst, in.drivers = fsReady, first, done
 	in.driversBy = start.Add(in.driversWait())
 	in.mu.Unlock()
 
-	in.loadNamed(pr, prErr, board.Modules, start)
-	go in.background(pr, prErr, plug, err, start, fsReady, first, done)
+	// The coldplug's table (modules.alias) is read beside the named
+	// modules' loading, at nice 10, instead of before it: the first
+	// frame waits for the named ones.
+	named := make(chan struct{})
+	plugger := func() (*coldplug.Plugger, error) {
+		if err != nil {
+			return nil, err
+		}
+		cmdline, _ := os.ReadFile("/proc/cmdline")
+		return newPlugger("/", rel, string(cmdline), coldplug.KmodLoad(pr), in.logf)
+	}
+	go in.background(pr, prErr, plugger, board, start, named, fsReady, first, done)
+	in.loadNamed(pr, prErr, board.Modules, start, false)
+	close(named)
+	if len(board.Later) > 0 {
+		later := make(chan struct{})
+		in.mu.Lock()
+		in.later = later
+		in.mu.Unlock()
+		go func() {
+			defer close(later)
+			defer func() {
+				// Its own goroutine: a panic here would end PID 1.
+				if r := recover(); r != nil {
+					in.logf("modules %v: panic: %v", board.Later, r)
+				}
+			}()
+			in.loadNamed(pr, prErr, board.Later, start, false)
+		}()
+	}
 }
 
-// background is loadDrivers' goroutine: the file systems, then the
-// coldplug; it closes fsReady, first (the coldplug's First modules
-// tried) and done (its first pass ended) as each is reached. A panic in
-// it (a module loader's, the coldplug's) is caught here: Run's recover
-// does not see other goroutines, and an uncaught one ends PID 1. It is
-// logged and goes in the boot report; whatever was not reached counts as
-// ended, so no step waits for it, and the devices that appear later get
-// no drivers.
-func (in *Init) background(pr *kmodule.Prober, prErr error, plug *coldplug.Plugger, err error,
-	start time.Time, fsReady, first, done chan struct{}) {
+// anyBlock reports whether one of the block devices names is under
+// sysBlock (/sys/class/block).
+func anyBlock(sysBlock string, names []string) bool {
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(sysBlock, n)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// waitLater waits until the board's Later modules are loaded (or
+// failed), at most until the drivers' bound (see waitDrivers).
+func (in *Init) waitLater() {
+	in.mu.Lock()
+	c := in.later
+	in.mu.Unlock()
+	if c == nil {
+		return
+	}
+	select {
+	case <-c:
+	case <-in.driversDeadline():
+		in.logf("recorder: gave up waiting for modules loaded after the first after %v", in.driversWait())
+	}
+}
+
+// background is loadDrivers' goroutine: the coldplug's table (plugger
+// reads modules.alias) beside the named modules, then once named is
+// closed the file systems, then the coldplug; it closes fsReady, first (the coldplug's First modules tried) and done (its
+// first pass ended) as each is reached. A panic in it (a module
+// loader's, the coldplug's) is caught here: Run's recover does not see
+// other goroutines, and an uncaught one ends PID 1. It is logged and
+// goes in the boot report; whatever was not reached counts as ended, so
+// no step waits for it, and the devices that appear later get no
+// drivers.
+func (in *Init) background(pr *kmodule.Prober, prErr error, plugger func() (*coldplug.Plugger, error),
+	board Board, start time.Time, named <-chan struct{}, fsReady, first, done chan struct{}) {
 	closeFS, closeFirst, closeDone := sync.OnceFunc(func() { close(fsReady) }),
 		sync.OnceFunc(func() { close(first) }), sync.OnceFunc(func() { close(done) })
 	defer func() {
@@ -286,7 +352,23 @@ func (in *Init) background(pr *kmodule.Prober, prErr error, plug *coldplug.Plugg
 		closeDone()
 		in.facts.update(func(*bootreport.Init) {}) // no longer Loading
 	}()
-	in.loadNamed(pr, prErr, commonModules, start)
+	backgroundThread(in.logf)
+	plug, err := plugger()
+	in.mu.Lock()
+	in.plug = plug
+	in.mu.Unlock()
+	<-named
+	// The file systems at nice 10 too: they load while the network and
+	// the recorder, which the first frame waits for, start. A board
+	// whose boot device's driver is named (virt) knows by now whether
+	// it has one; without one, nothing mounts FAT and they are left out
+	// (they cost the first frame 25–30 ms under QEMU's emulation, even
+	// at nice 10).
+	if board.BootAfterFirst || anyBlock("/sys/class/block", board.BootDev) {
+		in.loadNamed(pr, prErr, commonModules, start, true)
+	} else {
+		in.logf("no boot partition (%s): file system modules not loaded", strings.Join(board.BootDev, ", "))
+	}
 	closeFS()
 	if err != nil {
 		in.logf("coldplug: %v (only the named modules are loaded)", err)
@@ -294,7 +376,6 @@ func (in *Init) background(pr *kmodule.Prober, prErr error, plug *coldplug.Plugg
 	}
 	plug.First = recorderPath
 	plug.FirstDone = closeFirst
-	backgroundThread(in.logf)
 	plug.Start(context.Background())
 	r := plug.Result()
 	stuck := 0
@@ -324,11 +405,11 @@ func backgroundThread(logf func(string, ...any)) {
 
 // loadNamed loads names (loadNamedWith), logs each failure and one line
 // with each module's time, and adds them to what ModuleReport returns.
-func (in *Init) loadNamed(pr *kmodule.Prober, prErr error, names []string, start time.Time) {
+func (in *Init) loadNamed(pr *kmodule.Prober, prErr error, names []string, start time.Time, background bool) {
 	if len(names) == 0 {
 		return
 	}
-	loads := loadNamedWith(pr, prErr, names)
+	loads := loadNamedWith(pr, prErr, names, background)
 	var took []string
 	for _, l := range loads {
 		if l.Err != nil {

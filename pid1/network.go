@@ -18,10 +18,15 @@ import (
 // at the configured address, with the DHCP server for a laptop on a
 // direct cable, until ctx ends.
 func Network(ctx context.Context, c config.Config, logf func(string, ...any)) error {
+	// Beside the wired link, not before it: the first frame goes to the
+	// receiver, never over lo, and bringing lo up took 70–120 ms under
+	// QEMU's emulation, which the wired link's address used to wait for.
+	go loopbackUp(logf)
 	return network(ctx, c, logf, nil)
 }
 
-// network is Init's network step: Network, with address claims and
+// network is Init's network step: Network without the loopback, which
+// the modules step brought up (loopbackUp), with address claims and
 // conflicts in the boot report and a conflict on the LED.
 func (in *Init) network(ctx context.Context, c config.Config, logf func(string, ...any)) error {
 	return network(ctx, c, logf, func(m *netcfg.Manager) {
@@ -39,11 +44,6 @@ func (in *Init) network(ctx context.Context, c config.Config, logf func(string, 
 }
 
 func network(ctx context.Context, c config.Config, logf func(string, ...any), hook func(*netcfg.Manager)) error {
-	if lo, err := netlink.LinkByName("lo"); err != nil {
-		logf("network: loopback: LinkByName: %v", err)
-	} else if err := netlink.LinkSetUp(lo); err != nil {
-		logf("network: loopback: LinkSetUp: %v", err)
-	}
 	m, note := managerFor(c)
 	if note != "" {
 		logf("network: %s", note)
@@ -80,4 +80,20 @@ func managerFor(c config.Config) (m *netcfg.Manager, note string) {
 		m.DHCP = netcfg.DHCPOff
 	}
 	return m, note
+}
+
+// loopbackUp brings lo up: nothing else does without an init system.
+// Nothing on the camera needs lo to send its first frame.
+func loopbackUp(logf func(string, ...any)) {
+	defer func() {
+		// Its own goroutine: a panic here would end PID 1.
+		if r := recover(); r != nil {
+			logf("network: loopback: panic: %v", r)
+		}
+	}()
+	if lo, err := netlink.LinkByName("lo"); err != nil {
+		logf("network: loopback: LinkByName: %v", err)
+	} else if err := netlink.LinkSetUp(lo); err != nil {
+		logf("network: loopback: LinkSetUp: %v", err)
+	}
 }

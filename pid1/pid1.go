@@ -20,6 +20,12 @@
 //     later (package coldplug). Nothing the first frame needs waits for
 //     the coldplug's walk of sysfs: each later step waits for its own
 //     device (the boot partition, the network link, the camera).
+//     First of all it starts the recorder's process (step 10's), which
+//     waits for its settings, and brings the loopback up: both go beside
+//     the loading. A board's Later modules (virt's keyboard) load after
+//     the first ones, beside the next steps; step 10 waits for them.
+//     A board whose boot device's driver is named and that has no such
+//     device (virt without a disk) loads no file systems.
 //  5. mountBoot: wait up to Board.BootWait (20 s on a Pi, counted from
 //     when the coldplug has tried the SD card's driver) for the boot FAT
 //     partition to appear and mount it read-only at /boot.
@@ -30,11 +36,12 @@
 //     USB-C), wait for the coldplug (the USB controller's driver), then
 //     make the USB device port a network card and serial console for the
 //     laptop (usbgadget.go, package gadget).
-//  9. startNetwork: loopback, static address kept on the wired link by
-//     netcfg, DHCP for a laptop on a direct cable (Init.Network).
+//  9. startNetwork: static address kept on the wired link by netcfg,
+//     DHCP for a laptop on a direct cable (Init.Network).
 //  10. startRecorder: supervise the recorder, this same binary run as a
-//     child process, which is not PID 1 and so runs only the recorder,
-//     with -config /boot/camwire.txt -kernel-cmdline /proc/cmdline. Its
+//     child process, which is not PID 1 and so runs only the recorder:
+//     hand the process step 4 started its flags, -config
+//     /boot/camwire.txt -kernel-cmdline /proc/cmdline. Its
 //     "camwire: state …" lines drive the LED. See Supervisor for why the
 //     recorder is a child and not a goroutine (reaping). With debug=yes
 //     on an image that has /bin/gosh, also keep a shell on each console
@@ -134,6 +141,13 @@ type Init struct {
 	bootDev string
 	facts   *bootFacts // for the recorder's boot report (bootfacts.go)
 
+	// The recorder's, from step 4 (prestartRecorder): its Supervisor,
+	// closed once step 10 has set its arguments, and the debug shells
+	// (under mu: the Supervisor's reaper reads them).
+	sup     *Supervisor
+	settled chan struct{}
+	shells  []*Shell
+
 	// What shutdown stops.
 	stopShells  context.CancelFunc
 	stopRec     context.CancelFunc
@@ -141,7 +155,7 @@ type Init struct {
 	stopNet     context.CancelFunc
 	netDone     chan struct{}
 
-	mu    sync.Mutex // guards wd, named, plug and the drivers' channels and bound
+	mu    sync.Mutex // guards wd, named, plug, shells and the drivers' channels and bound
 	wd    *watchdog.Watchdog
 	named []coldplug.Load   // the modules step's, see ModuleReport
 	plug  *coldplug.Plugger // nil until the modules step ran
@@ -152,6 +166,9 @@ type Init struct {
 	// waitDrivers); driversBy is the bound on the waits for drivers.
 	fsReady, driversFirst, drivers chan struct{}
 	driversBy                      time.Time
+	// later is closed once the board's Later modules are loaded (nil
+	// when it has none, or before the modules step); see waitLater.
+	later chan struct{}
 }
 
 // bootStep is one named step of the checklist.

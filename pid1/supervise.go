@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +43,18 @@ type Supervisor struct {
 	Path string   // program to run; "/proc/self/exe" re-runs this binary
 	Args []string // argv[1:]
 	Env  []string // full environment; nil inherits PID 1's
+
+	// Settled, if set, starts the recorder before its arguments are
+	// known: the child gets no command-line arguments but a pipe as its
+	// file descriptor 3 (named by ArgsEnv in its environment, see
+	// HeldArgs), and Args go down that pipe once Settled is closed (set
+	// Args before closing it). PID 1 starts the recorder that way at the
+	// beginning of the boot, so the exec of a large static binary and
+	// the Go runtime's start, a third of a second under QEMU's
+	// emulation, overlap the module loading instead of following the
+	// settings; the settings still come from the boot partition. A
+	// restart after Settled is closed gets its Args at once.
+	Settled <-chan struct{}
 
 	// Output receives the child's stdout and stderr, line by line (the
 	// consoles). OnLine, if set, sees each line too: the recorder's
@@ -199,25 +214,115 @@ func (s *Supervisor) start() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(s.Path, s.Args...)
+	var args []string
+	if s.Settled == nil { // else Args may not be set yet: handArgs reads them
+		args = s.Args
+	}
+	cmd := exec.Command(s.Path, args...)
 	cmd.Env = s.Env
 	cmd.Stdout = pw // an *os.File is handed to the child as is: no copy goroutine that would need Wait
 	cmd.Stderr = pw
 	// Its own process group, so SIGKILL at shutdown also reaches raspivid.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var ar, aw *os.File // the held arguments' pipe (Settled)
+	if s.Settled != nil {
+		if ar, aw, err = os.Pipe(); err != nil {
+			pr.Close()
+			pw.Close()
+			return err
+		}
+		cmd.ExtraFiles = []*os.File{ar} // fd 3
+		env := cmd.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		cmd.Env = append(slices.Clip(env), ArgsEnv+"=3")
+	}
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
+		if ar != nil {
+			ar.Close()
+			aw.Close()
+		}
 		return fmt.Errorf("start %s: %w", s.Path, err)
 	}
 	pw.Close()
+	if ar != nil {
+		ar.Close()
+	}
 	s.pid = cmd.Process.Pid
 	// We reap by pid ourselves; Release frees the pidfd Go keeps.
 	cmd.Process.Release()
 	s.logf("supervisor: recorder started, pid %d", s.pid)
 	s.outDone = make(chan struct{})
 	go s.copyLines(pr, s.outDone)
+	if aw != nil {
+		go s.handArgs(aw, s.outDone)
+	}
 	return nil
+}
+
+// ArgsEnv is the environment variable that tells a child started before
+// its arguments were known (Supervisor.Settled) which file descriptor
+// they come on.
+const ArgsEnv = "CAMWIRE_ARGS_FD"
+
+// handArgs writes Args to w once Settled is closed (each ended by a NUL,
+// the way /proc/PID/cmdline has them, then a newline that says they are
+// all there) and closes w; it gives up when
+// the child's output has ended (it is gone before it got them).
+func (s *Supervisor) handArgs(w *os.File, gone <-chan struct{}) {
+	defer w.Close()
+	select {
+	case <-s.Settled:
+	case <-gone:
+		return
+	}
+	var b []byte
+	for _, a := range s.Args {
+		b = append(append(b, a...), 0)
+	}
+	b = append(b, '\n')
+	// A pipe holds 64 KiB: the write does not wait for the child. One
+	// that has ended gives EPIPE, which its exit status reports.
+	if _, err := w.Write(b); err != nil {
+		s.logf("supervisor: handing the recorder its arguments: %v", err)
+	}
+}
+
+// HeldArgs returns the arguments of a process a Supervisor started with
+// Settled, waiting until they come; held is false, and nothing is read,
+// for a process started the usual way (ArgsEnv unset). It unsets ArgsEnv
+// and closes the pipe, so the recorder's own children (raspivid) get
+// neither.
+func HeldArgs() (args []string, held bool, err error) {
+	v, ok := os.LookupEnv(ArgsEnv)
+	if !ok {
+		return nil, false, nil
+	}
+	os.Unsetenv(ArgsEnv)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, true, fmt.Errorf("%s=%q: not a file descriptor", ArgsEnv, v)
+	}
+	f := os.NewFile(uintptr(fd), "held-args")
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, true, fmt.Errorf("reading the arguments from %s=%d: %w", ArgsEnv, fd, err)
+	}
+	b, whole := bytes.CutSuffix(b, []byte("\n"))
+	if !whole || len(b) > 0 && b[len(b)-1] != 0 {
+		return nil, true, fmt.Errorf("arguments from %s=%d cut short (the supervisor ended?)", ArgsEnv, fd)
+	}
+	args = []string{}
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, 0)
+		args = append(args, string(b[:i]))
+		b = b[i+1:]
+	}
+	return args, true, nil
 }
 
 // waitOutput waits, still reaping, until the last recorder's output has

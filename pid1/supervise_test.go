@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +26,9 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv("PID1_SHELL_HELPER") != "" {
 		os.Exit(shellHelper())
+	}
+	if os.Getenv("PID1_HELD_CHILD") != "" {
+		os.Exit(heldChild())
 	}
 	os.Exit(m.Run())
 }
@@ -45,6 +50,9 @@ func supervisorHelper(mode string) int {
 	}
 	if mode == "wait-orphans" {
 		return waitOrphansHelper()
+	}
+	if mode == "held" {
+		return heldHelper()
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "prctl:", err)
@@ -373,4 +381,89 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// heldChild is the recorder of heldHelper: it prints what HeldArgs
+// returns, its command line, and whether ArgsEnv is still set.
+func heldChild() int {
+	args, held, err := HeldArgs()
+	_, envLeft := os.LookupEnv(ArgsEnv)
+	json.NewEncoder(os.Stdout).Encode(heldResult{Args: args, Held: held, Err: fmt.Sprint(err), Argv: os.Args[1:], EnvLeft: envLeft})
+	return 0
+}
+
+type heldResult struct {
+	Args    []string
+	Held    bool
+	Err     string
+	Argv    []string
+	EnvLeft bool
+}
+
+// heldHelper starts a Supervisor with Settled before its Args are set,
+// as PID 1's modules step does, then sets them and closes Settled; it
+// prints the child's one line.
+func heldHelper() int {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "prctl:", err)
+		return 2
+	}
+	settled := make(chan struct{})
+	lines := make(chan string, 10)
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "PID1_SUPERVISOR_HELPER=") {
+			env = append(env, e)
+		}
+	}
+	s := &Supervisor{Path: os.Args[0], Env: append(env, "PID1_HELD_CHILD=1"), Settled: settled,
+		RestartDelay: time.Hour, StopTimeout: 300 * time.Millisecond, Ready: make(chan struct{}),
+		OnLine: func(l string) { lines <- l }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	<-s.Ready
+	s.Args = []string{"-config", "/boot/camwire.txt", "", "two words", "new\nline"}
+	close(settled)
+	select {
+	case l := <-lines:
+		fmt.Println(l)
+	case <-time.After(10 * time.Second):
+		fmt.Println("no line from the child")
+	}
+	cancel()
+	<-done
+	return 0
+}
+
+// TestSupervisorHandsHeldArgs: a recorder started before its arguments
+// are known gets them, exactly, once Settled is closed, and neither its
+// command line nor its environment keeps the hand-over.
+func TestSupervisorHandsHeldArgs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PID1_SUPERVISOR_HELPER=held")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v; output %s", err, out)
+	}
+	var got heldResult
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("helper output %q: %v", out, err)
+	}
+	want := heldResult{Args: []string{"-config", "/boot/camwire.txt", "", "two words", "new\nline"}, Held: true, Err: "<nil>", Argv: []string{}}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("child saw (-want +got):\n%s", diff)
+	}
+}
+
+// TestHeldArgsNotHeld: a recorder started the usual way reads nothing.
+func TestHeldArgsNotHeld(t *testing.T) {
+	t.Setenv(ArgsEnv, "")
+	os.Unsetenv(ArgsEnv)
+	if args, held, err := HeldArgs(); held || err != nil || args != nil {
+		t.Errorf("HeldArgs() = %q, %v, %v; want nothing without %s", args, held, err, ArgsEnv)
+	}
 }

@@ -116,7 +116,7 @@ func TestColdplugPanic(t *testing.T) {
 	in := &Init{out: &out, facts: &bootFacts{}}
 	fs, first, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	in.drivers, in.driversFirst, in.fsReady = done, first, fs
-	in.background(nil, nil, plug, nil, time.Now(), fs, first, done)
+	in.background(nil, nil, func() (*coldplug.Plugger, error) { return plug, nil }, Board{}, time.Now(), closed, fs, first, done)
 	for name, c := range map[string]chan struct{}{"fsReady": fs, "first": first, "done": done} {
 		select {
 		case <-c:

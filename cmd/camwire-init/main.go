@@ -26,7 +26,16 @@ func main() {
 	if os.Getpid() == 1 {
 		(&pid1.Init{}).Run() // never returns
 	}
-	os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+	args := os.Args[1:]
+	// PID 1 starts its recorder before the settings are read and hands
+	// it its flags once they are (pid1.Supervisor.Settled).
+	if held, ok, err := pid1.HeldArgs(); ok {
+		if err != nil {
+			os.Exit(exitCode(usageError{err: err}, os.Stderr))
+		}
+		args = held
+	}
+	os.Exit(exitCode(run(context.Background(), args, os.Stdout, os.Stderr), os.Stderr))
 }
 
 // run is camwire-init when it is not PID 1 — on a laptop for tests, as a
