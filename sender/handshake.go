@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/camwire/camwire/internal/rawio"
 	"github.com/camwire/camwire/wire"
 )
 
@@ -30,8 +31,10 @@ func (s *Sender) handshake(conn net.Conn) (*wire.Reader, uint64, error) {
 		return nil, 0, fmt.Errorf("sending hello: %w", err)
 	}
 	// The receiver sends no Frames: a tiny frame limit keeps a confused
-	// peer from making us allocate.
-	rd := wire.NewReader(conn, wire.Limits{MaxFrame: 1, MaxControl: wire.DefaultLimits.MaxControl})
+	// peer from making us allocate. rawio: an Ack arriving at an idle
+	// recorder must not wake the runtime's sysmon (see the package); the
+	// ordinary read did, a few times a second at camera pace.
+	rd := wire.NewReader(rawio.Conn(conn), wire.Limits{MaxFrame: 1, MaxControl: wire.DefaultLimits.MaxControl})
 	r, err := rd.Next()
 	if err != nil {
 		return nil, 0, fmt.Errorf("waiting for challenge: %w", err)
