@@ -28,6 +28,7 @@ type testRecv struct {
 	key    []byte // non-nil: auth required
 	reject string // non-empty: Reject every connection with this reason
 	minor  uint8  // Challenge.Minor; 0: a 1.0 receiver's Challenge, which has none
+	ping   bool   // every Ack carries a ping (1, 2, ...), as a 1.2 receiver's do; the replies go to clocks
 	// forgetUnacked makes each new connection start from the last
 	// acknowledged record, as if the receiver lost its page cache.
 	forgetUnacked func() bool
@@ -41,6 +42,8 @@ type testRecv struct {
 	recs     []wire.Record
 	logs     []wire.Log
 	stats    []wire.Stats
+	pings    uint64       // the last ping sent
+	clocks   []wire.Clock // the replies, in arrival order
 	dups     int
 	welcomes []uint64
 	cur      net.Conn
@@ -222,6 +225,10 @@ func (r *testRecv) handle(c net.Conn) {
 		}
 		r.durable = r.last
 		a := wire.Ack{Seq: r.last}
+		if r.ping {
+			r.pings++
+			a.Ping = r.pings
+		}
 		r.mu.Unlock()
 		wmu.Lock()
 		defer wmu.Unlock()
@@ -254,6 +261,12 @@ func (r *testRecv) handle(c net.Conn) {
 		case wire.Stats:
 			r.mu.Lock()
 			r.stats = append(r.stats, v)
+			r.notify()
+			r.mu.Unlock()
+			continue
+		case wire.Clock:
+			r.mu.Lock()
+			r.clocks = append(r.clocks, v)
 			r.notify()
 			r.mu.Unlock()
 			continue

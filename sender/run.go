@@ -180,11 +180,17 @@ func (s *Sender) readLoop(rd *wire.Reader) error {
 			if v.Ping != 0 { // only a 1.2 receiver pings
 				s.reply = &wire.Clock{Echo: v.Ping, PingInUS: s.clockUS()}
 			}
-			// The writer has something to do when a reply is due or
-			// records wait (the window may have opened); at camera
-			// pace neither, and waking it for nothing cost a thread
-			// wake-up per ack.
-			wake := s.reply != nil || s.wi < s.q.len()
+			// The writer has something to do when records wait (the
+			// window may have opened); at camera pace none do, and
+			// waking it for nothing cost a thread wake-up per ack.
+			// The ping's reply does not wake it either: it goes first
+			// in the next batch (gatherLocked), the next frame's
+			// write-through at camera pace, or with the next Stats
+			// when no frame comes. The reply says how long it was
+			// held (PingInUS to OutUS), so holding it costs the clock
+			// mapping nothing; answering at once cost a wake-up of the
+			// writer and a write of its own per ack.
+			wake := s.wi < s.q.len()
 			s.mu.Unlock()
 			if wake {
 				s.poke()

@@ -444,6 +444,32 @@ func TestOldReceiverGetsNoClock(t *testing.T) {
 	}
 }
 
+// TestPingReplyWithoutFrames: the reply to an Ack's ping waits for the
+// next batch rather than waking the writer, so it must still go out when
+// no frame follows (with the next Stats), answer that ping, and say how
+// long it was held.
+func TestPingReplyWithoutFrames(t *testing.T) {
+	r := newTestRecv(t, "127.0.0.1:0")
+	r.minor, r.ping = wire.MinorNALTable, true
+	r.start()
+	s, _ := startSender(t, Config{Addr: r.Addr(), StatsEvery: 20 * time.Millisecond})
+	s.Frame(0, 0, true, []byte{0, 0, 0, 1, 0x65, 1})
+	drain(t, s) // the ack that acknowledges it carries ping 1; no frame follows
+	var c wire.Clock
+	r.waitUntil(t, "the reply to ping 1", func() bool {
+		for _, v := range r.clocks {
+			if v.Echo == 1 {
+				c = v
+				return true
+			}
+		}
+		return false
+	})
+	if c.OutUS < c.PingInUS {
+		t.Errorf("reply %+v left before its ping arrived", c)
+	}
+}
+
 // TestRedialEndsThePause: while the network is not up yet every dial
 // fails and the backoff pause grows; Redial (the address came) ends the
 // pause, so the sender connects at once instead of after it.
