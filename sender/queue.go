@@ -238,12 +238,23 @@ func (s *Sender) freeTo(seq uint64) {
 		}
 	}
 	s.acked = seq
+	prev := s.c.LastAck
 	s.c.LastAck = time.Now()
 	s.progress = s.c.LastAck
 	close(s.ackCh)
 	s.ackCh = make(chan struct{})
-	s.changedLocked()
+	if prev.IsZero() || s.c.LastAck.Sub(prev) >= ackQuiet {
+		s.changedLocked()
+	}
 }
+
+// ackQuiet is how long acknowledgements must have paused for the next
+// one to wake Changed's watchers: the first one and the first after a
+// stall change what they show (a first-ack line, a stalled state
+// ending), the ones in between (every sync of the receiver, several a
+// second) only LastAck, and waking a watcher for each cost a goroutine
+// wake-up per ack.
+const ackQuiet = time.Second
 
 // resume applies Welcome{Acked: acked}: records up to acked are stored,
 // everything after is not at the receiver any more (it kept nothing past

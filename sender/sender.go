@@ -382,8 +382,10 @@ func (s *Sender) Counters() Counters {
 
 // Changed returns a channel that is closed at the next change a watcher
 // of Counters shows: a connection made or lost, the first frame handed
-// to a connection, an acknowledgement. Take it before reading Counters,
-// so no change falls between the two.
+// to a connection, the first acknowledgement, and the first after a
+// pause of a second or more (not every one: Acked and LastAck move at
+// every ack without a wake-up; a watcher of those polls). Take it before
+// reading Counters, so no change falls between the two.
 func (s *Sender) Changed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
