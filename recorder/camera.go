@@ -39,7 +39,7 @@ func (r *Recorder) capture(ctx context.Context, src capture.Source, s *sender.Se
 		}
 		if why := r.reason(); why != said {
 			said = why
-			r.failed.Store(true)
+			r.setFailed(true)
 			r.println(camconsole.CameraPrefix + why)
 			log.Error("camera missing", "device", dev, "reason", why)
 			s.Log(wire.LevelError, "camera: "+why)
@@ -58,7 +58,7 @@ func (r *Recorder) capture(ctx context.Context, src capture.Source, s *sender.Se
 			}
 		}
 		t.Stop()
-		r.failed.Store(false)
+		r.setFailed(false)
 		r.println(camconsole.CameraPrefix + dev + " appeared; starting capture")
 		s.Log(wire.LevelInfo, "camera: "+dev+" appeared; starting capture")
 	}

@@ -75,9 +75,10 @@ type Recorder struct {
 	ReportMark string
 
 	start  time.Time
-	notes  []string    // for the boot report; under mu
-	mu     sync.Mutex  // serialises lines on Out
-	failed atomic.Bool // the camera is missing: the state is error
+	notes  []string      // for the boot report; under mu
+	mu     sync.Mutex    // serialises lines on Out
+	failed atomic.Bool   // the camera is missing: the state is error
+	poke   chan struct{} // capacity 1: failed changed, for watch
 }
 
 // Note adds a line to the boot report (an address claimed, a conflict).
@@ -128,6 +129,7 @@ func NewSource(c config.Config, log *slog.Logger) (capture.Source, int, int, err
 // is printed then, too).
 func (r *Recorder) Run(ctx context.Context) error {
 	r.start = time.Now()
+	r.poke = make(chan struct{}, 1)
 	if r.Out == nil {
 		r.Out = os.Stdout
 	}
@@ -243,15 +245,21 @@ func (r *Recorder) Run(ctx context.Context) error {
 
 // watch prints the first-frame markers and the state lines. It looks at
 // the sender's counters whenever the sender says they changed (the first
-// frame's lines time the boot, so they come at once), every 500 ms for the
-// stalled-acknowledgement rule, and once more when stopped. A fixed 20 ms
-// poll here used to cost as much CPU as sending the video.
+// frame's lines time the boot, so they come at once), when the camera's
+// error state changes (r.poke), when the stalled-acknowledgement rule
+// could next turn the state (stallAfter past the last ack), and once
+// more when stopped. A fixed 20 ms poll here used to cost as much CPU as
+// sending the video; a 500 ms one still cost two wake-ups a second of
+// the recorder and of the runtime's sysmon at camera pace, a twentieth
+// of its wake-ups. Only a connected camera with nothing outstanding (it
+// sends nothing: the next frame could start the stall clock without any
+// change the sender signals) still looks every idlePoll.
 func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTimer(idlePoll)
 	defer t.Stop()
 	var state camconsole.State
 	var sentSeen, ackedSeen bool
-	look := func() {
+	look := func() time.Duration {
 		cn := s.Counters()
 		if !sentSeen && cn.Sent > 0 {
 			sentSeen = true
@@ -261,27 +269,69 @@ func (r *Recorder) watch(ctx context.Context, s *sender.Sender) {
 			ackedSeen = true
 			r.println(camconsole.FirstAckedLine(time.Since(r.start)))
 		}
-		if st := r.stateOf(cn, time.Now()); st != state {
+		now := time.Now()
+		if st := r.stateOf(cn, now); st != state {
 			state = st
 			r.println(st.Line())
 		}
+		return nextLook(cn, state, now)
 	}
 	for {
 		changed := s.Changed()
-		look()
+		next := look()
+		t.Reset(next)
 		select {
 		case <-ctx.Done():
 			look()
 			return
 		case <-changed:
+		case <-r.poke:
 		case <-t.C:
 		}
 	}
 }
 
+// stallAfter is how long acknowledgements may pause, with frames
+// outstanding, before the state says no-receiver.
+const stallAfter = 5 * time.Second
+
+// idlePoll is how often watch looks when nothing it is told about could
+// tell it that the state changes (see nextLook).
+const idlePoll = 500 * time.Millisecond
+
+// nextLook is how long watch may wait, besides the sender's Changed and
+// r.poke, before the counters cn (read at now, in state) can show
+// another state. Connected and recording with acks seen, only the stall
+// rule can turn it: with frames outstanding, at stallAfter past the last
+// ack (an ack meanwhile only pushes that out, so it needs no wake-up);
+// with none, a frame captured could make it true at once, which nothing
+// signals, hence idlePoll. In every other state only a Changed or a poke
+// changes it (a connection, a first ack, an ack after a pause ends a
+// stall); a long wait then is just a safety net.
+func nextLook(cn sender.Counters, state camconsole.State, now time.Time) time.Duration {
+	switch {
+	case state != camconsole.StateRecording || !cn.Connected || cn.LastAck.IsZero():
+		return time.Minute
+	case cn.Captured > cn.Acked+cn.Dropped:
+		if d := cn.LastAck.Add(stallAfter).Sub(now) + time.Millisecond; d > 0 {
+			return d
+		}
+	}
+	return idlePoll
+}
+
 // stateOf tells "recording" (a receiver is connected and acknowledging)
 // from "no-receiver" (no connection, or one that stopped acknowledging
 // what it was sent for over 5 s: the laptop is asleep or its disk full).
+// setFailed sets the camera's error state and tells watch.
+func (r *Recorder) setFailed(v bool) {
+	r.failed.Store(v)
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+}
+
 func (r *Recorder) stateOf(c sender.Counters, now time.Time) camconsole.State {
 	if r.failed.Load() {
 		return camconsole.StateError
@@ -294,7 +344,7 @@ func stateOf(c sender.Counters, now time.Time) camconsole.State {
 		return camconsole.StateNoReceiver
 	}
 	outstanding := c.Captured > c.Acked+c.Dropped
-	if outstanding && !c.LastAck.IsZero() && now.Sub(c.LastAck) > 5*time.Second {
+	if outstanding && !c.LastAck.IsZero() && now.Sub(c.LastAck) > stallAfter {
 		return camconsole.StateNoReceiver
 	}
 	return camconsole.StateRecording

@@ -174,3 +174,30 @@ func TestStateOf(t *testing.T) {
 		}
 	}
 }
+
+// TestNextLook: watch sleeps until the stall rule could turn the state
+// (stallAfter past the last ack, frames outstanding), polls when a frame
+// could start the stall clock unannounced (nothing outstanding), and
+// otherwise only waits for the sender's Changed or a poke.
+func TestNextLook(t *testing.T) {
+	now := time.Now()
+	rec := camconsole.StateRecording
+	for _, tc := range []struct {
+		name  string
+		c     sender.Counters
+		state camconsole.State
+		want  time.Duration
+	}{
+		{"acks flowing", sender.Counters{Connected: true, Captured: 10, Acked: 5, LastAck: now.Add(-time.Second)}, rec, stallAfter - time.Second + time.Millisecond},
+		{"stall due now", sender.Counters{Connected: true, Captured: 10, Acked: 5, LastAck: now.Add(-stallAfter - time.Millisecond)}, rec, idlePoll},
+		{"all acked", sender.Counters{Connected: true, Captured: 10, Acked: 10, LastAck: now.Add(-time.Second)}, rec, idlePoll},
+		{"no ack yet", sender.Counters{Connected: true, Captured: 10}, rec, time.Minute},
+		{"not connected", sender.Counters{Captured: 10}, camconsole.StateNoReceiver, time.Minute},
+		{"stalled", sender.Counters{Connected: true, Captured: 10, Acked: 5, LastAck: now.Add(-time.Minute)}, camconsole.StateNoReceiver, time.Minute},
+		{"camera error", sender.Counters{Connected: true, Captured: 10, Acked: 5, LastAck: now}, camconsole.StateError, time.Minute},
+	} {
+		if got := nextLook(tc.c, tc.state, now); got != tc.want {
+			t.Errorf("%s: nextLook = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
