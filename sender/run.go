@@ -210,9 +210,12 @@ func (s *Sender) readLoop(rd *wire.Reader) error {
 // ackStallCheck ends the connection when data is outstanding and acks
 // have not advanced for AckTimeout: TCP keepalive sees a dead host, this
 // sees a live receiver that stopped storing. (It has nothing to do with
-// the hardware watchdog, which pid1 pets.)
+// the hardware watchdog, which pid1 pets.) It wakes when the stall could
+// first be due, AckTimeout after the last progress, rather than on a
+// fixed tick: progress moves at every ack, so at camera pace that is
+// once every AckTimeout, not four times.
 func (s *Sender) ackStallCheck(done <-chan struct{}) error {
-	t := time.NewTicker(s.cfg.AckTimeout / 4)
+	t := time.NewTimer(s.cfg.AckTimeout)
 	defer t.Stop()
 	for {
 		select {
@@ -220,11 +223,19 @@ func (s *Sender) ackStallCheck(done <-chan struct{}) error {
 			return nil
 		case now := <-t.C:
 			s.mu.Lock()
-			stalled := s.written > s.acked && now.Sub(s.progress) > s.cfg.AckTimeout
+			outstanding := s.written > s.acked
+			due := s.progress.Add(s.cfg.AckTimeout).Sub(now)
 			s.mu.Unlock()
-			if stalled {
+			if outstanding && due < 0 {
 				return fmt.Errorf("no acknowledgement for %v with data outstanding", s.cfg.AckTimeout)
 			}
+			if !outstanding {
+				// progress restarts with the next batch written, so
+				// a stall is AckTimeout away at the earliest.
+				due = s.cfg.AckTimeout
+			}
+			// Never more often than the fixed tick this replaces.
+			t.Reset(max(due, s.cfg.AckTimeout/4))
 		}
 	}
 }
