@@ -56,6 +56,18 @@ var groups = []group{
 		{Label: "receiver h264 vs nc -l > file, steady-state CPU/MB at camera pace, same paced sender (slices; 30 s)", Bench: "BenchmarkPaced/" + slices, Metric: "ms-cpu/MB-recv-h264", Base: "ms-cpu/MB-ncl", Limit: 1.0},
 		{Label: "receiver mp4 vs nc -l > file, steady-state CPU/MB at camera pace, same paced sender (B-frames; 30 s)", Bench: "BenchmarkPaced/" + bf3, Metric: "ms-cpu/MB-recv-mp4", Base: "ms-cpu/MB-ncl", Limit: 1.5},
 		{Label: "receiver mp4 vs nc -l > file, steady-state CPU/MB at camera pace, same paced sender (slices; 30 s)", Bench: "BenchmarkPaced/" + slices, Metric: "ms-cpu/MB-recv-mp4", Base: "ms-cpu/MB-ncl", Limit: 1.5},
+		// The Go runtime's floor, in the same rounds: gocopy, a plain
+		// read/write loop on Go's netpoller, in nc's two roles. What
+		// camwire costs over nc splits into this (any Go program pays
+		// it at every frame's wake-up) and camwire's own work (the rows
+		// against gocopy).
+		{Label: "Go floor: gocopy vs pacer|nc, steady-state CPU/MB at camera pace (B-frames)", Bench: "BenchmarkPaced/" + bf3, Metric: "ms-cpu/MB-gocopy", Base: "ms-cpu/MB-nc", Info: true},
+		{Label: "Go floor: gocopy vs pacer|nc, steady-state CPU/MB at camera pace (slices)", Bench: "BenchmarkPaced/" + slices, Metric: "ms-cpu/MB-gocopy", Base: "ms-cpu/MB-nc", Info: true},
+		{Label: "Go floor: gocopy -l vs nc -l > file, steady-state CPU/MB at camera pace (B-frames)", Bench: "BenchmarkPaced/" + bf3, Metric: "ms-cpu/MB-gocopyl", Base: "ms-cpu/MB-ncl", Info: true},
+		{Label: "Go floor: gocopy -l vs nc -l > file, steady-state CPU/MB at camera pace (slices)", Bench: "BenchmarkPaced/" + slices, Metric: "ms-cpu/MB-gocopyl", Base: "ms-cpu/MB-ncl", Info: true},
+		{Label: "sender vs pacer|gocopy: camwire-init's own cost over the Go floor (B-frames)", Bench: "BenchmarkPaced/" + bf3, Metric: "ms-cpu/MB", Base: "ms-cpu/MB-gocopy", Info: true},
+		{Label: "receiver h264 vs gocopy -l: camwire-recv's own cost over the Go floor (B-frames)", Bench: "BenchmarkPaced/" + bf3, Metric: "ms-cpu/MB-recv-h264", Base: "ms-cpu/MB-gocopyl", Info: true},
+		{Label: "receiver mp4 vs gocopy -l: camwire-recv's own cost over the Go floor (B-frames)", Bench: "BenchmarkPaced/" + bf3, Metric: "ms-cpu/MB-recv-mp4", Base: "ms-cpu/MB-gocopyl", Info: true},
 		// Checks on the paced rows: the pacer's CPU taken out of
 		// camwire-init's is its own getrusage, which must be all of it
 		// (wait4's figure in nc's run), and the same under both; and the

@@ -29,13 +29,18 @@ import (
 // 30 s of 1080p30 16 Mbit/s video, the burst's 60 MB) access unit by
 // access unit at 30 fps, and each round, in turns:
 //
-//	pace | nc -N         → nc -d -l > file   (the shell-script recorder)
+//	pace | nc            → nc -d -l > file   (the shell-script recorder)
+//	pace | gocopy        → gocopy -l > file  (the Go runtime's floor)
 //	pace → camwire-init  → camwire-recv -format h264
 //	pace → camwire-init  → camwire-recv -format mp4
 //
 // It reports CPU per MB of camwire-init against the sending nc (goal ≤
 // 1.2×), and of camwire-recv against the listening nc (h264 ≤ 1.0×, mp4
-// ≤ 1.5×), in the steady state: each process's own CPU (testkit.ProcessCPU,
+// ≤ 1.5×), and of gocopy, the least a Go program does in nc's two roles,
+// against nc: the share of camwire's cost over nc that is the Go
+// runtime's (its scheduler, netpoller and sysmon around each frame's
+// wake-up), which no change to camwire's own code takes away. All in the
+// steady state: each process's own CPU (testkit.ProcessCPU,
 // children not included) from the first byte on the wire (the sender) or
 // from listening (the receiver) to the end of the stream, before it is
 // stopped, read the same way for camwire and nc. The start-up before that
@@ -71,8 +76,10 @@ func benchPaced(b *testing.B, k benchclip.Kind) {
 	pacer := testkit.Build(b, testkit.Module+"/internal/benchclip/pace")
 	mb := float64(size) / 1e6
 	perMB := func(d time.Duration) float64 { return d.Seconds() * 1e3 / mb }
+	gocopy := goCopier(b)
 	for range b.N {
-		nc := pacedNC(b, dir, pacer, path, clip)
+		nc := pacedNC(b, dir, pacer, path, clip, ncCopier)
+		g := pacedNC(b, dir, pacer, path, clip, gocopy)
 		h := pacedCamwire(b, dir, pacer, path, clip, "h264")
 		m := pacedCamwire(b, dir, pacer, path, clip, "mp4")
 		ms := func(d time.Duration) float64 { return d.Seconds() * 1e3 }
@@ -82,6 +89,9 @@ func benchPaced(b *testing.B, k benchclip.Kind) {
 		b.ReportMetric(perMB(h.recvSteady), "ms-cpu/MB-recv-h264")
 		b.ReportMetric(perMB(m.recvSteady), "ms-cpu/MB-recv-mp4")
 		b.ReportMetric(perMB(nc.recvSteady), "ms-cpu/MB-ncl")
+		// The Go runtime's floor: gocopy in nc's two roles.
+		b.ReportMetric(perMB(g.senderSteady), "ms-cpu/MB-gocopy")
+		b.ReportMetric(perMB(g.recvSteady), "ms-cpu/MB-gocopyl")
 		b.ReportMetric(perMB(h.sender), "ms-cpu/MB-whole")
 		b.ReportMetric(perMB(nc.sender), "ms-cpu/MB-nc-whole")
 		b.ReportMetric(perMB(m.sender), "ms-cpu/MB-mp4run-whole")
@@ -101,9 +111,9 @@ func benchPaced(b *testing.B, k benchclip.Kind) {
 		// How far the slowest run fell behind the camera (a loaded
 		// machine delays the pacer): > 1 means it was not camera pace.
 		video := time.Duration(nc.pace.frames-1) * time.Second / benchclip.FPS // first write to last
-		wall := max(nc.pace.wall, h.pace.wall, m.pace.wall)
+		wall := max(nc.pace.wall, g.pace.wall, h.pace.wall, m.pace.wall)
 		b.ReportMetric(wall.Seconds()/video.Seconds(), "x-realtime")
-		b.ReportMetric(float64(max(nc.pace.late, h.pace.late, m.pace.late).Milliseconds()), "ms-late-max")
+		b.ReportMetric(float64(max(nc.pace.late, g.pace.late, h.pace.late, m.pace.late).Milliseconds()), "ms-late-max")
 	}
 }
 
@@ -119,16 +129,47 @@ type pacedResult struct {
 	pace                        paceStats
 }
 
-// pacedNC runs pace | nc into nc -d -l > file and checks the file is
-// the clip. The sending nc's CPU is read when the first byte has reached
-// the file and when the whole clip has, nc -l's when it listens and at
-// that end; the sending nc runs without -N, so the connection stays open
-// and both stay alive (nc -l exits at EOF) until then, and is stopped
-// after.
-func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
+// copier is a program in nc's two roles: the shell-script recorder's nc
+// itself, or gocopy, the least a Go program does in its place.
+type copier struct {
+	name   string
+	listen func(b *testing.B, outPath string) (lis *exec.Cmd, port string, done func())
+	dial   func(port string) *exec.Cmd
+}
+
+// ncCopier is `nc 127.0.0.1 PORT` into `nc -d -l > file`.
+var ncCopier = copier{
+	name: "nc",
+	listen: func(b *testing.B, outPath string) (*exec.Cmd, string, func()) {
+		lis, port, _, done := testkit.ListenNCFile(b, outPath)
+		return lis, port, done
+	},
+	dial: func(port string) *exec.Cmd { return exec.Command("nc", "127.0.0.1", port) },
+}
+
+// goCopier is internal/benchclip/gocopy (the Go runtime's floor) in both
+// roles, built once.
+func goCopier(b *testing.B) copier {
+	bin := testkit.Build(b, testkit.Module+"/internal/benchclip/gocopy")
+	return copier{
+		name: "gocopy",
+		listen: func(b *testing.B, outPath string) (*exec.Cmd, string, func()) {
+			return testkit.ListenFileLikeNC(b, outPath, bin, "-l")
+		},
+		dial: func(port string) *exec.Cmd { return exec.Command(bin, "127.0.0.1:"+port) },
+	}
+}
+
+// pacedNC runs pace | nc into nc -d -l > file (or the same with another
+// copier) and checks the file is the clip. The sending nc's CPU is read
+// when the first byte has reached the file and when the whole clip has,
+// nc -l's when it listens and at that end; the sending nc runs without
+// -N, so the connection stays open and both stay alive (nc -l exits at
+// EOF) until then, and is stopped after.
+func pacedNC(b *testing.B, dir, pacer, path string, clip []byte, cp copier) pacedResult {
 	b.Helper()
-	outPath := filepath.Join(dir, "nc.out")
-	lis, port, _, done := testkit.ListenNCFile(b, outPath)
+	outPath := filepath.Join(dir, cp.name+".out")
+	lis, port, done := cp.listen(b, outPath)
 	defer done()
 	lisStart := testkit.CPUOf(b, lis.Process.Pid)
 
@@ -139,11 +180,11 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	// The pipe camwire-init's exec source reads from is grown to 1 MiB
 	// (capture's growPipe); the pacer gets the same one here.
 	unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-	cpuFile := filepath.Join(b.TempDir(), "pace-nc.cpu")
+	cpuFile := filepath.Join(b.TempDir(), "pace-"+cp.name+".cpu")
 	var paceErr, ncErr bytes.Buffer
 	pc := exec.Command(pacer, "-cpu", cpuFile, path)
 	pc.Stdout, pc.Stderr = w, &paceErr
-	nc := exec.Command("nc", "127.0.0.1", port)
+	nc := cp.dial(port)
 	nc.Stdin, nc.Stderr = r, &ncErr
 	if err := pc.Start(); err != nil {
 		b.Fatal(err)
@@ -163,14 +204,14 @@ func pacedNC(b *testing.B, dir, pacer, path string, clip []byte) pacedResult {
 	nc.Process.Signal(syscall.SIGTERM)
 	nc.Wait() // ended by SIGTERM
 	if err := lis.Wait(); err != nil {
-		b.Fatalf("nc -l: %v", err)
+		b.Fatalf("%s -l: %v (sender's stderr: %s)", cp.name, err, ncErr.Bytes())
 	}
 	got, err := os.ReadFile(outPath)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if !bytes.Equal(got, clip) {
-		b.Fatalf("nc -l stored %d bytes that are not the clip's %d", len(got), len(clip))
+		b.Fatalf("%s -l stored %d bytes that are not the clip's %d", cp.name, len(got), len(clip))
 	}
 	self, st := readPaceCPU(b, cpuFile)
 	return pacedResult{

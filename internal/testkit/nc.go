@@ -23,7 +23,13 @@ func ListenNC(tb testing.TB, out io.Writer) (*exec.Cmd, string) {
 	if err != nil {
 		tb.Skip("nc (netcat-openbsd) not installed (scripts/deps.sh installs it)")
 	}
-	cmd := exec.Command(nc, "-v", "-d", "-l", "127.0.0.1", "0")
+	return listenLikeNC(tb, exec.Command(nc, "-v", "-d", "-l", "127.0.0.1", "0"), out)
+}
+
+// listenLikeNC starts cmd, a listener that names its port on stderr in
+// nc -v's words, writing what it receives to out.
+func listenLikeNC(tb testing.TB, cmd *exec.Cmd, out io.Writer) (*exec.Cmd, string) {
+	tb.Helper()
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -42,7 +48,7 @@ func ListenNC(tb testing.TB, out io.Writer) (*exec.Cmd, string) {
 	if port == "" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		tb.Fatalf("nc -l did not say which port it listens on: %v", sc.Err())
+		tb.Fatalf("%s did not say which port it listens on: %v", cmd.Path, sc.Err())
 	}
 	go func() {
 		for sc.Scan() {
@@ -62,6 +68,22 @@ func ListenNCFile(tb testing.TB, path string) (lis *exec.Cmd, port string, out *
 	}
 	lis, port = ListenNC(tb, out)
 	return lis, port, out, func() {
+		out.Close()
+		os.Remove(path)
+	}
+}
+
+// ListenFileLikeNC is ListenNCFile with another listener in nc's place:
+// bin with args, which must name its port on stderr as nc -v does
+// ("Listening on HOST PORT"); internal/benchclip/gocopy -l is one.
+func ListenFileLikeNC(tb testing.TB, path, bin string, args ...string) (lis *exec.Cmd, port string, done func()) {
+	tb.Helper()
+	out, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lis, port = listenLikeNC(tb, exec.Command(bin, args...), out)
+	return lis, port, func() {
 		out.Close()
 		os.Remove(path)
 	}
