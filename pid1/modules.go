@@ -330,8 +330,9 @@ func (in *Init) waitLater() {
 
 // background is loadDrivers' goroutine: the coldplug's table (plugger
 // reads modules.alias) beside the named modules, then once named is
-// closed the file systems, then the coldplug; it closes fsReady, first (the coldplug's First modules tried) and done (its
-// first pass ended) as each is reached. A panic in it (a module
+// closed the file systems, then the coldplug; it closes fsReady, first
+// (the coldplug's First modules tried) and done (its first pass ended)
+// as each is reached. A panic in it (a module
 // loader's, the coldplug's) is caught here: Run's recover does not see
 // other goroutines, and an uncaught one ends PID 1. It is logged and
 // goes in the boot report; whatever was not reached counts as ended, so

@@ -320,9 +320,6 @@ func nextLook(cn sender.Counters, state camconsole.State, now time.Time) time.Du
 	return idlePoll
 }
 
-// stateOf tells "recording" (a receiver is connected and acknowledging)
-// from "no-receiver" (no connection, or one that stopped acknowledging
-// what it was sent for over 5 s: the laptop is asleep or its disk full).
 // setFailed sets the camera's error state and tells watch.
 func (r *Recorder) setFailed(v bool) {
 	r.failed.Store(v)
@@ -332,6 +329,9 @@ func (r *Recorder) setFailed(v bool) {
 	}
 }
 
+// stateOf tells "recording" (a receiver is connected and acknowledging)
+// from "no-receiver" (no connection, or one that stopped acknowledging
+// what it was sent for over 5 s: the laptop is asleep or its disk full).
 func (r *Recorder) stateOf(c sender.Counters, now time.Time) camconsole.State {
 	if r.failed.Load() {
 		return camconsole.StateError
