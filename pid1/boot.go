@@ -308,6 +308,10 @@ func (in *Init) bootWait(b Board) time.Duration {
 // window is wide enough to hit. It looks from the start, but timeout
 // counts only from when from is closed (nil: at once): from when the
 // driver has been loaded.
+// lookOnce is WaitBlock's poll interval: a timeout below it is one look
+// (two at most), not a wait.
+const lookOnce = 50 * time.Millisecond
+
 func WaitBlock(sysBlock, devDir string, names []string, timeout time.Duration, from <-chan struct{}) (string, error) {
 	var deadline time.Time
 	if from == nil {
@@ -340,9 +344,14 @@ func WaitBlock(sysBlock, devDir string, names []string, timeout time.Duration, f
 			if from != nil {
 				return "", fmt.Errorf("none of %s appeared within %v of the coldplug's loading its driver", strings.Join(names, ", "), timeout)
 			}
+			if timeout < lookOnce {
+				// virt's: its disks are probed by the time it looks, so
+				// a wait counted in milliseconds means "no disk".
+				return "", fmt.Errorf("no disk: none of %s is there", strings.Join(names, ", "))
+			}
 			return "", fmt.Errorf("none of %s appeared within %v", strings.Join(names, ", "), timeout)
 		}
-		wait := 50 * time.Millisecond
+		wait := lookOnce
 		if !deadline.IsZero() {
 			wait = min(wait, time.Until(deadline))
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/camwire/camwire/bootreport"
 	"github.com/camwire/camwire/coldplug"
 	"github.com/camwire/camwire/internal/syncbuf"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -158,5 +159,27 @@ func TestWaitBlockFrom(t *testing.T) {
 	_, err := WaitBlock(t.TempDir(), os.DevNull, []string{"mmcblk0p1"}, time.Millisecond, closed)
 	if err == nil || !strings.Contains(err.Error(), "mmcblk0p1 appeared within 1ms of the coldplug's loading its driver") {
 		t.Errorf("WaitBlock(no card) = %v, want an error naming the card and when the time began", err)
+	}
+}
+
+// TestWaitBlockMisses: what each kind of wait says when nothing came.
+func TestWaitBlockMisses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		want    string
+	}{
+		{"one look (virt)", time.Millisecond, "no disk: none of vda1, mmcblk0p1 is there"},
+		{"a wait", 60 * time.Millisecond, "none of vda1, mmcblk0p1 appeared within 60ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := WaitBlock(t.TempDir(), os.DevNull, []string{"vda1", "mmcblk0p1"}, tc.timeout, nil)
+			if err == nil {
+				t.Fatal("WaitBlock found a device in an empty directory")
+			}
+			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
+				t.Errorf("WaitBlock error (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
