@@ -137,15 +137,41 @@ func TestCaptureTimeNamesAfterOutage(t *testing.T) {
 		}
 	}
 
+	// The first clock sample is the handshake's; the virtual clock must
+	// not jump while that round trip is in flight (a jump inside it
+	// widens its error bound by the jump, and one 33 ms jump per frame
+	// produced in a burst made it half a second on a loaded machine).
+	// The sender is past its Welcome only after the receiver took the
+	// sample, so frames are produced from then on (and after the outage
+	// only once the sender has seen the old connection go).
+	connected := func(what string, want bool) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			ch := s.Changed()
+			if s.Counters().Connected == want {
+				return
+			}
+			select {
+			case <-ch:
+			case <-deadline:
+				t.Fatalf("%s: the sender's Connected did not become %v: %+v", what, want, s.Counters())
+			}
+		}
+	}
+
+	connected("first connection", true)
 	produce(3 * capture.ClipFPS) // 3 s live
 	drain("live before the outage")
 	stopA()
+	connected("the receiver gone", false)
 	produce(20 * capture.ClipFPS) // the receiver is away 20 s; the camera buffers
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
 	}
 	stopB := serve(ln2) // a new receiver process: it knows nothing of the clock
+	connected("after the outage", true)
 	produce(2 * capture.ClipFPS)
 	if e := seg.Close(); e != nil {
 		s.EndSegment(e.Segment, e.Frames)
