@@ -119,7 +119,11 @@ var groups = []group{
 		{Label: "MP4 sink vs Annex-B sink, MB per CPU-s (slices; raw nc stream: start codes searched)", Bench: "BenchmarkSink/" + slices, Metric: "MB/cpu-s-scan", Base: "MB/cpu-s-annexb", Info: true, Note: "component"},
 	}},
 	{pkg: "./e2e", bench: "^(BenchmarkVirtFirstFrame|BenchmarkVirtSenderCPU)$", rows: []benchtable.Row{
-		{Label: "QEMU virt: init start → first frame sent", Bench: "BenchmarkVirtFirstFrame", Metric: "s-init-to-first-frame", Limit: 0.35},
+		// The goal is the figure itself; its baseline, the kernel's boot
+		// to init in the same boots, shows how fast the host emulates
+		// that day (one host's TCG ran the same image twice as slow as
+		// another's).
+		{Label: "QEMU virt: init start → first frame sent (baseline: QEMU start → init start, the kernel's boot in the same boots)", Bench: "BenchmarkVirtFirstFrame", Metric: "s-init-to-first-frame", Base: "s-qemu-to-init", Limit: 0.35, Fixed: true},
 		// The Pi cannot be timed here: the same ratio on an emulated A53.
 		{Label: "sender vs cat|nc, steady-state CPU/MB in QEMU virt (arm64 TCG, icount; 10 s 1080p30 16M B-frames clip)", Bench: "BenchmarkVirtSenderCPU", Metric: "ms-cpu/MB", Base: "ms-cpu/MB-nc", Limit: 1.2},
 	}},
