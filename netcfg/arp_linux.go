@@ -126,13 +126,9 @@ func (ac *arpConn) watch(addr netip.Addr, until time.Time, resolve []netip.Addr,
 		if err != nil {
 			return nil, err
 		}
-		var f ethernet.Frame
-		if f.UnmarshalBinary(buf[:n]) != nil || f.EtherType != ethernet.EtherTypeARP {
+		p, ok := ac.parse(buf[:n])
+		if !ok {
 			continue
-		}
-		var p arp.Packet
-		if p.UnmarshalBinary(f.Payload) != nil || bytes.Equal(p.SenderHardwareAddr, ac.ifi.HardwareAddr) {
-			continue // not ARP over Ethernet/IPv4, or our own packet seen going out
 		}
 		switch {
 		case p.SenderIP == addr:
@@ -145,6 +141,21 @@ func (ac *arpConn) watch(addr netip.Addr, until time.Time, resolve []netip.Addr,
 			}
 		}
 	}
+}
+
+// parse reads an ARP packet from another host out of an Ethernet
+// frame: false for anything else (not ARP over Ethernet/IPv4, or our own
+// packet seen going out).
+func (ac *arpConn) parse(frame []byte) (arp.Packet, bool) {
+	var f ethernet.Frame
+	if f.UnmarshalBinary(frame) != nil || f.EtherType != ethernet.EtherTypeARP {
+		return arp.Packet{}, false
+	}
+	var p arp.Packet
+	if p.UnmarshalBinary(f.Payload) != nil || bytes.Equal(p.SenderHardwareAddr, ac.ifi.HardwareAddr) {
+		return arp.Packet{}, false
+	}
+	return p, true
 }
 
 // ProbeAddr runs the RFC 5227 check for addr on the link ifname (in ns;

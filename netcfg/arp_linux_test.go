@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/vishvananda/netlink"
@@ -381,4 +382,88 @@ func TestProbeConflictTakesAnotherAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDefendThenGiveUp: after the claim a host on the cable starts using
+// the camera's address (RFC 5227 2.4). Its first announcement is
+// answered with one of the camera's, and the address stays; its second,
+// within DefendInterval, makes the camera take the address off and
+// claim another with a probe, reporting the conflict.
+func TestDefendThenGiveUp(t *testing.T) {
+	camera, laptop := newNS(t), newNS(t)
+	cable(t, camera, laptop, "eth0", "lap0")
+	hl := handleAt(t, laptop)
+	lapMAC := laptopAt(t, hl, "lap0", netip.PrefixFrom(lapAddr, 24))
+	seen := captureARP(t, laptop, "lap0")
+	events := addrEvents(t, camera)
+	h := handleAt(t, camera)
+	camMAC := hwAddr(t, h, "eth0")
+	logs := newRecord[string]()
+	conflicts := newRecord[string]()
+	var next netip.Prefix // set before conflicts has the item
+	p := fastProbe
+	startManager(t, &Manager{Address: camAddr, DHCP: DHCPOff, Netns: &camera, Probe: &p, Offer: lapAddr,
+		Logf: func(f string, a ...any) {
+			t.Logf(f, a...)
+			logs.add(fmt.Sprintf(f, a...))
+		},
+		OnConflict: func(c Conflict, n netip.Prefix) {
+			next = n
+			conflicts.add(c.Error())
+		}})
+	watching := "netcfg: watching eth0 for another host using " + camAddr.Addr().String()
+	logs.wait(t, "the watch on the claimed address", func(l []string) bool {
+		return slices.ContainsFunc(l, func(s string) bool { return strings.HasPrefix(s, watching) })
+	})
+
+	// The laptop announces the camera's address as its own.
+	other, err := listenARP(&laptop, "lap0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	announcements := func(s []arpSeen) int {
+		n := 0
+		for _, a := range s {
+			if isAnnouncement(camMAC, camAddr.Addr())(a) {
+				n++
+			}
+		}
+		return n
+	}
+	before := announcements(seen.wait(t, "the claim's two announcements", func(s []arpSeen) bool { return announcements(s) >= 2 }))
+	if err := other.send(camAddr.Addr(), camAddr.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	seen.wait(t, "the camera's defence", func(s []arpSeen) bool { return announcements(s) > before })
+	want := "netcfg: 192.168.77.2 is in use: " + lapMAC.String() + " uses it too; defending 192.168.77.2 with an announcement (RFC 5227 2.4)"
+	logs.wait(t, "the defence's log line", func(l []string) bool { return slices.Contains(l, want) })
+	if ok, state := hasAddr(h, "eth0", camAddr); !ok {
+		t.Errorf("after one defence the address is gone: %s", state)
+	}
+	if c := conflicts.wait(t, "nothing", func([]string) bool { return true }); len(c) > 0 {
+		t.Errorf("conflicts reported after one defence: %v", c)
+	}
+
+	// It goes on using it: the camera gives it up.
+	if err := other.send(camAddr.Addr(), camAddr.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	c := conflicts.wait(t, "a conflict", func(c []string) bool { return len(c) > 0 })
+	if diff := cmp.Diff([]string{"192.168.77.2 is in use: " + lapMAC.String() + " uses it too"}, c); diff != "" {
+		t.Errorf("conflicts (-want +got):\n%s", diff)
+	}
+	if next == camAddr || next.Addr() == lapAddr || !next.Masked().Contains(camAddr.Addr()) {
+		t.Fatalf("alternative %v: want another host of %v, not the receiver's %v", next, camAddr.Masked(), lapAddr)
+	}
+	ev := events.wait(t, "+"+next.String(), func(e []string) bool { return slices.Contains(e, "+"+next.String()) })
+	if i := slices.Index(ev, "-"+camAddr.String()); i < 0 || i > slices.Index(ev, "+"+next.String()) {
+		t.Errorf("address events %v: want -%s before +%s", ev, camAddr, next)
+	}
+	seen.wait(t, "the probe of "+next.Addr().String(), func(s []arpSeen) bool {
+		return slices.ContainsFunc(s, isProbe(camMAC, next.Addr()))
+	})
+	logs.wait(t, "the watch on the new address", func(l []string) bool {
+		return slices.Contains(l, "netcfg: watching eth0 for another host using "+next.Addr().String()+" (RFC 5227 2.4)")
+	})
 }

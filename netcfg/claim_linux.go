@@ -22,7 +22,7 @@ const maxConflicts = 8
 // ProbeFirst, each address goes on the link as soon as its neighbours
 // are asked (see Probe) and comes off again on a conflict.
 func (m *Manager) claim(ctx context.Context, r *run, link netlink.Link) bool {
-	name, hw := link.Attrs().Name, link.Attrs().HardwareAddr
+	name := link.Attrs().Name
 	for {
 		var ready func(map[netip.Addr]net.HardwareAddr)
 		on := false
@@ -37,7 +37,6 @@ func (m *Manager) claim(ctx context.Context, r *run, link netlink.Link) bool {
 		case ctx.Err() != nil:
 			return false
 		case errors.As(err, &c) && r.tries < maxConflicts:
-			r.tries++
 			if on {
 				if err := r.h.AddrDel(link, &netlink.Addr{IPNet: ipNet(r.addr)}); err != nil {
 					m.logf("netcfg: AddrDel %s on %s: %v", r.addr, name, err)
@@ -45,19 +44,7 @@ func (m *Manager) claim(ctx context.Context, r *run, link netlink.Link) bool {
 					m.logf("netcfg: took %s off %s", r.addr, name)
 				}
 			}
-			avoid := []netip.Addr{r.addr.Addr()}
-			if m.Offer.IsValid() {
-				avoid = append(avoid, m.Offer)
-			}
-			if m.Gateway.IsValid() {
-				avoid = append(avoid, m.Gateway)
-			}
-			next := Alternative(r.addr, hw, r.tries, avoid...)
-			m.logf("netcfg: address conflict: %v; trying %s", c, next)
-			if m.OnConflict != nil {
-				m.OnConflict(*c, next)
-			}
-			r.addr = next
+			m.moveOn(r, link, *c)
 			continue
 		case err != nil:
 			how := fmt.Sprintf("without a probe (%v)", err)
@@ -82,6 +69,25 @@ func (m *Manager) claim(ctx context.Context, r *run, link netlink.Link) bool {
 		}
 		return true
 	}
+}
+
+// moveOn turns r.addr, which c showed another host has, into the next
+// Alternative, and reports the conflict.
+func (m *Manager) moveOn(r *run, link netlink.Link, c Conflict) {
+	r.tries++
+	avoid := []netip.Addr{r.addr.Addr()}
+	if m.Offer.IsValid() {
+		avoid = append(avoid, m.Offer)
+	}
+	if m.Gateway.IsValid() {
+		avoid = append(avoid, m.Gateway)
+	}
+	next := Alternative(r.addr, link.Attrs().HardwareAddr, r.tries, avoid...)
+	m.logf("netcfg: address conflict: %v; trying %s", &c, next)
+	if m.OnConflict != nil {
+		m.OnConflict(c, next)
+	}
+	r.addr = next
 }
 
 // neighbours are the hosts an optimistic claim of addr resolves first:

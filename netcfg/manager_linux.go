@@ -112,6 +112,9 @@ type run struct {
 	tries   int          // conflicts so far
 	noCarr  bool         // "waiting for a carrier to probe" was logged
 
+	def  *defence          // the running Defend of the claimed address
+	lost chan defendResult // a Defend that ended on a conflict
+
 	dhcp       *lease
 	dhcpIf     string
 	dhcpCancel context.CancelFunc
@@ -137,8 +140,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		return fmt.Errorf("netlink.NewHandle: %v", err)
 	}
 	defer h.Close()
-	r := &run{h: h, addr: m.Address, claimed: m.Probe == nil}
+	r := &run{h: h, addr: m.Address, claimed: m.Probe == nil, lost: make(chan defendResult)}
 	defer r.stopDHCP()
+	defer r.stopDefend()
 
 	resync := m.Resync
 	if resync <= 0 {
@@ -170,6 +174,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			if !ok {
 				sub.routes = nil
 			}
+		case res := <-r.lost:
+			m.lose(r, res)
 		case <-tick.C:
 			if sub.links == nil || sub.addrs == nil || sub.routes == nil {
 				m.logf("netcfg: netlink events stopped; subscribing again")
@@ -298,11 +304,18 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 		}
 	}
 
-	m.apply(r, link, want, cur)
+	on := m.apply(r, link, want, cur)
 	if probed {
 		if err := Announce(m.Netns, a.Name, r.addr.Addr()); err != nil {
 			m.logf("netcfg: %v", err)
 		}
+	}
+	// Once probed and on the link, the address is watched for another
+	// host that starts using it (RFC 5227 2.4).
+	if on && r.claimed && m.Probe != nil && carrier {
+		m.defend(ctx, r, a.Name, r.addr.Addr())
+	} else {
+		r.stopDefend()
 	}
 
 	if r.carrier && !carrier {
