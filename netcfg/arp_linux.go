@@ -44,7 +44,7 @@ var DefaultProbe = Probe{Wait: 200 * time.Millisecond, Min: 200 * time.Milliseco
 type Conflict struct {
 	Addr netip.Addr
 	By   net.HardwareAddr
-	How  string // "answered" or "probed for it too"
+	How  string // "answered" or "probed for it too" (the claim's probe), "uses it too" (Defend)
 }
 
 func (c *Conflict) Error() string {

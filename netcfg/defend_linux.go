@@ -3,6 +3,7 @@ package netcfg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -28,7 +29,8 @@ const DefendInterval = 10 * time.Second
 // puts the other hosts' caches back (defended is told); a second within
 // interval of that defence means the other host keeps using it, and
 // Defend returns that Conflict. It returns nil, nil when ctx ends, and
-// an error when it cannot watch at all (no packet socket).
+// an error when it cannot watch (no packet socket) or its socket fails
+// (the link went away).
 func Defend(ctx context.Context, ns *netns.NsHandle, ifname string, addr netip.Addr, interval time.Duration,
 	defended func(Conflict)) (*Conflict, error) {
 	ac, err := listenARP(ns, ifname)
@@ -74,24 +76,29 @@ func (ac *arpConn) defend(ctx context.Context, addr netip.Addr, interval time.Du
 	}
 }
 
-// defence is one running Defend: its link and address, and how to stop
-// it.
+// defence is one Defend of the claimed address: its link and address,
+// and how to stop it. It stays in run.def after it ended on a conflict
+// that left the address in place, or on an error, so reconcile does not
+// start the same watch again at every netlink event.
 type defence struct {
-	key    string // link name and address
+	key    string // link index and name, and address
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// defendResult is a Defend that ended on a conflict, for Run's loop.
+// defendResult is how a Defend ended, for Run's loop: on a conflict
+// (c set) or on an error.
 type defendResult struct {
 	key string
-	c   Conflict
+	c   *Conflict
+	err error
 }
 
-// defend keeps a Defend running for addr on link name, replacing one
-// for anything else. Its outcome comes to Run's loop (r.lost).
-func (m *Manager) defend(ctx context.Context, r *run, name string, addr netip.Addr) {
-	key := name + " " + addr.String()
+// defend keeps a Defend running for addr on link, replacing one for
+// anything else. Its outcome comes to Run's loop (r.lost, then ended).
+func (m *Manager) defend(ctx context.Context, r *run, link netlink.Link, addr netip.Addr) {
+	a := link.Attrs()
+	key := fmt.Sprintf("%d %s %s", a.Index, a.Name, addr)
 	if r.def != nil && r.def.key == key {
 		return
 	}
@@ -99,29 +106,26 @@ func (m *Manager) defend(ctx context.Context, r *run, name string, addr netip.Ad
 	dctx, cancel := context.WithCancel(ctx)
 	d := &defence{key: key, cancel: cancel, done: make(chan struct{})}
 	r.def = d
-	lost := r.lost
+	lost, name := r.lost, a.Name
 	go func() {
 		defer close(d.done)
+		res := defendResult{key: key}
 		ac, err := listenARP(m.Netns, name)
-		if err != nil {
-			// Logged once: reconcile does not start it again for the
-			// same link and address.
-			m.logf("netcfg: cannot watch %s for another host using %s: %v", name, addr, err)
+		if err == nil {
+			m.logf("netcfg: watching %s for another host using %s (RFC 5227 2.4)", name, addr)
+			res.c, res.err = ac.defend(dctx, addr, DefendInterval, func(c Conflict) {
+				m.logf("netcfg: %v; defending %s with an announcement (RFC 5227 2.4)", &c, addr)
+			})
+			ac.Close()
+		} else {
+			res.err = err
+		}
+		if dctx.Err() != nil {
 			return
 		}
-		defer ac.Close()
-		m.logf("netcfg: watching %s for another host using %s (RFC 5227 2.4)", name, addr)
-		c, err := ac.defend(dctx, addr, DefendInterval, func(c Conflict) {
-			m.logf("netcfg: %v; defending %s with an announcement (RFC 5227 2.4)", &c, addr)
-		})
-		switch {
-		case err != nil:
-			m.logf("netcfg: watching %s for another host using %s: %v", name, addr, err)
-		case c != nil:
-			select {
-			case lost <- defendResult{key, *c}:
-			case <-dctx.Done():
-			}
+		select {
+		case lost <- res:
+		case <-dctx.Done():
 		}
 	}()
 }
@@ -135,28 +139,36 @@ func (r *run) stopDefend() {
 	r.def = nil
 }
 
-// lose gives up the address another host kept using after a defence: it
-// comes off the link and the next one is claimed with a probe, as after
-// a conflict found by the claim's own probe.
-func (m *Manager) lose(r *run, res defendResult) {
+// ended takes a Defend's end in Run's loop. An address another host
+// kept using after a defence comes off the link and the next one is
+// claimed with a probe, as after a conflict found by the claim's own
+// probe; past maxConflicts it is kept, and no longer defended. An error
+// (the link went away under the socket) is logged once for that link
+// and address; the watch starts again when the link comes back as a new
+// one (a new index) or the address changes.
+func (m *Manager) ended(r *run, res defendResult) {
 	if r.def == nil || r.def.key != res.key {
 		return // a defence of an address since replaced
 	}
-	r.stopDefend()
+	if res.c == nil {
+		m.logf("netcfg: no longer watching %s for another host using %s: %v", r.probeOn, r.addr.Addr(), res.err)
+		return
+	}
 	link, err := r.h.LinkByName(r.probeOn)
 	if err != nil {
-		m.logf("netcfg: %v; %v", &res.c, err)
+		m.logf("netcfg: %v; %v", res.c, err)
 		return
 	}
 	if r.tries >= maxConflicts {
-		m.logf("netcfg: %v; keeping it, after %d other addresses were taken too", &res.c, r.tries)
+		m.logf("netcfg: %v; keeping it, after %d other addresses were taken too", res.c, r.tries)
 		return
 	}
+	r.stopDefend()
 	if err := r.h.AddrDel(link, &netlink.Addr{IPNet: ipNet(r.addr)}); err != nil {
 		m.logf("netcfg: AddrDel %s on %s: %v", r.addr, r.probeOn, err)
 	} else {
 		m.logf("netcfg: took %s off %s", r.addr, r.probeOn)
 	}
-	m.moveOn(r, link, res.c)
+	m.moveOn(r, link, *res.c)
 	r.claimed = false
 }

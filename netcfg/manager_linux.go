@@ -175,7 +175,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				sub.routes = nil
 			}
 		case res := <-r.lost:
-			m.lose(r, res)
+			m.ended(r, res)
 		case <-tick.C:
 			if sub.links == nil || sub.addrs == nil || sub.routes == nil {
 				m.logf("netcfg: netlink events stopped; subscribing again")
@@ -265,6 +265,7 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 	link := m.findLink(r)
 	if link == nil {
 		r.stopDHCP()
+		r.stopDefend()
 		return
 	}
 	a := link.Attrs()
@@ -311,9 +312,10 @@ func (m *Manager) reconcile(ctx context.Context, r *run) {
 		}
 	}
 	// Once probed and on the link, the address is watched for another
-	// host that starts using it (RFC 5227 2.4).
-	if on && r.claimed && m.Probe != nil && carrier {
-		m.defend(ctx, r, a.Name, r.addr.Addr())
+	// host that starts using it (RFC 5227 2.4), through carrier losses
+	// too: the cable pulled and put back is the same link.
+	if on && r.claimed && m.Probe != nil {
+		m.defend(ctx, r, link, r.addr.Addr())
 	} else {
 		r.stopDefend()
 	}
